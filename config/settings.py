@@ -1,0 +1,274 @@
+"""askloop settings: the only module that reads environment variables and the TOML file.
+
+Precedence, highest first: keyword arguments to :func:`load_settings`, environment
+variables (the names fixed in DESIGN.md), the TOML file named by ``ASKLOOP_CONFIG``,
+then the defaults below. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "ENV_VARS",
+    "EmbedderSettings",
+    "IngestSettings",
+    "SearchSettings",
+    "Settings",
+    "SettingsError",
+    "TENANT_PATTERN",
+    "load_settings",
+    "validate_tenant",
+]
+
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used (bad TOML, bad value, unreadable file)."""
+
+
+def validate_tenant(tenant: str) -> str:
+    """Return ``tenant`` if it is a valid askloop tenant name, else raise ``SettingsError``."""
+    if not TENANT_PATTERN.match(tenant):
+        raise SettingsError(
+            f"invalid tenant {tenant!r}: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return tenant
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbedderSettings(_Section):
+    #: "local" (all-MiniLM-L6-v2 shipped in a PyPI wheel, offline) or "openai".
+    provider: Literal["local", "openai"] = "local"
+    #: Model name for the openai provider (ignored by "local").
+    model: str = "text-embedding-3-small"
+    batch_size: int = Field(default=64, ge=1, le=2048)
+    #: Torch intra-op threads. 1 is the safe default on small shared machines.
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class IngestSettings(_Section):
+    #: Upper bound of a chunk, in word-piece-like tokens (MiniLM reads 256 at most).
+    chunk_tokens: int = Field(default=200, ge=32, le=2000)
+    #: Tokens repeated from the end of one chunk at the start of the next.
+    chunk_overlap: int = Field(default=30, ge=0, le=500)
+    #: Files larger than this are skipped with a warning (embedding them would take hours).
+    max_file_mb: float = Field(default=20.0, gt=0)
+    #: When set, a file's citation URL is base_url + its path relative to the ingested folder.
+    base_url: str | None = None
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_bound(cls, v: int, info: Any) -> int:
+        bound = info.data.get("chunk_tokens", 200)
+        if v >= bound:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return v
+
+
+class SearchSettings(_Section):
+    k: int = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+    #: Hybrid fusion weight of the vector side (0 = keyword only, 1 = vector only).
+    alpha: float = Field(default=0.6, ge=0.0, le=1.0)
+    #: Candidates fetched from each side before fusion.
+    candidates: int = Field(default=50, ge=1, le=1000)
+
+
+class WeaviateSettings(_Section):
+    url: str | None = None
+    api_key: SecretStr | None = None
+    grpc_host: str | None = None
+    grpc_port: int | None = None
+
+
+class ModelSettings(_Section):
+    answer: str = "local:default"
+    finetuned: str = "local:default"
+
+
+class SlackSettings(_Section):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+
+
+class TeamsSettings(_Section):
+    app_id: str = ""
+    app_password: SecretStr | None = None
+    app_type: str = "MultiTenant"
+    app_tenant_id: str = ""
+    openid_metadata: str | None = None
+
+
+class ProviderKeys(_Section):
+    anthropic_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+
+#: The fixed environment contract (DESIGN.md §3): variable -> path inside Settings.
+ENV_VARS: Mapping[str, tuple[str, ...]] = {
+    "ASKLOOP_HOME": ("home",),
+    "ASKLOOP_DATABASE_URL": ("database_url",),
+    "ASKLOOP_ANSWER_MODEL": ("models", "answer"),
+    "ASKLOOP_FINETUNED_MODEL": ("models", "finetuned"),
+    "WEAVIATE_URL": ("weaviate", "url"),
+    "WEAVIATE_API_KEY": ("weaviate", "api_key"),
+    "ANTHROPIC_API_KEY": ("providers", "anthropic_api_key"),
+    "OPENAI_API_KEY": ("providers", "openai_api_key"),
+    "OPENAI_BASE_URL": ("providers", "openai_base_url"),
+    "SLACK_BOT_TOKEN": ("slack", "bot_token"),
+    "SLACK_SIGNING_SECRET": ("slack", "signing_secret"),
+    "SLACK_APP_TOKEN": ("slack", "app_token"),
+    "SLACK_API_URL": ("slack", "api_url"),
+    "MicrosoftAppId": ("teams", "app_id"),
+    "MicrosoftAppPassword": ("teams", "app_password"),
+    "MicrosoftAppType": ("teams", "app_type"),
+    "MicrosoftAppTenantId": ("teams", "app_tenant_id"),
+    "BOTFRAMEWORK_OPENID_METADATA": ("teams", "openid_metadata"),
+}
+
+
+class Settings(BaseSettings):
+    """Everything askloop can be configured with. See config/askloop.example.toml."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    #: Data dir for the embedded store, log DB and checkpoints.
+    home: Path = Path(".askloop")
+    #: Log/feedback database; default SQLite inside ``home``.
+    database_url: str | None = Field(default=None, repr=False)  # may hold a password
+    #: Tenant used when none is given (CLI) or the platform tenant is unmapped.
+    default_tenant: str = "default"
+    #: "platform:id" -> askloop tenant, e.g. {"slack:T0ACME": "acme"}.
+    tenants: dict[str, str] = Field(default_factory=dict)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    embedder: EmbedderSettings = EmbedderSettings()
+    ingest: IngestSettings = IngestSettings()
+    search: SearchSettings = SearchSettings()
+    weaviate: WeaviateSettings = WeaviateSettings()
+    models: ModelSettings = ModelSettings()
+    providers: ProviderKeys = ProviderKeys()
+    slack: SlackSettings = SlackSettings()
+    teams: TeamsSettings = TeamsSettings()
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant_ok(cls, v: str) -> str:
+        return validate_tenant(v)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_map_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, tenant in v.items():
+            if ":" not in key:
+                raise ValueError(f"tenant key {key!r} must look like 'slack:T0ACME'")
+            validate_tenant(tenant)
+        return v
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "kb"
+
+    def tenant_for(self, platform: str, platform_tenant: str) -> str:
+        """Map a verified platform tenant id to an askloop tenant (unmapped → default)."""
+        return self.tenants.get(f"{platform}:{platform_tenant}", self.default_tenant)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The env names are a fixed, mixed-case contract, so a mapping source replaces
+        # pydantic-settings' prefix-based env source.
+        return (
+            init_settings,
+            _EnvContractSource(settings_cls, _environ()),
+            _TomlSource(settings_cls, _environ().get("ASKLOOP_CONFIG")),
+        )
+
+
+def _environ() -> Mapping[str, str]:
+    return os.environ
+
+
+class _EnvContractSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ builds the whole dict at once
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for var, path in ENV_VARS.items():
+            value = self._environ.get(var)
+            if value is None or value == "":
+                continue
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+        return out
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self._path = Path(path) if path else None
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError
+
+    def __call__(self) -> dict[str, Any]:
+        if self._path is None:
+            return {}
+        try:
+            with self._path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise SettingsError(
+                f"ASKLOOP_CONFIG names {self._path}, which does not exist"
+            ) from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {self._path}: {exc}") from None
+        if isinstance(data.get("home"), str):  # anything else fails validation below
+            # A relative home in the file is relative to the file, not to the cwd.
+            home = Path(data["home"]).expanduser()
+            data["home"] = home if home.is_absolute() else self._path.parent / home
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, environment and TOML; raise ``SettingsError`` if invalid."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
