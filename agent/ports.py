@@ -1,0 +1,83 @@
+"""Ports: the Protocols the core depends on. Integrations implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.records import Chunk, Hit, SearchMode
+
+__all__ = ["Embedder", "FILTER_FIELDS", "Filters", "VectorStore", "Vectors"]
+
+Vectors = npt.NDArray[np.float32]
+#: Metadata filters: field -> exact value, or any of several values.
+Filters = Mapping[str, str | Sequence[str]]
+#: The fields a search may filter on, in every store.
+FILTER_FIELDS: frozenset[str] = frozenset({"document_id", "source", "title", "doc_type", "acl"})
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length vectors."""
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the model; a store built with one embedder refuses another."""
+        ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        """Embed many texts, shape (len(texts), dimensions), L2-normalised."""
+        ...
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one query, shape (dimensions,), L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A tenant-partitioned knowledge base of chunks with keyword, vector and hybrid search.
+
+    Every call names its tenant; no call reads or writes another tenant's chunks.
+    """
+
+    def upsert(self, *, tenant: str, chunks: Sequence[Chunk], vectors: Vectors) -> int:
+        """Insert or replace chunks by ``chunk_id``; returns how many were written."""
+        ...
+
+    def delete_document(
+        self, *, tenant: str, document_id: str, keep_hash: str | None = None
+    ) -> int:
+        """Delete a document's chunks (only those of other versions when ``keep_hash``)."""
+        ...
+
+    def documents(self, *, tenant: str) -> dict[str, tuple[str, frozenset[str]]]:
+        """document_id -> (source, the document hashes its chunks carry)."""
+        ...
+
+    def search(
+        self,
+        *,
+        tenant: str,
+        query: str,
+        vector: Vectors | None,
+        k: int,
+        mode: SearchMode,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        """Best ``k`` chunks of ``tenant`` for the query, best first."""
+        ...
+
+    def count(self, *, tenant: str) -> int: ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` unless the store answers."""
+        ...
+
+    def close(self) -> None: ...

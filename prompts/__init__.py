@@ -1,0 +1,1 @@
+"""Prompt templates as files; a loader returns their text and content-hash version."""

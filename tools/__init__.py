@@ -1,0 +1,1 @@
+"""LangChain tools over the Assistant service: the plugin surface for other agents."""
