@@ -1,0 +1,1 @@
+"""Every outside system behind the ports, plus the composition root (CLI, server)."""

