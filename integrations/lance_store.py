@@ -1,0 +1,489 @@
+"""The embedded knowledge base: LanceDB under ``ASKLOOP_HOME`` with native BM25 + vectors.
+
+One table holds every tenant's chunks; the tenant is a mandatory prefilter on every
+read and part of the key on every write, so tenants never see each other's rows.
+Hybrid search fuses a BM25 and a cosine search with relative score fusion (each
+side's scores min-max normalised over its candidates, then ``alpha`` weighted),
+the same fusion Weaviate calls ``relativeScoreFusion``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
+from agent.ports import FILTER_FIELDS, Filters, Vectors
+from agent.records import SEARCH_MODES, Chunk, Hit, SearchMode
+from config.settings import validate_tenant
+
+__all__ = ["LanceStore", "fuse_relative"]
+
+log = logging.getLogger(__name__)
+
+TABLE = "chunks"
+SCHEMA_VERSION = "1"
+_META_EMBEDDER = b"askloop.embedder"
+_META_SCHEMA = b"askloop.schema"
+_RESULT_COLUMNS = [
+    "chunk_id",
+    "document_id",
+    "document_hash",
+    "text",
+    "title",
+    "source",
+    "url",
+    "heading_path",
+    "position",
+    "updated_at",
+    "doc_type",
+    "acl",
+]
+
+
+def _schema(dimensions: int, embedder_id: str) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("tenant", pa.string(), nullable=False),
+            pa.field("chunk_id", pa.string(), nullable=False),
+            pa.field("document_id", pa.string(), nullable=False),
+            pa.field("document_hash", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("search_text", pa.string(), nullable=False),
+            pa.field("title", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("url", pa.string()),
+            pa.field("heading_path", pa.list_(pa.string())),
+            pa.field("position", pa.int32()),
+            pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+            pa.field("doc_type", pa.string()),
+            pa.field("acl", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimensions)),
+        ],
+        metadata={_META_EMBEDDER: embedder_id.encode(), _META_SCHEMA: SCHEMA_VERSION.encode()},
+    )
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _where(tenant: str, filters: Filters | None) -> str:
+    clauses = [f"tenant = {_quote(validate_tenant(tenant))}"]
+    for name, value in (filters or {}).items():
+        if name not in FILTER_FIELDS:
+            raise InvalidInputError(
+                f"cannot filter on {name!r}; filterable: {', '.join(sorted(FILTER_FIELDS))}"
+            )
+        if isinstance(value, str):
+            clauses.append(f"{name} = {_quote(value)}")
+        else:
+            values = list(value)
+            if not values:
+                return "false"
+            clauses.append(f"{name} IN ({', '.join(_quote(v) for v in values)})")
+    return " AND ".join(clauses)
+
+
+def fuse_relative(
+    keyword: Mapping[str, float], vector: Mapping[str, float], *, alpha: float
+) -> dict[str, float]:
+    """Relative score fusion: per side min-max to [0, 1], then ``alpha``·vector + rest·keyword.
+
+    A candidate missing from one side scores 0 there. A side whose candidates all
+    score the same contributes 1 for each of them.
+    """
+
+    def normalise(scores: Mapping[str, float]) -> dict[str, float]:
+        if not scores:
+            return {}
+        lo, hi = min(scores.values()), max(scores.values())
+        span = hi - lo
+        return {key: ((s - lo) / span if span > 0 else 1.0) for key, s in scores.items()}
+
+    kw, vec = normalise(keyword), normalise(vector)
+    return {
+        key: alpha * vec.get(key, 0.0) + (1 - alpha) * kw.get(key, 0.0)
+        for key in kw.keys() | vec.keys()
+    }
+
+
+class LanceStore:
+    """``VectorStore`` over an embedded LanceDB directory."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        embedder_id: str,
+        dimensions: int,
+        alpha: float = 0.6,
+        candidates: int = 50,
+        vector_index_min_rows: int = 20_000,
+    ) -> None:
+        self._path = Path(path)
+        self._vector_index_min_rows = vector_index_min_rows
+        self._embedder_id = embedder_id
+        self._dimensions = dimensions
+        self._alpha = alpha
+        self._candidates = candidates
+        self._db: Any = None
+        self._table: Any = None
+        self._dirty = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()
+
+    # -- connection -------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if self._db is None:
+            import lancedb
+
+            try:
+                self._path.mkdir(parents=True, exist_ok=True)
+                self._db = lancedb.connect(self._path)
+            except Exception as exc:
+                log.exception("cannot open the embedded store at %s", self._path)
+                raise StoreUnavailableError(
+                    f"cannot open the knowledge base at {self._path}: {exc}"
+                ) from exc
+        return self._db
+
+    def _open(self, *, create: bool) -> Any:
+        with self._lock:
+            if self._table is not None:
+                return self._table
+            db = self._connect()
+            try:
+                if TABLE in db.list_tables().tables:
+                    table = db.open_table(TABLE)
+                elif create:
+                    schema = _schema(self._dimensions, self._embedder_id)
+                    table = db.create_table(TABLE, schema=schema, exist_ok=True)
+                else:
+                    return None
+            except (IncompatibleStoreError, InvalidInputError):
+                raise
+            except Exception as exc:
+                log.exception("cannot open table %s in %s", TABLE, self._path)
+                raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+            self._check_compatible(table.schema)
+            self._table = table
+            return table
+
+    def _check_compatible(self, schema: pa.Schema) -> None:
+        meta = schema.metadata or {}
+        built_with = meta.get(_META_EMBEDDER, b"").decode()
+        if built_with != self._embedder_id:
+            raise IncompatibleStoreError(
+                f"the knowledge base at {self._path} was embedded with {built_with or 'unknown'}, "
+                f"but the embedder is now {self._embedder_id}; re-ingest into a new ASKLOOP_HOME"
+            )
+        vector = schema.field("vector").type
+        if getattr(vector, "list_size", None) != self._dimensions:
+            raise IncompatibleStoreError(
+                f"the knowledge base stores {getattr(vector, 'list_size', '?')}-dim vectors, "
+                f"the embedder makes {self._dimensions}"
+            )
+
+    def ping(self) -> None:
+        db = self._connect()
+        try:
+            db.list_tables()
+        except Exception as exc:
+            raise StoreUnavailableError(f"the knowledge base does not answer: {exc}") from exc
+
+    def close(self) -> None:
+        """Fold new rows into the indexes and compact, if anything was written."""
+        with self._lock:
+            if self._table is not None and self._dirty:
+                self._maintain(self._table)
+            self._dirty = False
+            self._table = None
+            self._db = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _maintain(self, table: Any) -> None:
+        """Create missing indexes, fold new rows into existing ones, compact files.
+
+        Small tables are searched exactly (brute force is fast and exact there); from
+        ``vector_index_min_rows`` on, an HNSW index keeps vector search within a few ms.
+        """
+        from lancedb.index import FTS, Bitmap, HnswSq
+
+        try:
+            indexed = {idx.name for idx in table.list_indices()}
+            if "search_text_idx" not in indexed:
+                # Stemming is what lifts BM25 on natural-language questions (bench/).
+                table.create_index("search_text", config=FTS(), name="search_text_idx")
+            rows = table.count_rows()
+            if rows >= self._vector_index_min_rows:
+                if "tenant_idx" not in indexed:
+                    table.create_index("tenant", config=Bitmap(), name="tenant_idx")
+                if "vector_idx" not in indexed:
+                    table.create_index(
+                        "vector",
+                        config=HnswSq(distance_type="cosine", num_partitions=1),
+                        name="vector_idx",
+                    )
+            table.optimize()
+        except Exception:  # the data is written; a stale index only slows queries
+            log.exception("index maintenance of the embedded store failed")
+
+    # -- writes -------------------------------------------------------------------------
+
+    def upsert(self, *, tenant: str, chunks: Sequence[Chunk], vectors: Vectors) -> int:
+        validate_tenant(tenant)
+        if not chunks:
+            return 0
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self._dimensions):
+            raise InvalidInputError(
+                f"expected {len(chunks)} vectors of {self._dimensions} dims, got {vectors.shape}"
+            )
+        table = self._open(create=True)
+        now = datetime.now(UTC)
+        data = pa.table(
+            {
+                "tenant": [tenant] * len(chunks),
+                "chunk_id": [c.chunk_id for c in chunks],
+                "document_id": [c.document_id for c in chunks],
+                "document_hash": [c.document_hash for c in chunks],
+                "text": [c.text for c in chunks],
+                "search_text": [c.search_text for c in chunks],
+                "title": [c.title for c in chunks],
+                "source": [c.source for c in chunks],
+                "url": [c.url for c in chunks],
+                "heading_path": [list(c.heading_path) for c in chunks],
+                "position": [c.position for c in chunks],
+                "updated_at": [c.updated_at or now for c in chunks],
+                "doc_type": [c.doc_type for c in chunks],
+                "acl": [c.acl for c in chunks],
+                "vector": pa.FixedSizeListArray.from_arrays(
+                    pa.array(vectors.reshape(-1), type=pa.float32()), self._dimensions
+                ),
+            },
+            schema=table.schema,
+        )
+        with self._lock:
+            try:
+                (
+                    table.merge_insert(["tenant", "chunk_id"])
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(data)
+                )
+            except Exception as exc:
+                log.exception("upsert of %d chunks failed", len(chunks))
+                raise StoreUnavailableError(f"cannot write to the knowledge base: {exc}") from exc
+            self._dirty = True
+        return len(chunks)
+
+    def delete_document(
+        self, *, tenant: str, document_id: str, keep_hash: str | None = None
+    ) -> int:
+        table = self._open(create=False)
+        if table is None:
+            return 0
+        where = _where(tenant, {"document_id": document_id})
+        if keep_hash is not None:
+            where += f" AND document_hash != {_quote(keep_hash)}"
+        with self._lock:
+            try:
+                doomed = table.count_rows(where)
+                if doomed:
+                    table.delete(where)
+                    self._dirty = True
+            except Exception as exc:
+                raise StoreUnavailableError(
+                    f"cannot delete from the knowledge base: {exc}"
+                ) from exc
+        return int(doomed)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def documents(self, *, tenant: str) -> dict[str, tuple[str, frozenset[str]]]:
+        table = self._open(create=False)
+        if table is None:
+            return {}
+        rows = self._scan(table, _where(tenant, None), ["document_id", "source", "document_hash"])
+        grouped: dict[str, tuple[str, set[str]]] = {}
+        for doc_id, source, doc_hash in zip(
+            rows["document_id"], rows["source"], rows["document_hash"], strict=True
+        ):
+            grouped.setdefault(doc_id, (source, set()))[1].add(doc_hash)
+        return {k: (src, frozenset(h)) for k, (src, h) in grouped.items()}
+
+    def count(self, *, tenant: str) -> int:
+        table = self._open(create=False)
+        if table is None:
+            return 0
+        try:
+            return int(table.count_rows(_where(tenant, None)))
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+
+    def _scan(self, table: Any, where: str, columns: list[str]) -> dict[str, list[Any]]:
+        try:
+            result = table.search().where(where).select(columns).limit(None).to_arrow()
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+        return {name: result.column(name).to_pylist() for name in columns}
+
+    def search(
+        self,
+        *,
+        tenant: str,
+        query: str,
+        vector: Vectors | None,
+        k: int,
+        mode: SearchMode,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")
+        if not isinstance(k, int) or k < 1:
+            raise InvalidInputError("k must be a positive whole number")
+        if mode != "vector" and not query.strip():
+            raise InvalidInputError("the query is empty")
+        if mode != "keyword" and vector is None:
+            raise InvalidInputError(f"{mode} search needs the query vector")
+        where = _where(tenant, filters)
+        table = self._open(create=False)
+        if table is None:
+            return []
+        try:
+            if mode == "keyword":
+                keyword = self._keyword(table, query, where, k)
+                return self._hits(table, keyword, {}, dict(keyword), "keyword", k)
+            assert vector is not None
+            if mode == "vector":
+                vec = self._vector(table, vector, where, k)
+                return self._hits(table, {}, vec, dict(vec), "vector", k)
+            n = max(k, self._candidates)
+            # The two legs are independent; LanceDB releases the GIL, so run them at once.
+            pool = self._executor()
+            kw_future = pool.submit(self._keyword, table, query, where, n)
+            vec = self._vector(table, vector, where, n)
+            kw = kw_future.result()
+            fused = fuse_relative(
+                {key: s for key, (s, _) in kw.items()},
+                {key: s for key, (s, _) in vec.items()},
+                alpha=self._alpha,
+            )
+            scores = {key: (score, (kw.get(key) or vec[key])[1]) for key, score in fused.items()}
+            return self._hits(table, kw, vec, scores, "hybrid", k)
+        except (InvalidInputError, IncompatibleStoreError):
+            raise
+        except Exception as exc:
+            log.exception("search failed (tenant=%s mode=%s)", tenant, mode)
+            raise StoreUnavailableError(f"the knowledge base search failed: {exc}") from exc
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askloop-kb")
+            return self._pool
+
+    # Each leg returns {chunk_id: (score, row id)}; rows are fetched only for the winners.
+
+    def _keyword(self, table: Any, query: str, where: str, n: int) -> dict[str, tuple[float, int]]:
+        result = (
+            table.search(query, query_type="fts", fts_columns="search_text")
+            .where(where, prefilter=True)
+            .select(["chunk_id", "_score"])
+            .with_row_id(True)
+            .limit(n)
+            .to_arrow()
+        )
+        return dict(
+            zip(
+                result.column("chunk_id").to_pylist(),
+                zip(
+                    result.column("_score").to_pylist(),
+                    result.column("_rowid").to_pylist(),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+
+    def _vector(
+        self, table: Any, vector: Vectors, where: str, n: int
+    ) -> dict[str, tuple[float, int]]:
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape[0] != self._dimensions:
+            raise InvalidInputError(f"query vector has {vec.shape[0]} dims, not {self._dimensions}")
+        result = (
+            table.search(vec, vector_column_name="vector", query_type="vector")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .select(["chunk_id", "_distance"])
+            .with_row_id(True)
+            .limit(n)
+            .to_arrow()
+        )
+        return dict(
+            zip(
+                result.column("chunk_id").to_pylist(),
+                zip(
+                    (1.0 - d for d in result.column("_distance").to_pylist()),
+                    result.column("_rowid").to_pylist(),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+
+    def _hits(
+        self,
+        table: Any,
+        keyword: dict[str, tuple[float, int]],
+        vector: dict[str, tuple[float, int]],
+        scores: dict[str, tuple[float, int]],
+        mode: SearchMode,
+        k: int,
+    ) -> list[Hit]:
+        best = sorted(scores.items(), key=lambda item: (-item[1][0], item[0]))[:k]
+        if not best:
+            return []
+        rows = table.take_row_ids([row_id for _, (_, row_id) in best])
+        by_id = {r["chunk_id"]: r for r in rows.select(_RESULT_COLUMNS).to_list()}
+        return [
+            Hit(
+                chunk=_chunk(by_id[key]),
+                score=score,
+                mode=mode,
+                keyword_score=keyword[key][0] if key in keyword else None,
+                vector_score=vector[key][0] if key in vector else None,
+            )
+            for key, (score, _) in best
+            if key in by_id
+        ]
+
+
+def _chunk(row: Mapping[str, Any]) -> Chunk:
+    return Chunk(
+        chunk_id=row["chunk_id"],
+        document_id=row["document_id"],
+        document_hash=row["document_hash"],
+        text=row["text"],
+        title=row.get("title") or "",
+        source=row.get("source") or "",
+        position=int(row.get("position") or 0),
+        heading_path=tuple(row.get("heading_path") or ()),
+        url=row.get("url") or "",
+        updated_at=row.get("updated_at"),
+        doc_type=row.get("doc_type") or "",
+        acl=row.get("acl") or "",
+    )

@@ -1,0 +1,57 @@
+"""Fakes at the seams: a deterministic embedder that needs no model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from agent.ports import Vectors
+
+_WORD = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """Bag-of-words hashed into ``dimensions`` buckets, L2-normalised.
+
+    Texts sharing words get similar vectors, so vector search behaves plausibly.
+    ``fail_on`` makes embedding raise when any text contains that marker.
+    """
+
+    def __init__(self, dimensions: int = 64, *, fail_on: str | None = None) -> None:
+        self._dimensions = dimensions
+        self.fail_on = fail_on
+        self.calls = 0
+        self.texts_embedded = 0
+
+    @property
+    def model_id(self) -> str:
+        return f"test:hashing-{self._dimensions}"
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def _one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self._dimensions, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            vec[bucket % self._dimensions] += 1.0
+        norm = np.linalg.norm(vec)
+        return vec / norm if norm else vec
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        if self.fail_on and any(self.fail_on in t for t in texts):
+            raise RuntimeError("embedder exploded")
+        self.texts_embedded += len(texts)
+        return (
+            np.stack([self._one(t) for t in texts])
+            if texts
+            else np.zeros((0, self._dimensions), dtype=np.float32)
+        )
+
+    def embed_query(self, text: str) -> Vectors:
+        return self._one(text)
