@@ -1,0 +1,1 @@
+"""Loading, chunking and writing documents into the knowledge base."""
