@@ -1,0 +1,243 @@
+"""The ``askloop`` command line. Exit codes: 0 ok, 2 bad usage or input, 1 unexpected."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from agent.errors import AskloopError, InvalidInputError
+from agent.records import SEARCH_MODES, Hit
+from config.settings import Settings, SettingsError, load_settings, validate_tenant
+
+__all__ = ["main"]
+
+log = logging.getLogger("askloop")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"askloop: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"must be at most 1000, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="askloop", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ingest = sub.add_parser("ingest", help="chunk, embed and upsert files or folders")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--tenant", help="knowledge-base tenant (default: settings)")
+    ingest.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove chunks of files under the given folders that are gone",
+    )
+
+    search = sub.add_parser("search", help="search the knowledge base without answering")
+    search.add_argument("query", metavar="QUERY", help="the query, or - for one per stdin line")
+    search.add_argument("--k", type=_positive_int, default=None, help="how many hits")
+    search.add_argument("--tenant")
+    search.add_argument("--mode", choices=SEARCH_MODES, default=None)
+    search.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _configure_logging(verbose: int, settings_level: str) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else settings_level
+    logging.basicConfig(
+        level=level, format="askloop: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _tenant(args: argparse.Namespace, settings: Settings) -> str:
+    try:
+        return validate_tenant(args.tenant) if args.tenant else settings.default_tenant
+    except SettingsError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"askloop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _configure_logging(args.verbose, settings.log_level)
+    from integrations.wiring import Services
+
+    try:
+        with Services(settings) as services:
+            if args.command == "ingest":
+                return _ingest(args, services)
+            return _search(args, services)
+    except _UsageError as exc:
+        print(f"askloop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidInputError as exc:
+        print(f"askloop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AskloopError as exc:
+        log.debug("command failed", exc_info=True)
+        print(f"askloop: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("askloop: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        log.debug("unexpected failure", exc_info=True)
+        print(
+            f"askloop: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+# -- ingest --------------------------------------------------------------------------------
+
+
+def _ingest(args: argparse.Namespace, services: Any) -> int:
+    from integrations.ingest.pipeline import ingest_paths
+
+    tenant = _tenant(args, services.settings)
+
+    def progress(items: Sequence[Any]) -> Iterator[Any]:
+        from tqdm import tqdm
+
+        # Shown only on a terminal and only once the ingest takes more than a moment.
+        yield from tqdm(items, desc="ingest", unit="file", file=sys.stderr, delay=1.0, disable=None)
+
+    report = ingest_paths(
+        args.paths,
+        tenant=tenant,
+        store=services.store,
+        embedder=services.embedder,
+        settings=services.settings.ingest,
+        prune=args.prune,
+        progress=progress,
+    )
+    for problem in report.problems:
+        print(f"askloop: warning: skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    summary = (
+        f"tenant {tenant}: {report.documents_written} documents written "
+        f"({report.chunks_written} chunks), {report.documents_unchanged} unchanged"
+    )
+    if report.chunks_replaced:
+        summary += f", {report.chunks_replaced} outdated chunks replaced"
+    if args.prune:
+        summary += f", {report.documents_pruned} pruned ({report.chunks_pruned} chunks)"
+    if report.problems:
+        summary += f", {len(report.problems)} skipped"
+    print(f"{summary} in {report.total_seconds:.1f}s")
+    if report.files_seen == 0 and not report.problems:
+        print("askloop: warning: no supported files found (md, txt, html, pdf)", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE if report.problems else EXIT_OK
+
+
+# -- search --------------------------------------------------------------------------------
+
+
+def _search(args: argparse.Namespace, services: Any) -> int:
+    settings: Settings = services.settings
+    tenant = _tenant(args, settings)
+    k = args.k or settings.search.k
+    mode = args.mode or settings.search.mode
+
+    def run(query: str) -> list[Hit]:
+        query = query.strip()
+        if not query:
+            raise InvalidInputError("the query is empty")
+        vector = services.embedder.embed_query(query) if mode != "keyword" else None
+        hits: list[Hit] = services.store.search(
+            tenant=tenant, query=query, vector=vector, k=k, mode=mode
+        )
+        return hits
+
+    if args.query == "-":
+        return _search_lines(sys.stdin, sys.stdout, run)
+    hits = run(args.query)
+    if args.json:
+        _print_json({"query": args.query, "hits": [h.to_json() for h in hits]})
+        return EXIT_OK
+    if not hits:
+        empty = services.store.count(tenant=tenant) == 0
+        print(
+            f"The knowledge base of tenant {tenant} is empty: run `askloop ingest PATH` first."
+            if empty
+            else "No results."
+        )
+        return EXIT_OK
+    for n, hit in enumerate(hits, 1):
+        _print_hit(n, hit)
+    return EXIT_OK
+
+
+def _search_lines(stdin: TextIO, stdout: TextIO, run: Any) -> int:
+    status = EXIT_OK
+    for line in stdin:
+        query = line.rstrip("\n")
+        try:
+            record: dict[str, Any] = {"query": query, "hits": [h.to_json() for h in run(query)]}
+        except InvalidInputError as exc:
+            record = {"query": query, "hits": [], "error": str(exc)}
+            status = EXIT_USAGE
+        _print_json(record, stdout)
+        stdout.flush()
+    return status
+
+
+def _print_json(obj: Any, out: TextIO | None = None) -> None:
+    print(json.dumps(obj, ensure_ascii=False), file=out or sys.stdout)
+
+
+def _display_source(source: str) -> str:
+    try:
+        return str(Path(source).relative_to(Path.cwd()))
+    except ValueError:
+        return source
+
+
+def _print_hit(n: int, hit: Hit) -> None:
+    c = hit.chunk
+    where = " > ".join((c.title, *c.heading_path))
+    snippet = " ".join(c.text.split())
+    if len(snippet) > 300:
+        snippet = snippet[:297] + "..."
+    print(f"[{n}] {where}  (score {hit.score:.3f})")
+    print(f"    {c.url or _display_source(c.source)}")
+    print(f"    {snippet}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

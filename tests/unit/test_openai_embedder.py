@@ -1,0 +1,61 @@
+"""The OpenAI embedder, with the real SDK talking to a loopback fake of the API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from agent.errors import EmbedderError
+from integrations.embedders import OpenAIEmbedder
+
+
+def _embeddings(request: Request) -> Response:
+    body = json.loads(request.data)
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(len(text)), 0.0, 2.0]}
+        for i, text in enumerate(body["input"])
+    ]
+    data.reverse()  # the API does not promise order; the client must sort by index
+    payload = {
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
+    return Response(json.dumps(payload), content_type="application/json")
+
+
+def make(httpserver: HTTPServer, **kw) -> OpenAIEmbedder:
+    return OpenAIEmbedder(
+        model="text-embedding-3-small", api_key="sk-test", base_url=httpserver.url_for("/v1"), **kw
+    )
+
+
+def test_embeds_in_batches_in_order_and_normalised(httpserver: HTTPServer):
+    httpserver.expect_request("/v1/embeddings", method="POST").respond_with_handler(_embeddings)
+    vectors = make(httpserver, batch_size=2).embed_documents(["a", "bbb", "cc"])
+    assert vectors.shape == (3, 3) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    first = [v[0] / v[2] for v in vectors]  # len(text) / 2 survives normalisation
+    assert np.allclose(first, [0.5, 1.5, 1.0])
+    assert len(httpserver.log) == 2
+    assert httpserver.log[0][0].headers["Authorization"] == "Bearer sk-test"
+
+
+def test_dimensions_come_from_the_api(httpserver: HTTPServer):
+    httpserver.expect_request("/v1/embeddings").respond_with_handler(_embeddings)
+    embedder = make(httpserver)
+    assert embedder.dimensions == 3
+    assert embedder.model_id == "openai:text-embedding-3-small"
+
+
+def test_api_errors_become_a_typed_error(httpserver: HTTPServer):
+    httpserver.expect_request("/v1/embeddings").respond_with_json(
+        {"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401
+    )
+    with pytest.raises(EmbedderError, match="OpenAI"):
+        make(httpserver).embed_documents(["x"])
