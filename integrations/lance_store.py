@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,99 +21,24 @@ import numpy as np
 import pyarrow as pa
 
 from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
-from agent.ports import FILTER_FIELDS, Filters, Vectors
+from agent.ports import Filters, Vectors
 from agent.records import SEARCH_MODES, Chunk, Hit, SearchMode
 from config.settings import validate_tenant
+from integrations.lance_schema import (
+    META_EMBEDDER,
+    RESULT_COLUMNS,
+    TABLE,
+    chunk_from_row,
+    fuse_relative,
+    quote,
+    run_leg,
+    table_schema,
+    where_clause,
+)
 
-__all__ = ["LanceStore", "fuse_relative"]
+__all__ = ["LanceStore"]
 
 log = logging.getLogger(__name__)
-
-TABLE = "chunks"
-SCHEMA_VERSION = "1"
-_META_EMBEDDER = b"askloop.embedder"
-_META_SCHEMA = b"askloop.schema"
-_RESULT_COLUMNS = [
-    "chunk_id",
-    "document_id",
-    "document_hash",
-    "text",
-    "title",
-    "source",
-    "url",
-    "heading_path",
-    "position",
-    "updated_at",
-    "doc_type",
-    "acl",
-]
-
-
-def _schema(dimensions: int, embedder_id: str) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field("tenant", pa.string(), nullable=False),
-            pa.field("chunk_id", pa.string(), nullable=False),
-            pa.field("document_id", pa.string(), nullable=False),
-            pa.field("document_hash", pa.string(), nullable=False),
-            pa.field("text", pa.string(), nullable=False),
-            pa.field("search_text", pa.string(), nullable=False),
-            pa.field("title", pa.string()),
-            pa.field("source", pa.string()),
-            pa.field("url", pa.string()),
-            pa.field("heading_path", pa.list_(pa.string())),
-            pa.field("position", pa.int32()),
-            pa.field("updated_at", pa.timestamp("us", tz="UTC")),
-            pa.field("doc_type", pa.string()),
-            pa.field("acl", pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), dimensions)),
-        ],
-        metadata={_META_EMBEDDER: embedder_id.encode(), _META_SCHEMA: SCHEMA_VERSION.encode()},
-    )
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _where(tenant: str, filters: Filters | None) -> str:
-    clauses = [f"tenant = {_quote(validate_tenant(tenant))}"]
-    for name, value in (filters or {}).items():
-        if name not in FILTER_FIELDS:
-            raise InvalidInputError(
-                f"cannot filter on {name!r}; filterable: {', '.join(sorted(FILTER_FIELDS))}"
-            )
-        if isinstance(value, str):
-            clauses.append(f"{name} = {_quote(value)}")
-        else:
-            values = list(value)
-            if not values:
-                return "false"
-            clauses.append(f"{name} IN ({', '.join(_quote(v) for v in values)})")
-    return " AND ".join(clauses)
-
-
-def fuse_relative(
-    keyword: Mapping[str, float], vector: Mapping[str, float], *, alpha: float
-) -> dict[str, float]:
-    """Relative score fusion: per side min-max to [0, 1], then ``alpha``·vector + rest·keyword.
-
-    A candidate missing from one side scores 0 there. A side whose candidates all
-    score the same contributes 1 for each of them.
-    """
-
-    def normalise(scores: Mapping[str, float]) -> dict[str, float]:
-        if not scores:
-            return {}
-        lo, hi = min(scores.values()), max(scores.values())
-        span = hi - lo
-        return {key: ((s - lo) / span if span > 0 else 1.0) for key, s in scores.items()}
-
-    kw, vec = normalise(keyword), normalise(vector)
-    return {
-        key: alpha * vec.get(key, 0.0) + (1 - alpha) * kw.get(key, 0.0)
-        for key in kw.keys() | vec.keys()
-    }
 
 
 class LanceStore:
@@ -166,7 +91,7 @@ class LanceStore:
                 if TABLE in db.list_tables().tables:
                     table = db.open_table(TABLE)
                 elif create:
-                    schema = _schema(self._dimensions, self._embedder_id)
+                    schema = table_schema(self._dimensions, self._embedder_id)
                     table = db.create_table(TABLE, schema=schema, exist_ok=True)
                 else:
                     return None
@@ -181,7 +106,7 @@ class LanceStore:
 
     def _check_compatible(self, schema: pa.Schema) -> None:
         meta = schema.metadata or {}
-        built_with = meta.get(_META_EMBEDDER, b"").decode()
+        built_with = meta.get(META_EMBEDDER, b"").decode()
         if built_with != self._embedder_id:
             raise IncompatibleStoreError(
                 f"the knowledge base at {self._path} was embedded with {built_with or 'unknown'}, "
@@ -295,9 +220,9 @@ class LanceStore:
         table = self._open(create=False)
         if table is None:
             return 0
-        where = _where(tenant, {"document_id": document_id})
+        where = where_clause(tenant, {"document_id": document_id})
         if keep_hash is not None:
-            where += f" AND document_hash != {_quote(keep_hash)}"
+            where += f" AND document_hash != {quote(keep_hash)}"
         with self._lock:
             try:
                 doomed = table.count_rows(where)
@@ -316,7 +241,9 @@ class LanceStore:
         table = self._open(create=False)
         if table is None:
             return {}
-        rows = self._scan(table, _where(tenant, None), ["document_id", "source", "document_hash"])
+        rows = self._scan(
+            table, where_clause(tenant, None), ["document_id", "source", "document_hash"]
+        )
         grouped: dict[str, tuple[str, set[str]]] = {}
         for doc_id, source, doc_hash in zip(
             rows["document_id"], rows["source"], rows["document_hash"], strict=True
@@ -329,7 +256,7 @@ class LanceStore:
         if table is None:
             return 0
         try:
-            return int(table.count_rows(_where(tenant, None)))
+            return int(table.count_rows(where_clause(tenant, None)))
         except Exception as exc:
             raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
 
@@ -358,7 +285,7 @@ class LanceStore:
             raise InvalidInputError("the query is empty")
         if mode != "keyword" and vector is None:
             raise InvalidInputError(f"{mode} search needs the query vector")
-        where = _where(tenant, filters)
+        where = where_clause(tenant, filters)
         table = self._open(create=False)
         if table is None:
             return []
@@ -398,25 +325,8 @@ class LanceStore:
     # Each leg returns {chunk_id: (score, row id)}; rows are fetched only for the winners.
 
     def _keyword(self, table: Any, query: str, where: str, n: int) -> dict[str, tuple[float, int]]:
-        result = (
-            table.search(query, query_type="fts", fts_columns="search_text")
-            .where(where, prefilter=True)
-            .select(["chunk_id", "_score"])
-            .with_row_id(True)
-            .limit(n)
-            .to_arrow()
-        )
-        return dict(
-            zip(
-                result.column("chunk_id").to_pylist(),
-                zip(
-                    result.column("_score").to_pylist(),
-                    result.column("_rowid").to_pylist(),
-                    strict=True,
-                ),
-                strict=True,
-            )
-        )
+        query_builder = table.search(query, query_type="fts", fts_columns="search_text")
+        return run_leg(query_builder, where, n, "_score", lambda score: score)
 
     def _vector(
         self, table: Any, vector: Vectors, where: str, n: int
@@ -424,26 +334,10 @@ class LanceStore:
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != self._dimensions:
             raise InvalidInputError(f"query vector has {vec.shape[0]} dims, not {self._dimensions}")
-        result = (
-            table.search(vec, vector_column_name="vector", query_type="vector")
-            .distance_type("cosine")
-            .where(where, prefilter=True)
-            .select(["chunk_id", "_distance"])
-            .with_row_id(True)
-            .limit(n)
-            .to_arrow()
-        )
-        return dict(
-            zip(
-                result.column("chunk_id").to_pylist(),
-                zip(
-                    (1.0 - d for d in result.column("_distance").to_pylist()),
-                    result.column("_rowid").to_pylist(),
-                    strict=True,
-                ),
-                strict=True,
-            )
-        )
+        query_builder = table.search(
+            vec, vector_column_name="vector", query_type="vector"
+        ).distance_type("cosine")
+        return run_leg(query_builder, where, n, "_distance", lambda distance: 1.0 - distance)
 
     def _hits(
         self,
@@ -458,10 +352,10 @@ class LanceStore:
         if not best:
             return []
         rows = table.take_row_ids([row_id for _, (_, row_id) in best])
-        by_id = {r["chunk_id"]: r for r in rows.select(_RESULT_COLUMNS).to_list()}
+        by_id = {r["chunk_id"]: r for r in rows.select(RESULT_COLUMNS).to_list()}
         return [
             Hit(
-                chunk=_chunk(by_id[key]),
+                chunk=chunk_from_row(by_id[key]),
                 score=score,
                 mode=mode,
                 keyword_score=keyword[key][0] if key in keyword else None,
@@ -470,20 +364,3 @@ class LanceStore:
             for key, (score, _) in best
             if key in by_id
         ]
-
-
-def _chunk(row: Mapping[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id=row["chunk_id"],
-        document_id=row["document_id"],
-        document_hash=row["document_hash"],
-        text=row["text"],
-        title=row.get("title") or "",
-        source=row.get("source") or "",
-        position=int(row.get("position") or 0),
-        heading_path=tuple(row.get("heading_path") or ()),
-        url=row.get("url") or "",
-        updated_at=row.get("updated_at"),
-        doc_type=row.get("doc_type") or "",
-        acl=row.get("acl") or "",
-    )
