@@ -7,7 +7,10 @@ __all__ = [
     "EmbedderError",
     "IncompatibleStoreError",
     "InvalidInputError",
+    "LogUnavailableError",
+    "ModelUnavailableError",
     "StoreUnavailableError",
+    "UnknownAnswerError",
 ]
 
 
@@ -29,3 +32,15 @@ class IncompatibleStoreError(AskloopError):
 
 class EmbedderError(AskloopError):
     """The embedding model could not be loaded or failed to embed."""
+
+
+class ModelUnavailableError(AskloopError):
+    """A chat model failed after its retries (rate limit, outage, timeout, bad key)."""
+
+
+class UnknownAnswerError(AskloopError):
+    """Feedback names an answer the log does not hold (or not in this tenant)."""
+
+
+class LogUnavailableError(AskloopError):
+    """The answer/feedback log database cannot be reached or written."""

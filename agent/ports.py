@@ -8,9 +8,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from agent.answers import AnswerRecord, Feedback, LoggedAnswer
 from agent.records import Chunk, Hit, SearchMode
 
-__all__ = ["Embedder", "FILTER_FIELDS", "Filters", "VectorStore", "Vectors"]
+__all__ = ["AnswerLog", "Embedder", "FILTER_FIELDS", "Filters", "VectorStore", "Vectors"]
 
 Vectors = npt.NDArray[np.float32]
 #: Metadata filters: field -> exact value, or any of several values.
@@ -79,5 +80,37 @@ class VectorStore(Protocol):
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the store answers."""
         ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AnswerLog(Protocol):
+    """Durable log of answers and their feedback (SQLite by default, PostgreSQL in production)."""
+
+    def save_answer(self, record: AnswerRecord) -> None:
+        """Persist an answer; returns once it is durable."""
+        ...
+
+    def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
+        """The answer with its ratings, or None if unknown (or in another tenant)."""
+        ...
+
+    def add_feedback(self, feedback: Feedback, *, tenant: str | None = None) -> LoggedAnswer:
+        """Record a rating event durably; the user's latest event wins.
+
+        Raises ``UnknownAnswerError`` if the answer is unknown or in another tenant.
+        """
+        ...
+
+    def withdraw(self, answer_id: str) -> bool:
+        """Mark an answer withdrawn (its message was deleted); False if unknown."""
+        ...
+
+    def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
+        """Newest answers first."""
+        ...
+
+    def ping(self) -> None: ...
 
     def close(self) -> None: ...

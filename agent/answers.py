@@ -1,0 +1,117 @@
+"""What is kept per answer and per rating (DESIGN.md §4): the log's records."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = [
+    "AnswerRecord",
+    "Citation",
+    "Feedback",
+    "FeedbackSource",
+    "LoggedAnswer",
+    "Rating",
+    "RetrievedChunk",
+    "Route",
+    "TraceStep",
+    "new_answer_id",
+]
+
+Route = Literal["retrieve", "rewrite", "finetuned"]
+Rating = Literal["up", "down"]
+FeedbackSource = Literal["button", "reaction", "invoke", "cli"]
+
+
+def new_answer_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    n: int
+    chunk_id: str
+    title: str
+    source: str
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedChunk:
+    chunk_id: str
+    title: str
+    source: str
+    score: float
+    text: str
+    url: str = ""
+    #: The query (original or rewritten) that returned it.
+    query: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One node's verdict and why: training data for the router."""
+
+    node: str
+    verdict: str
+    ms: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    answer_id: str
+    tenant: str
+    platform: str
+    question: str
+    answer: str
+    route: Route
+    model: str
+    rewrites: int = 0
+    queries: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    retrieved: tuple[RetrievedChunk, ...] = ()
+    trace: tuple[TraceStep, ...] = ()
+    prompt_versions: dict[str, str] = field(default_factory=dict)
+    #: Earlier turns of the thread that the model saw: [{"role", "content"}, ...].
+    history: tuple[dict[str, str], ...] = ()
+    conversation_id: str = ""
+    channel_id: str = ""
+    team_id: str = ""
+    #: Hashed platform user id of the asker.
+    user: str = ""
+    created_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One rating event. ``rating=None`` clears the user's rating (a removed reaction)."""
+
+    answer_id: str
+    user: str
+    rating: Rating | None
+    source: FeedbackSource
+    reason: str = ""
+    correction: str = ""
+    created_at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnswer:
+    """An answer as the log reports it, with its current ratings."""
+
+    record: AnswerRecord
+    #: Majority of each user's latest rating; a tie goes to the most recent rating.
+    rating: Rating | None
+    ups: int
+    downs: int
+    #: Reason and correction of the most recent rating that gave one.
+    reason: str
+    correction: str
+    withdrawn: bool

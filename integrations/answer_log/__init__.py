@@ -1,0 +1,1 @@
+"""The answer and feedback log: SQLite by default, PostgreSQL in production."""

@@ -1,0 +1,88 @@
+"""Named, ordered schema migrations of the answer log, recorded in the database itself.
+
+Each migration runs once, in its own transaction, in order; applied names are kept in
+``askloop_migrations``. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Dialect", "Migration", "POSTGRES", "SQLITE"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    timestamp: str
+    json: str
+    serial_pk: str
+
+
+SQLITE = Dialect(
+    "sqlite", timestamp="TEXT", json="TEXT", serial_pk="INTEGER PRIMARY KEY AUTOINCREMENT"
+)
+POSTGRES = Dialect(
+    "postgresql", timestamp="TIMESTAMPTZ", json="JSONB", serial_pk="BIGSERIAL PRIMARY KEY"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    #: Statements with {timestamp}, {json} and {serial_pk} filled in per dialect.
+    statements: tuple[str, ...]
+
+    def render(self, dialect: Dialect) -> list[str]:
+        return [
+            s.format(timestamp=dialect.timestamp, json=dialect.json, serial_pk=dialect.serial_pk)
+            for s in self.statements
+        ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "m001_answers_and_feedback",
+        (
+            """
+            CREATE TABLE answers (
+                answer_id       TEXT PRIMARY KEY,
+                tenant          TEXT NOT NULL,
+                platform        TEXT NOT NULL,
+                conversation_id TEXT NOT NULL DEFAULT '',
+                channel_id      TEXT NOT NULL DEFAULT '',
+                team_id         TEXT NOT NULL DEFAULT '',
+                user_hash       TEXT NOT NULL DEFAULT '',
+                question        TEXT NOT NULL,
+                answer          TEXT NOT NULL,
+                route           TEXT NOT NULL CHECK (route IN ('retrieve', 'rewrite', 'finetuned')),
+                rewrites        INTEGER NOT NULL DEFAULT 0,
+                model           TEXT NOT NULL,
+                queries         {json} NOT NULL,
+                citations       {json} NOT NULL,
+                retrieved       {json} NOT NULL,
+                trace           {json} NOT NULL,
+                prompt_versions {json} NOT NULL,
+                history         {json} NOT NULL,
+                withdrawn_at    {timestamp},
+                created_at      {timestamp} NOT NULL
+            )
+            """,
+            "CREATE INDEX answers_tenant_created ON answers (tenant, created_at)",
+            "CREATE INDEX answers_conversation ON answers (conversation_id)",
+            """
+            CREATE TABLE feedback_events (
+                id          {serial_pk},
+                answer_id   TEXT NOT NULL REFERENCES answers (answer_id),
+                user_hash   TEXT NOT NULL,
+                rating      TEXT CHECK (rating IN ('up', 'down')),
+                reason      TEXT NOT NULL DEFAULT '',
+                correction  TEXT NOT NULL DEFAULT '',
+                source      TEXT NOT NULL,
+                created_at  {timestamp} NOT NULL
+            )
+            """,
+            "CREATE INDEX feedback_by_answer ON feedback_events (answer_id, id)",
+        ),
+    ),
+)

@@ -1,0 +1,354 @@
+"""The answer log over SQLite (default, in ``ASKLOOP_HOME``) or PostgreSQL (production).
+
+Feedback is append-only: every rating event is kept, and a user's latest event (by
+insertion order, not by clocks) is their current rating. Writes commit before the
+call returns, so a rating acknowledged to a user is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.answers import (
+    AnswerRecord,
+    Citation,
+    Feedback,
+    LoggedAnswer,
+    Rating,
+    RetrievedChunk,
+    TraceStep,
+)
+from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
+from integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
+
+__all__ = ["SqlAnswerLog", "open_answer_log"]
+
+log = logging.getLogger(__name__)
+
+_ANSWER_COLUMNS = (
+    "answer_id", "tenant", "platform", "conversation_id", "channel_id", "team_id", "user_hash",
+    "question", "answer", "route", "rewrites", "model", "queries", "citations", "retrieved",
+    "trace", "prompt_versions", "history", "withdrawn_at", "created_at",
+)  # fmt: skip
+_JSON_COLUMNS = frozenset(
+    {"queries", "citations", "retrieved", "trace", "prompt_versions", "history"}
+)
+
+
+def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
+    """The log named by ``ASKLOOP_DATABASE_URL``, or SQLite inside ``home``."""
+    if not database_url:
+        return SqlAnswerLog.sqlite(home / "askloop.db")
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return SqlAnswerLog.postgres(database_url)
+    if database_url.startswith("sqlite:///"):
+        return SqlAnswerLog.sqlite(Path(database_url.removeprefix("sqlite:///")))
+    raise InvalidInputError("ASKLOOP_DATABASE_URL must start with postgresql:// or sqlite:///")
+
+
+class SqlAnswerLog:
+    """``AnswerLog`` on one DB-API connection, guarded by a lock."""
+
+    def __init__(self, connect: Any, dialect: Dialect, description: str) -> None:
+        self._connect = connect
+        self._dialect = dialect
+        self._description = description
+        self._conn: Any = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def sqlite(cls, path: Path) -> SqlAnswerLog:
+        def connect() -> sqlite3.Connection:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # durable before we acknowledge
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+
+        return cls(connect, SQLITE, f"SQLite at {path}")
+
+    @classmethod
+    def postgres(cls, url: str) -> SqlAnswerLog:
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+        host = url.split("@")[-1]  # never log credentials
+        return cls(connect, POSTGRES, f"PostgreSQL at {host}")
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._dialect is POSTGRES else statement
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                    self._migrate(self._conn)
+                conn = self._conn
+                if self._dialect is POSTGRES:
+                    with conn.transaction():
+                        yield conn.cursor()
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield conn.cursor()
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+            except (UnknownAnswerError, InvalidInputError):
+                raise
+            except Exception as exc:
+                log.exception("answer log operation failed on %s", self._description)
+                self._drop_connection()
+                raise LogUnavailableError(
+                    f"the answer log ({self._description}) is unavailable: {exc}"
+                ) from exc
+
+    def _drop_connection(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        except Exception:
+            log.debug("closing a broken connection failed", exc_info=True)
+        self._conn = None
+
+    def _migrate(self, conn: Any) -> None:
+        def run(statement: str, params: Sequence[Any] = ()) -> Any:
+            cur = conn.cursor()
+            cur.execute(self._sql(statement), params)
+            return cur
+
+        run(
+            f"CREATE TABLE IF NOT EXISTS askloop_migrations (name TEXT PRIMARY KEY, "
+            f"applied_at {self._dialect.timestamp} NOT NULL)"
+        )
+        for migration in MIGRATIONS:
+            if self._dialect is POSTGRES:
+                ctx: Any = conn.transaction()
+            else:
+                ctx = _SqliteTx(conn)
+            with ctx:
+                if self._dialect is POSTGRES:
+                    # Replicas starting together must not run a migration twice.
+                    run("SELECT pg_advisory_xact_lock(7145390)")
+                done = run(
+                    "SELECT 1 FROM askloop_migrations WHERE name = ?", (migration.name,)
+                ).fetchone()
+                if done:
+                    continue
+                for statement in migration.render(self._dialect):
+                    run(statement)
+                run(
+                    "INSERT INTO askloop_migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.name, self._ts(datetime.now(UTC))),
+                )
+                log.info("answer log: applied migration %s", migration.name)
+
+    def _ts(self, value: datetime) -> Any:
+        value = value.astimezone(UTC)
+        return value if self._dialect is POSTGRES else value.isoformat(timespec="microseconds")
+
+    def _json(self, value: Any) -> Any:
+        if self._dialect is POSTGRES:
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value)
+        return json.dumps(value, ensure_ascii=False)
+
+    # -- AnswerLog ----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+    def applied_migrations(self) -> list[str]:
+        with self._transaction() as cur:
+            cur.execute("SELECT name FROM askloop_migrations ORDER BY name")
+            return [row[0] for row in cur.fetchall()]
+
+    def save_answer(self, record: AnswerRecord) -> None:
+        values = {
+            "answer_id": record.answer_id, "tenant": record.tenant,
+            "platform": record.platform, "conversation_id": record.conversation_id,
+            "channel_id": record.channel_id, "team_id": record.team_id,
+            "user_hash": record.user, "question": record.question, "answer": record.answer,
+            "route": record.route, "rewrites": record.rewrites, "model": record.model,
+            "queries": self._json(list(record.queries)),
+            "citations": self._json([asdict(c) for c in record.citations]),
+            "retrieved": self._json([asdict(c) for c in record.retrieved]),
+            "trace": self._json([asdict(t) for t in record.trace]),
+            "prompt_versions": self._json(dict(record.prompt_versions)),
+            "history": self._json([dict(h) for h in record.history]),
+            "withdrawn_at": None, "created_at": self._ts(record.created_at),
+        }  # fmt: skip
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(f"INSERT INTO answers ({columns}) VALUES ({marks})"),
+                tuple(values.values()),
+            )
+
+    def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
+        with self._transaction() as cur:
+            found = self._load(cur, "answer_id = ?", (answer_id,), tenant=tenant, limit=1)
+        return found[0] if found else None
+
+    def add_feedback(self, feedback: Feedback, *, tenant: str | None = None) -> LoggedAnswer:
+        with self._transaction() as cur:
+            where, params = "answer_id = ?", [feedback.answer_id]
+            if tenant is not None:
+                where, params = where + " AND tenant = ?", [*params, tenant]
+            cur.execute(self._sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
+            if cur.fetchone() is None:
+                raise UnknownAnswerError(f"no answer {feedback.answer_id!r} to rate")
+            cur.execute(
+                self._sql(
+                    "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, "
+                    "correction, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (
+                    feedback.answer_id,
+                    feedback.user,
+                    feedback.rating,
+                    feedback.reason,
+                    feedback.correction,
+                    feedback.source,
+                    self._ts(feedback.created_at),
+                ),
+            )
+            return self._load(cur, "answer_id = ?", (feedback.answer_id,), limit=1)[0]
+
+    def withdraw(self, answer_id: str) -> bool:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE answers SET withdrawn_at = ? "
+                    "WHERE answer_id = ? AND withdrawn_at IS NULL"
+                ),
+                (self._ts(datetime.now(UTC)), answer_id),
+            )
+            if cur.rowcount:
+                return True
+            cur.execute(self._sql("SELECT 1 FROM answers WHERE answer_id = ?"), (answer_id,))
+            return cur.fetchone() is not None
+
+    def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
+        if limit < 1:
+            raise InvalidInputError("limit must be 1 or more")
+        with self._transaction() as cur:
+            return self._load(cur, "1 = 1", (), tenant=tenant, limit=limit)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _load(
+        self, cur: Any, where: str, params: Sequence[Any], *, limit: int, tenant: str | None = None
+    ) -> list[LoggedAnswer]:
+        if tenant is not None:
+            where, params = f"{where} AND tenant = ?", (*params, tenant)
+        cur.execute(
+            self._sql(
+                f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {where} "
+                f"ORDER BY created_at DESC, answer_id LIMIT {int(limit)}"
+            ),
+            tuple(params),
+        )
+        rows = [dict(zip(_ANSWER_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+        if not rows:
+            return []
+        ids = [r["answer_id"] for r in rows]
+        cur.execute(
+            self._sql(
+                "SELECT answer_id, user_hash, rating, reason, correction FROM "
+                f"feedback_events WHERE answer_id IN ({', '.join('?' for _ in ids)}) "
+                "ORDER BY id"
+            ),
+            tuple(ids),
+        )
+        events: dict[str, list[tuple[str, str | None, str, str]]] = {}
+        for answer_id, user, rating, reason, correction in cur.fetchall():
+            events.setdefault(answer_id, []).append((user, rating, reason, correction))
+        return [self._logged(r, events.get(r["answer_id"], [])) for r in rows]
+
+    def _logged(
+        self, row: dict[str, Any], events: list[tuple[str, str | None, str, str]]
+    ) -> LoggedAnswer:
+        latest: dict[str, tuple[int, str | None]] = {}
+        reason = correction = ""
+        for order, (user, event_rating, why, fix) in enumerate(events):
+            latest[user] = (order, event_rating)
+            if event_rating is not None and (why or fix):
+                reason, correction = why, fix
+        current = [(order, r) for order, r in latest.values() if r is not None]
+        ups = sum(1 for _, r in current if r == "up")
+        downs = len(current) - ups
+        # Majority of the users' latest ratings; a tie goes to the most recent of them.
+        rating: Rating | None = None
+        if ups != downs:
+            rating = "up" if ups > downs else "down"
+        elif current:
+            rating = "up" if max(current)[1] == "up" else "down"
+        return LoggedAnswer(
+            record=self._record(row),
+            rating=rating,
+            ups=ups,
+            downs=downs,
+            reason=reason,
+            correction=correction,
+            withdrawn=row["withdrawn_at"] is not None,
+        )
+
+    def _record(self, row: dict[str, Any]) -> AnswerRecord:
+        data = {k: (_from_json(v) if k in _JSON_COLUMNS else v) for k, v in row.items()}
+        return AnswerRecord(
+            answer_id=data["answer_id"], tenant=data["tenant"], platform=data["platform"],
+            question=data["question"], answer=data["answer"], route=data["route"],
+            model=data["model"], rewrites=int(data["rewrites"]),
+            queries=tuple(data["queries"]),
+            citations=tuple(Citation(**c) for c in data["citations"]),
+            retrieved=tuple(RetrievedChunk(**c) for c in data["retrieved"]),
+            trace=tuple(TraceStep(**t) for t in data["trace"]),
+            prompt_versions=dict(data["prompt_versions"]),
+            history=tuple(data["history"]), conversation_id=data["conversation_id"],
+            channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
+            created_at=_from_ts(data["created_at"]),
+        )  # fmt: skip
+
+
+def _from_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _from_ts(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,213 @@
+"""The AnswerLog contract, run against SQLite and the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
+from agent.errors import LogUnavailableError, UnknownAnswerError
+from agent.ports import AnswerLog
+from integrations.answer_log.sql_log import SqlAnswerLog, open_answer_log
+
+# Tests read this, never write it; CI and dev machines run PostgreSQL here.
+PG_URL = os.environ.get("ASKLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="module")
+def pg_admin():
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def answer_log(request, tmp_path: Path) -> Iterator[SqlAnswerLog]:
+    if request.param == "sqlite":
+        backend = SqlAnswerLog.sqlite(tmp_path / "log.db")
+        yield backend
+        backend.close()
+        return
+    admin = request.getfixturevalue("pg_admin")
+    schema = f"askloop_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    backend = SqlAnswerLog.postgres(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+    yield backend
+    backend.close()
+    admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def record(answer_id: str = "a1", *, tenant: str = "acme", minutes: int = 0, **kw) -> AnswerRecord:
+    base = dict(
+        answer_id=answer_id,
+        tenant=tenant,
+        platform="slack",
+        question="How many leave days?",
+        answer="26 days [1].",
+        route="retrieve",
+        model="local:smollm2",
+        rewrites=0,
+        queries=("How many leave days?",),
+        citations=(
+            Citation(
+                n=1,
+                chunk_id="c1",
+                title="Leave",
+                source="/kb/leave.md",
+                url="https://wiki.example/leave",
+            ),
+        ),
+        retrieved=(
+            RetrievedChunk(
+                chunk_id="c1",
+                title="Leave",
+                source="/kb/leave.md",
+                score=0.91,
+                text="Everyone gets 26 days.",
+                query="q",
+            ),
+        ),
+        trace=(TraceStep(node="route", verdict="retrieve", ms=1.5, detail={"score": 0.8}),),
+        prompt_versions={"answer_with_context": "abc123"},
+        history=({"role": "user", "content": "hi"},),
+        conversation_id="C1:1700000000.1",
+        channel_id="C1",
+        team_id="T1",
+        user="u-hash",
+        created_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
+    base.update(kw)
+    return AnswerRecord(**base)
+
+
+def rate(log: AnswerLog, user: str, rating, answer_id: str = "a1", **kw):
+    return log.add_feedback(
+        Feedback(
+            answer_id=answer_id, user=user, rating=rating, source=kw.pop("source", "button"), **kw
+        )
+    )
+
+
+def test_satisfies_the_port(answer_log):
+    assert isinstance(answer_log, AnswerLog)
+
+
+def test_an_answer_round_trips_with_everything_section_4_keeps(answer_log):
+    original = record()
+    answer_log.save_answer(original)
+    logged = answer_log.get_answer("a1")
+    assert logged is not None
+    assert logged.record == original
+    assert (logged.rating, logged.ups, logged.downs, logged.withdrawn) == (None, 0, 0, False)
+
+
+def test_migrations_are_recorded_and_run_once(answer_log):
+    answer_log.save_answer(record())
+    assert answer_log.applied_migrations() == ["m001_answers_and_feedback"]
+    answer_log.close()  # a new connection re-checks and applies nothing twice
+    assert answer_log.applied_migrations() == ["m001_answers_and_feedback"]
+    assert answer_log.get_answer("a1") is not None
+
+
+def test_the_latest_rating_per_user_wins(answer_log):
+    answer_log.save_answer(record())
+    rate(answer_log, "u1", "up")
+    logged = rate(answer_log, "u1", "down", reason="wrong number", correction="30 days")
+    assert (logged.rating, logged.ups, logged.downs) == ("down", 0, 1)
+    assert (logged.reason, logged.correction) == ("wrong number", "30 days")
+
+
+def test_ratings_from_several_users_take_the_majority(answer_log):
+    answer_log.save_answer(record())
+    rate(answer_log, "u1", "down")
+    rate(answer_log, "u2", "up")
+    logged = rate(answer_log, "u3", "up")
+    assert (logged.rating, logged.ups, logged.downs) == ("up", 2, 1)
+
+
+def test_a_tie_goes_to_the_most_recent_rating(answer_log):
+    answer_log.save_answer(record())
+    rate(answer_log, "u1", "up")
+    assert rate(answer_log, "u2", "down").rating == "down"
+    assert rate(answer_log, "u1", "up", source="reaction").rating == "up"
+
+
+def test_clearing_a_rating_removes_that_users_vote(answer_log):
+    answer_log.save_answer(record())
+    rate(answer_log, "u1", "up", source="reaction")
+    logged = rate(answer_log, "u1", None, source="reaction")
+    assert (logged.rating, logged.ups, logged.downs) == (None, 0, 0)
+
+
+def test_rating_an_unknown_answer_is_rejected_and_stores_nothing(answer_log):
+    answer_log.save_answer(record())
+    with pytest.raises(UnknownAnswerError):
+        rate(answer_log, "u1", "up", answer_id="nope")
+    assert answer_log.get_answer("a1").ups == 0
+
+
+def test_rating_another_tenants_answer_is_rejected(answer_log):
+    answer_log.save_answer(record(tenant="globex"))
+    with pytest.raises(UnknownAnswerError):
+        answer_log.add_feedback(
+            Feedback(answer_id="a1", user="u", rating="up", source="button"), tenant="acme"
+        )
+    assert answer_log.get_answer("a1", tenant="acme") is None
+    assert answer_log.get_answer("a1", tenant="globex").ups == 0
+
+
+def test_recent_is_newest_first_and_tenant_scoped(answer_log):
+    for i in range(5):
+        answer_log.save_answer(record(f"a{i}", minutes=i, tenant="acme" if i % 2 else "globex"))
+    rate(answer_log, "u1", "up", answer_id="a3")
+    newest = answer_log.recent(limit=2)
+    assert [x.record.answer_id for x in newest] == ["a4", "a3"]
+    acme = answer_log.recent(tenant="acme")
+    assert [x.record.answer_id for x in acme] == ["a3", "a1"]
+    assert acme[0].rating == "up"
+
+
+def test_withdrawn_answers_are_marked(answer_log):
+    answer_log.save_answer(record())
+    assert answer_log.withdraw("a1") is True
+    assert answer_log.withdraw("a1") is True  # idempotent
+    assert answer_log.withdraw("nope") is False
+    assert answer_log.get_answer("a1").withdrawn is True
+
+
+def test_answer_ids_are_unique(answer_log):
+    answer_log.save_answer(record())
+    with pytest.raises(LogUnavailableError):
+        answer_log.save_answer(record())
+    assert answer_log.get_answer("a1") is not None  # the log still works afterwards
+
+
+def test_unicode_and_large_text_survive(answer_log):
+    big = "å🙂\u200b" * 30_000
+    answer_log.save_answer(record(question=big, answer=big))
+    assert answer_log.get_answer("a1").record.question == big
+
+
+def test_default_is_sqlite_in_home_and_bad_urls_are_refused(tmp_path):
+    log = open_answer_log(None, tmp_path)
+    log.save_answer(record())
+    assert (tmp_path / "askloop.db").exists()
+    log.close()
+    with pytest.raises(Exception, match="postgresql://"):
+        open_answer_log("mysql://x", tmp_path)
+
+
+def test_an_unreachable_database_is_a_clear_error():
+    log = SqlAnswerLog.postgres("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    with pytest.raises(LogUnavailableError, match="unavailable"):
+        log.ping()
