@@ -55,3 +55,35 @@ class HashingEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         return self._one(text)
+
+
+class FakeChatModel:
+    """A scripted ``ChatModel``: replies come from ``reply(messages)`` or a fixed text.
+
+    Every call's messages are kept in ``calls``; ``down=True`` makes every call fail
+    the way a model does after its retries.
+    """
+
+    def __init__(self, reply="OK", *, model_id: str = "fake:answer", down: bool = False):
+        self._reply = reply
+        self._model_id = model_id
+        self.down = down
+        self.calls: list[list] = []
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def context_tokens(self) -> int:
+        return 8192
+
+    def complete(self, messages, *, max_tokens=512, temperature=0.0, stop=()):
+        from agent.chat import Completion
+        from agent.errors import ModelUnavailableError
+
+        self.calls.append(list(messages))
+        if self.down:
+            raise ModelUnavailableError("fake model is down")
+        text = self._reply(messages) if callable(self._reply) else self._reply
+        return Completion(text=text, model=self._model_id, input_tokens=1, output_tokens=1)

@@ -13,19 +13,14 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from agent.records import Chunk, chunk_id_for, document_id_for
+from agent.text import TOKEN_PATTERN as _TOKEN
+from agent.text import count_tokens
 from integrations.ingest.loaders import LoadedDocument
 
 __all__ = ["chunk_document", "count_tokens", "split_section"]
 
-# Word pieces of a BERT-style tokenizer are close to words and punctuation marks; a
-# long run of letters (a hash, base64) is many pieces, so it counts per 16 characters.
-_TOKEN = re.compile(r"\w{1,16}|[^\w\s]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
-
-
-def count_tokens(text: str) -> int:
-    return len(_TOKEN.findall(text))
 
 
 def _split_words(text: str, max_tokens: int) -> Iterator[str]:

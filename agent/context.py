@@ -1,0 +1,46 @@
+"""Run dependencies of the graph, passed as LangGraph's runtime context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from agent.chat import ChatModel
+from agent.ports import Embedder, VectorStore
+
+__all__ = ["Context", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Thresholds and limits of the graph (settings ``[graph]``)."""
+
+    #: Hits used as context and by the grader.
+    k: int = 5
+    #: Rewrite-and-search-again rounds before giving up.
+    max_rewrites: int = 2
+    #: "probe": a cheap search decides (no LLM); "llm": the answer model judges.
+    router: Literal["probe", "llm"] = "probe"
+    #: probe router: search the knowledge base when the best cosine similarity reaches this.
+    route_threshold: float = 0.35
+    #: "scores": hits are good when the best cosine similarity reaches ``grade_threshold``.
+    grader: Literal["scores", "llm"] = "scores"
+    grade_threshold: float = 0.45
+    #: At the rewrite bound: "finetuned" answers with a caveat; "not_found" says so plainly.
+    give_up: Literal["finetuned", "not_found"] = "finetuned"
+    #: The fine-tuned model was trained with retrieved context (RAFT) and gets it.
+    finetuned_uses_context: bool = False
+    #: Questions longer than this are truncated (the trace says so).
+    max_question_chars: int = 4000
+    #: Thread history given to the models, newest turns first, within this budget.
+    history_tokens: int = 1200
+    max_answer_tokens: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    store: VectorStore
+    embedder: Embedder
+    answer_model: ChatModel
+    finetuned_model: ChatModel
+    policy: Policy = field(default_factory=Policy)

@@ -1,0 +1,75 @@
+"""The graph's data: a narrow input and the full state the nodes read and write.
+
+Per-run fields are overwritten by ``route`` (the first node) at the start of every run,
+so a thread's checkpoint carries only ``turns`` from one question to the next.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+__all__ = ["HitData", "InputState", "State", "Turn"]
+
+
+class Turn(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class HitData(TypedDict):
+    """A search hit as plain data (checkpoint-safe)."""
+
+    chunk_id: str
+    title: str
+    source: str
+    url: str
+    heading_path: list[str]
+    text: str
+    score: float
+    vector_score: float | None
+    keyword_score: float | None
+    query: str
+
+
+class InputState(TypedDict):
+    #: The user's question, already cleaned by the Assistant.
+    question: str
+    #: Knowledge-base tenant; every search is confined to it.
+    tenant: str
+
+
+class State(InputState, total=False):
+    #: Thread memory: every question and answer of this conversation, oldest first.
+    turns: Annotated[list[Turn], operator.add]
+    #: "retrieve" or "finetuned", as decided by ``route``.
+    decision: Literal["retrieve", "finetuned"]
+    #: Queries sent to the knowledge base this run: the question, then each rewrite.
+    queries: list[str]
+    #: How many times the query was rewritten this run.
+    rewrites: int
+    #: The bound on ``rewrites`` for this run (copied from the policy by ``route``).
+    max_rewrites: int
+    #: The latest search's hits, best first.
+    hits: list[HitData]
+    #: Every hit seen this run, across rewrites (kept with the answer; RAFT negatives).
+    retrieved: list[HitData]
+    #: ``grade``'s verdict on ``hits``.
+    grade: Literal["good", "poor"]
+    #: Why the run gave up: "rewrites_exhausted", "store_unavailable", "empty_knowledge_base".
+    give_up_reason: str
+    #: The hits shown to the answer model as numbered documents [1]..[n].
+    context_hits: list[HitData]
+    answer: str
+    #: Chunk ids of the documents the answer cites, as (n, chunk_id) pairs.
+    cited: list[tuple[int, str]]
+    #: "retrieve" | "rewrite" | "finetuned": how the answer was made (DESIGN.md §3).
+    route: Literal["retrieve", "rewrite", "finetuned"]
+    #: Model id that wrote the answer.
+    model: str
+    #: Prompt name -> content-hash version, for every prompt used this run.
+    prompt_versions: dict[str, str]
+    #: Each node's verdict, why and how long it took: training data for the router.
+    trace: list[dict[str, Any]]
+    #: A short machine-readable error, when a dependency failed.
+    error: str
