@@ -17,6 +17,7 @@ __all__ = [
     "RetrievedChunk",
     "Route",
     "TraceStep",
+    "Turn",
     "new_answer_id",
 ]
 
@@ -31,6 +32,22 @@ def new_answer_id() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A question as an adapter hands it to the Assistant: no platform types."""
+
+    question: str
+    tenant: str
+    #: "slack", "teams", "cli", ...
+    platform: str = "cli"
+    #: Thread/conversation id within the platform; turns sharing it share memory.
+    conversation_id: str = ""
+    #: Platform user id of the asker (hashed before it is stored).
+    user: str = ""
+    channel_id: str = ""
+    team_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

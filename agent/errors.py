@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AnswerFailedError",
     "AskloopError",
     "EmbedderError",
     "IncompatibleStoreError",
@@ -44,3 +45,7 @@ class UnknownAnswerError(AskloopError):
 
 class LogUnavailableError(AskloopError):
     """The answer/feedback log database cannot be reached or written."""
+
+
+class AnswerFailedError(AskloopError):
+    """Answering failed unexpectedly; the detail is in the log."""

@@ -15,7 +15,7 @@ from agent.chat import ChatModel, Message
 from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
 from agent.records import Hit
-from agent.state import HitData, State, Turn
+from agent.state import HitData, State, ThreadTurn
 from agent.text import content_words, count_tokens
 from prompts import load_prompt
 
@@ -74,7 +74,7 @@ def _search(ctx: Context, tenant: str, query: str) -> list[HitData]:
     return [_hit_data(h, query) for h in found]
 
 
-def _history(turns: Sequence[Turn], budget: int) -> list[Message]:
+def history_window(turns: Sequence[ThreadTurn], budget: int) -> list[Message]:
     """The newest turns that fit in ``budget`` tokens, oldest first."""
     kept: list[Message] = []
     used = 0
@@ -255,7 +255,7 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
                                                  question=state["question"])  # fmt: skip
     messages = [
         Message("system", system.text),
-        *_history(state.get("turns") or [], ctx.policy.history_tokens),
+        *history_window(state.get("turns") or [], ctx.policy.history_tokens),
         Message("user", user),
     ]
     text = _complete(ctx.answer_model, messages, ctx.policy.max_answer_tokens)
@@ -273,7 +273,7 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
 
 def _direct(state: State, ctx: Context) -> tuple[str | None, list[HitData], list[str]]:
     model = ctx.finetuned_model
-    history = _history(state.get("turns") or [], ctx.policy.history_tokens)
+    history = history_window(state.get("turns") or [], ctx.policy.history_tokens)
     prompts = ["answer_direct"]
     hits: list[HitData] = []
     user = state["question"]
@@ -355,7 +355,7 @@ def check_citations(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         route = "rewrite" if state.get("rewrites", 0) else "retrieve"
     step = _step("check_citations", f"{len(cited)} cited", started, dropped=dropped,
                  route=route)  # fmt: skip
-    turns: list[Turn] = [{"role": "user", "content": state["question"]},
+    turns: list[ThreadTurn] = [{"role": "user", "content": state["question"]},
                          {"role": "assistant", "content": answer}]  # fmt: skip
     return {
         "answer": answer,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
-__all__ = ["HitData", "InputState", "State", "Turn"]
+__all__ = ["HitData", "InputState", "State", "ThreadTurn"]
 
 
-class Turn(TypedDict):
+class ThreadTurn(TypedDict):
     role: Literal["user", "assistant"]
     content: str
 
@@ -41,7 +41,7 @@ class InputState(TypedDict):
 
 class State(InputState, total=False):
     #: Thread memory: every question and answer of this conversation, oldest first.
-    turns: Annotated[list[Turn], operator.add]
+    turns: Annotated[list[ThreadTurn], operator.add]
     #: "retrieve" or "finetuned", as decided by ``route``.
     decision: Literal["retrieve", "finetuned"]
     #: Queries sent to the knowledge base this run: the question, then each rewrite.

@@ -1,0 +1,117 @@
+"""The Assistant service: answers are logged before they are returned; ratings land."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent.answers import Turn
+from agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerError
+from agent.graph import build_graph
+from agent.service import Assistant, hash_user
+from integrations.answer_log.sql_log import SqlAnswerLog
+from tests.unit.conftest import make_context
+
+
+@pytest.fixture
+def answer_log(tmp_path):
+    log = SqlAnswerLog.sqlite(tmp_path / "log.db")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def assistant(store, embedder, answer_log):
+    return Assistant(
+        graph=build_graph(InMemorySaver()),
+        context=make_context(store, embedder),
+        answer_log=answer_log,
+    )
+
+
+def test_an_answer_is_logged_with_its_trace_citations_and_versions(assistant, answer_log):
+    record = assistant.answer(
+        Turn(
+            question="paid annual leave days employee",
+            tenant="acme",
+            platform="slack",
+            conversation_id="C1:1.0",
+            user="U123",
+            channel_id="C1",
+            team_id="T1",
+        )
+    )
+    logged = answer_log.get_answer(record.answer_id)
+    assert logged is not None and logged.record == record
+    assert record.route == "retrieve" and record.model == "fake:answer"
+    assert [c.title for c in record.citations] == ["Annual leave"]
+    assert record.retrieved and record.citations[0].chunk_id == record.retrieved[0].chunk_id
+    assert [s.node for s in record.trace][0] == "route"
+    assert record.user == hash_user("slack", "U123") and "U123" not in record.user
+    assert "answer_with_context" in record.prompt_versions
+
+
+def test_follow_ups_in_a_conversation_record_the_history_they_saw(assistant):
+    turn = Turn(
+        question="paid annual leave days employee", tenant="acme", conversation_id="thread-1"
+    )
+    first = assistant.answer(turn)
+    second = assistant.answer(
+        Turn(question="paid annual leave days again", tenant="acme", conversation_id="thread-1")
+    )
+    assert first.history == ()
+    assert [h["role"] for h in second.history] == ["user", "assistant"]
+    alone = assistant.answer(Turn(question="paid annual leave days again", tenant="acme"))
+    assert alone.history == ()
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\u200b\u200b", "\n\t"])
+def test_empty_questions_are_refused(assistant, question):
+    with pytest.raises(InvalidInputError, match="empty"):
+        assistant.answer(Turn(question=question, tenant="acme"))
+
+
+def test_invisible_characters_are_removed_before_routing(assistant):
+    record = assistant.answer(Turn(question="paid\u200b annual\u2060 leave days", tenant="acme"))
+    assert record.question == "paid annual leave days"
+
+
+def test_rating_round_trip_and_unknown_answers(assistant, answer_log):
+    record = assistant.answer(Turn(question="paid annual leave days", tenant="acme"))
+    logged = assistant.rate(
+        answer_id=record.answer_id,
+        rating="down",
+        user="U1",
+        source="cli",
+        reason="wrong",
+        correction="30 days",
+    )
+    assert (logged.rating, logged.reason, logged.correction) == ("down", "wrong", "30 days")
+    logged = assistant.rate(answer_id=record.answer_id, rating="up", user="U1", source="cli")
+    assert (logged.rating, logged.ups, logged.downs) == ("up", 1, 0)
+    with pytest.raises(UnknownAnswerError):
+        assistant.rate(answer_id="nope", rating="up", user="U1", source="cli")
+    with pytest.raises(UnknownAnswerError):
+        assistant.rate(
+            answer_id=record.answer_id, rating="up", user="U1", source="cli", tenant="globex"
+        )
+
+
+def test_route_only_reports_the_decision_without_generating(assistant):
+    decision = assistant.route("what is the capital of france", tenant="acme")
+    assert decision["route"] == "finetuned" and decision["trace"]["node"] == "route"
+    assert assistant.context.answer_model.calls == []
+    assert assistant.context.finetuned_model.calls == []
+
+
+def test_an_unexpected_graph_failure_is_a_short_typed_error(store, embedder, answer_log):
+    class Broken:
+        def invoke(self, *a, **k):
+            raise KeyError("boom")
+
+    assistant = Assistant(
+        graph=Broken(), context=make_context(store, embedder), answer_log=answer_log
+    )
+    with pytest.raises(AnswerFailedError, match="Sorry"):
+        assistant.answer(Turn(question="x", tenant="acme"))
+    assert answer_log.recent() == []
