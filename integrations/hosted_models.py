@@ -1,0 +1,231 @@
+"""Hosted chat models behind the ``ChatModel`` port: Anthropic and OpenAI (or compatible).
+
+The SDKs' own retries are off; tenacity owns them so every provider behaves the same:
+429, 408, 409, 5xx, timeouts and connection errors are retried a bounded number of
+times with exponential backoff and jitter, honouring ``Retry-After``; anything else
+(bad key, bad request) fails at once. After the last attempt the caller gets a
+``ModelUnavailableError`` with a short message; the detail is in the log.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from agent.chat import Completion, Message
+from agent.errors import ModelUnavailableError
+
+__all__ = ["AnthropicChatModel", "OpenAIChatModel", "RetryPolicy", "is_retryable"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_RETRY_STATUS = frozenset({408, 409, 429})
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Rate limits, server errors, timeouts and dropped connections are worth a retry."""
+    name = type(exc).__name__
+    if name in {"APIConnectionError", "APITimeoutError"}:
+        return True
+    status = _status(exc)
+    return status is not None and (status in _RETRY_STATUS or status >= 500)
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's requested wait, from ``retry-after-ms`` or ``retry-after``."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class RetryPolicy:
+    """Bounded attempts, exponential backoff with jitter, ``Retry-After`` honoured."""
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 4,
+        initial: float = 0.5,
+        maximum: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempts = attempts
+        self._backoff = wait_random_exponential(multiplier=initial, max=maximum)
+        self._maximum = maximum
+        self._sleep = sleep
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(exc) if exc else None
+        if asked is not None:
+            return min(asked, self._maximum)
+        return float(self._backoff(state))
+
+    def call(self, fn: Callable[[], T], *, what: str) -> T:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.warning(
+                "%s failed (%s); retry %d of %d",
+                what,
+                s.outcome.exception() if s.outcome else "?",
+                s.attempt_number,
+                self.attempts - 1,
+            ),
+        )
+        try:
+            return retrying(fn)
+        except Exception as exc:
+            status = _status(exc)
+            log.warning("%s failed for good: %r", what, exc)
+            detail = f"HTTP {status}" if status else type(exc).__name__
+            raise ModelUnavailableError(f"{what} is unavailable ({detail})") from exc
+
+
+def _split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    rest = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+    return system, rest
+
+
+class AnthropicChatModel:
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        context_tokens: int = 200_000,
+    ) -> None:
+        from anthropic import Anthropic
+
+        self._client = Anthropic(api_key=api_key, base_url=base_url, max_retries=0,
+                                 timeout=timeout)  # fmt: skip
+        self._model = model
+        self._retry = retry or RetryPolicy()
+        self._context_tokens = context_tokens
+
+    @property
+    def model_id(self) -> str:
+        return f"anthropic:{self._model}"
+
+    @property
+    def context_tokens(self) -> int:
+        return self._context_tokens
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        system, rest = _split_system(messages)
+        # The current Messages API sets sampling per model; ``temperature`` is not sent.
+        kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens,
+                                  "messages": rest}  # fmt: skip
+        if system:
+            kwargs["system"] = system
+        if stop:
+            kwargs["stop_sequences"] = list(stop)
+        resp = self._retry.call(lambda: self._client.messages.create(**kwargs),
+                                what=self.model_id)  # fmt: skip
+        text = "".join(getattr(block, "text", "") for block in resp.content)
+        return Completion(text=text, model=self.model_id,
+                          input_tokens=resp.usage.input_tokens,
+                          output_tokens=resp.usage.output_tokens,
+                          finish_reason=resp.stop_reason)  # fmt: skip
+
+
+class OpenAIChatModel:
+    """OpenAI chat completions; with ``base_url``, any OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        context_tokens: int = 128_000,
+    ) -> None:
+        from openai import OpenAI
+
+        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=0,
+                              timeout=timeout)  # fmt: skip
+        self._model = model
+        self._retry = retry or RetryPolicy()
+        self._context_tokens = context_tokens
+        # The official API wants max_completion_tokens; compatible servers know max_tokens.
+        self._max_tokens_key = "max_tokens" if base_url else "max_completion_tokens"
+
+    @property
+    def model_id(self) -> str:
+        return f"openai:{self._model}"
+
+    @property
+    def context_tokens(self) -> int:
+        return self._context_tokens
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "temperature": temperature,
+            self._max_tokens_key: max_tokens,
+        }
+        if stop:
+            kwargs["stop"] = list(stop)
+        resp = self._retry.call(lambda: self._client.chat.completions.create(**kwargs),
+                                what=self.model_id)  # fmt: skip
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Completion(text=choice.message.content or "", model=self.model_id,
+                          input_tokens=usage.prompt_tokens if usage else None,
+                          output_tokens=usage.completion_tokens if usage else None,
+                          finish_reason=choice.finish_reason)  # fmt: skip
