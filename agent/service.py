@@ -32,7 +32,7 @@ from agent.nodes import history_window, route
 from agent.ports import AnswerLog
 from agent.text import clean_text
 
-__all__ = ["Assistant", "hash_user"]
+__all__ = ["Assistant", "hash_user", "rate_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +128,30 @@ class Assistant:
                 "route": result["decision"], "error": result["error"] or None,
                 "trace": step}  # fmt: skip
 
-    def rate(
-        self,
-        *,
-        answer_id: str,
-        rating: Rating | None,
-        user: str,
-        source: FeedbackSource,
-        platform: str = "cli",
-        reason: str = "",
-        correction: str = "",
-        tenant: str | None = None,
-    ) -> LoggedAnswer:
-        """Record feedback (durably, before returning); the user's latest rating wins."""
-        feedback = Feedback(
-            answer_id=answer_id, user=hash_user(platform, user) or "anonymous", rating=rating,
-            source=source, reason=clean_text(reason)[:2000],
-            correction=correction.strip()[:20000],
-        )  # fmt: skip
-        return self._log.add_feedback(feedback, tenant=tenant)
+    def rate(self, **feedback: Any) -> LoggedAnswer:
+        """Record feedback on an answer; see :func:`rate_answer`."""
+        return rate_answer(self._log, **feedback)
+
+
+def rate_answer(
+    answer_log: AnswerLog,
+    *,
+    answer_id: str,
+    rating: Rating | None,
+    user: str,
+    source: FeedbackSource,
+    platform: str = "cli",
+    reason: str = "",
+    correction: str = "",
+    tenant: str | None = None,
+) -> LoggedAnswer:
+    """Record feedback durably (before returning); the user's latest rating wins.
+
+    Needs only the log, so rating never loads a model. Raises ``UnknownAnswerError``
+    for an unknown answer or one of another tenant.
+    """
+    feedback = Feedback(
+        answer_id=answer_id, user=hash_user(platform, user) or "anonymous", rating=rating,
+        source=source, reason=clean_text(reason)[:2000], correction=correction.strip()[:20000],
+    )  # fmt: skip
+    return answer_log.add_feedback(feedback, tenant=tenant)

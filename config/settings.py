@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 __all__ = [
     "ENV_VARS",
     "EmbedderSettings",
+    "GraphSettings",
+    "ModelSettings",
     "IngestSettings",
     "SearchSettings",
     "Settings",
@@ -97,8 +99,35 @@ class WeaviateSettings(_Section):
 
 
 class ModelSettings(_Section):
+    #: "provider:model": local:default, anthropic:<model>, openai:<model> or openai:ft:<id>.
     answer: str = "local:default"
     finetuned: str = "local:default"
+    #: Per-call timeout and attempts (429/5xx/timeouts are retried with backoff).
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    #: llama.cpp threads of the local model; 1 is fastest on small shared machines.
+    local_threads: int = Field(default=1, ge=1, le=64)
+    local_context_tokens: int = Field(default=2048, ge=512, le=32768)
+
+
+class GraphSettings(_Section):
+    """Thresholds and limits of the answer graph."""
+
+    k: int = Field(default=5, ge=1, le=20)
+    max_rewrites: int = Field(default=2, ge=0, le=10)
+    #: "probe": a cheap search and a cosine threshold decide (no LLM); "llm": the model judges.
+    router: Literal["probe", "llm"] = "probe"
+    route_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    #: "scores": the best cosine similarity decides (no LLM); "llm": the model judges.
+    grader: Literal["scores", "llm"] = "scores"
+    grade_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    #: At the rewrite bound: "finetuned" (answer with a caveat) or "not_found".
+    give_up: Literal["finetuned", "not_found"] = "finetuned"
+    #: The fine-tuned model was trained with retrieved context (RAFT) and gets it.
+    finetuned_uses_context: bool = False
+    max_question_chars: int = Field(default=4000, ge=100)
+    history_tokens: int = Field(default=1200, ge=0)
+    max_answer_tokens: int = Field(default=400, ge=16, le=8192)
 
 
 class SlackSettings(_Section):
@@ -164,6 +193,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     weaviate: WeaviateSettings = WeaviateSettings()
     models: ModelSettings = ModelSettings()
+    graph: GraphSettings = GraphSettings()
     providers: ProviderKeys = ProviderKeys()
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()

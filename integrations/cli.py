@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from agent.errors import AskloopError, InvalidInputError
+from agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
 from agent.records import SEARCH_MODES, Hit
 from config.settings import Settings, SettingsError, load_settings, validate_tenant
 
@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--tenant")
     search.add_argument("--mode", choices=SEARCH_MODES, default=None)
     search.add_argument("--json", action="store_true", help="print JSON")
+
+    from integrations import cli_answers
+
+    cli_answers.add_parsers(sub)
     return parser
 
 
@@ -95,11 +99,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Services(settings) as services:
             if args.command == "ingest":
                 return _ingest(args, services)
-            return _search(args, services)
+            if args.command == "search":
+                return _search(args, services)
+            from integrations import cli_answers
+
+            tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None
+            return cli_answers.run(args, services, tenant)
     except _UsageError as exc:
         print(f"askloop: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except InvalidInputError as exc:
+    except (InvalidInputError, UnknownAnswerError) as exc:
         print(f"askloop: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AskloopError as exc:

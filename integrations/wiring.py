@@ -1,18 +1,22 @@
-"""The composition root: build the store and embedder the settings ask for.
+"""The composition root: turn settings into the objects of one process.
 
-The only place that turns settings into clients. Callers own the returned objects
-and close them (``Services`` is a context manager).
+The only place that creates clients. Everything is built on first use and closed once
+(``Services`` is a context manager), so a command that only searches never loads a
+chat model, and one that only rates never loads the embedder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
-from agent.ports import Embedder, VectorStore
+from agent.chat import ChatModel
+from agent.context import Context, Policy
+from agent.ports import AnswerLog, Embedder, VectorStore
+from agent.service import Assistant
 from config.settings import Settings
 
-__all__ = ["Services", "build_embedder", "build_store"]
+__all__ = ["Services", "build_embedder", "build_store", "policy_from"]
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -38,30 +42,91 @@ def build_store(settings: Settings, embedder: Embedder) -> VectorStore:
     )
 
 
-@dataclass
-class Services:
-    """The long-lived objects of one process, created once and closed once."""
+def policy_from(settings: Settings) -> Policy:
+    return Policy(**settings.graph.model_dump())
 
-    settings: Settings
-    _embedder: Embedder | None = field(default=None, init=False)
-    _store: VectorStore | None = field(default=None, init=False)
+
+class Services:
+    """The long-lived objects of one process, created on first use and closed once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cache: dict[str, Any] = {}
+        self._closers: list[Any] = []
+
+    def _get(self, name: str, build: Any) -> Any:
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = build_embedder(self.settings)
-        return self._embedder
+        return self._get("embedder", lambda: build_embedder(self.settings))
 
     @property
     def store(self) -> VectorStore:
-        if self._store is None:
-            self._store = build_store(self.settings, self.embedder)
-        return self._store
+        def build() -> VectorStore:
+            store = build_store(self.settings, self.embedder)
+            self._closers.append(store.close)
+            return store
+
+        return self._get("store", build)
+
+    @property
+    def answer_log(self) -> AnswerLog:
+        def build() -> AnswerLog:
+            from integrations.answer_log.sql_log import open_answer_log
+
+            log = open_answer_log(self.settings.database_url, self.settings.home)
+            self._closers.append(log.close)
+            return log
+
+        return self._get("answer_log", build)
+
+    def chat_model(self, spec: str) -> ChatModel:
+        """One instance per model spec: answer and fine-tuned models may be the same."""
+
+        def build() -> ChatModel:
+            from integrations.chat_models import make_chat_model
+
+            model = make_chat_model(spec, self.settings)
+            if hasattr(model, "close"):
+                self._closers.append(model.close)
+            return model
+
+        return self._get(f"model:{spec}", build)
+
+    @property
+    def context(self) -> Context:
+        models = self.settings.models
+        return self._get(
+            "context",
+            lambda: Context(
+                store=self.store,
+                embedder=self.embedder,
+                answer_model=self.chat_model(models.answer),
+                finetuned_model=self.chat_model(models.finetuned),
+                policy=policy_from(self.settings),
+            ),
+        )
+
+    @property
+    def assistant(self) -> Assistant:
+        def build() -> Assistant:
+            from agent.graph import build_graph
+            from integrations.checkpoints import open_checkpointer
+
+            saver, conn = open_checkpointer(self.settings.database_url, self.settings.home)
+            self._closers.append(conn.close)
+            return Assistant(graph=build_graph(saver), context=self.context,
+                             answer_log=self.answer_log)  # fmt: skip
+
+        return self._get("assistant", build)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        while self._closers:
+            self._closers.pop()()
+        self._cache.clear()
 
     def __enter__(self) -> Services:
         return self

@@ -13,7 +13,7 @@ def test_example_file_loads_and_matches_the_defaults(monkeypatch):
     monkeypatch.setenv("ASKLOOP_CONFIG", str(EXAMPLE))
     monkeypatch.delenv("ASKLOOP_HOME")
     loaded = load_settings()
-    for section in ("embedder", "ingest", "search", "models"):
+    for section in ("embedder", "ingest", "search", "models", "graph"):
         assert getattr(loaded, section) == getattr(Settings(), section), section
     assert loaded.home == EXAMPLE.parent / ".askloop"
     assert loaded.default_tenant == Settings().default_tenant

@@ -82,9 +82,10 @@ def test_sources_merge_inside_a_section(monkeypatch, write_config):
     write_config('[models]\nanswer = "toml:a"\nfinetuned = "toml:ft"\n')
     monkeypatch.setenv("ASKLOOP_ANSWER_MODEL", "env:a")
 
-    assert load_settings().models.model_dump() == {"answer": "env:a", "finetuned": "toml:ft"}
-    overridden = load_settings(models={"finetuned": "kw:ft"})
-    assert overridden.models.model_dump() == {"answer": "env:a", "finetuned": "kw:ft"}
+    models = load_settings().models
+    assert (models.answer, models.finetuned) == ("env:a", "toml:ft")
+    overridden = load_settings(models={"finetuned": "kw:ft"}).models
+    assert (overridden.answer, overridden.finetuned) == ("env:a", "kw:ft")
 
 
 def test_nested_toml_sections_and_tenant_map(write_config):

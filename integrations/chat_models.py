@@ -1,0 +1,39 @@
+"""Build the chat model a ``provider:model`` string names (``ASKLOOP_*_MODEL``)."""
+
+from __future__ import annotations
+
+from agent.chat import ChatModel
+from agent.errors import InvalidInputError
+from config.settings import Settings
+
+__all__ = ["make_chat_model"]
+
+
+def make_chat_model(spec: str, settings: Settings) -> ChatModel:
+    """``local:default``, ``anthropic:<model>``, ``openai:<model>`` (incl. ``openai:ft:…``)."""
+    provider, _, model = spec.partition(":")
+    models = settings.models
+    keys = settings.providers
+    if not model:
+        raise InvalidInputError(f"model {spec!r} must look like provider:model")
+    if provider == "local":
+        from integrations.local_model import LocalChatModel
+
+        return LocalChatModel(threads=models.local_threads,
+                              context_tokens=models.local_context_tokens)  # fmt: skip
+    from integrations.hosted_models import AnthropicChatModel, OpenAIChatModel, RetryPolicy
+
+    retry = RetryPolicy(attempts=models.max_attempts)
+    if provider == "anthropic":
+        if keys.anthropic_api_key is None:
+            raise InvalidInputError(f"{spec} needs ANTHROPIC_API_KEY")
+        return AnthropicChatModel(model=model, api_key=keys.anthropic_api_key.get_secret_value(),
+                                  timeout=models.timeout_seconds, retry=retry)  # fmt: skip
+    if provider == "openai":
+        if keys.openai_api_key is None and not keys.openai_base_url:
+            raise InvalidInputError(f"{spec} needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+        key = keys.openai_api_key.get_secret_value() if keys.openai_api_key else "unused"
+        return OpenAIChatModel(model=model, api_key=key, base_url=keys.openai_base_url,
+                               timeout=models.timeout_seconds, retry=retry)  # fmt: skip
+    raise InvalidInputError(f"unknown model provider {provider!r} in {spec!r}; "
+                            "use local, anthropic or openai")  # fmt: skip

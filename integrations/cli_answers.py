@@ -1,0 +1,164 @@
+"""``askloop ask | route | rate | log``: the Assistant from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from agent.answers import AnswerRecord, LoggedAnswer, Turn
+from agent.errors import InvalidInputError
+from agent.service import rate_answer
+
+__all__ = ["add_parsers", "run"]
+
+ROUTE_TEXT = {
+    "retrieve": "from the knowledge base",
+    "rewrite": "from the knowledge base, after rewriting the query",
+    "finetuned": "from the tuned model",
+}
+
+
+def add_parsers(sub: Any) -> None:
+    ask = sub.add_parser("ask", help="answer a question (routed, with citations)")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--tenant")
+    ask.add_argument("--thread", help="conversation id: questions sharing it share memory")
+    ask.add_argument("--json", action="store_true")
+
+    route = sub.add_parser("route", help="show the routing decision without answering")
+    route.add_argument("question", metavar="QUESTION", help="the question, or - for stdin lines")
+    route.add_argument("--tenant")
+    route.add_argument("--json", action="store_true")
+
+    rate = sub.add_parser("rate", help="rate an answer (same path as the chat buttons)")
+    rate.add_argument("answer_id", metavar="ANSWER_ID")
+    rate.add_argument("rating", choices=["up", "down"])
+    rate.add_argument("--reason", default="")
+    rate.add_argument("--correction", default="", help="the right answer")
+
+    log = sub.add_parser("log", help="recent answers with their ratings")
+    log.add_argument("--json", action="store_true")
+    log.add_argument("--limit", type=int, default=20)
+    log.add_argument("--tenant")
+
+
+def answer_json(record: AnswerRecord) -> dict[str, Any]:
+    return {
+        "answer_id": record.answer_id,
+        "question": record.question,
+        "answer": record.answer,
+        "route": record.route,
+        "rewrites": record.rewrites,
+        "queries": list(record.queries),
+        "citations": [
+            {"n": c.n, "title": c.title, "source": c.source, "url": c.url, "chunk_id": c.chunk_id}
+            for c in record.citations
+        ],  # fmt: skip
+        "model": record.model,
+        "tenant": record.tenant,
+        "platform": record.platform,
+        "created_at": record.created_at.isoformat(),
+        "trace": [{"node": s.node, "verdict": s.verdict, "ms": s.ms} for s in record.trace],
+    }
+
+
+def logged_json(item: LoggedAnswer) -> dict[str, Any]:
+    out = answer_json(item.record)
+    out.update(rating=item.rating, reason=item.reason or None,
+               correction=item.correction or None, ups=item.ups, downs=item.downs,
+               withdrawn=item.withdrawn)  # fmt: skip
+    return out
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+def run(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
+    if args.command == "ask":
+        return _ask(args, services, tenant or services.settings.default_tenant)
+    if args.command == "route":
+        return _route(args, services, tenant or services.settings.default_tenant)
+    if args.command == "rate":
+        return _rate(args, services)
+    return _log(args, services, tenant)
+
+
+def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
+    turn = Turn(question=args.question, tenant=tenant, platform="cli",
+                conversation_id=args.thread or "", user=getpass.getuser())  # fmt: skip
+    record = services.assistant.answer(turn)
+    if args.json:
+        _print_json(answer_json(record))
+        return 0
+    print(record.answer)
+    if record.citations:
+        print("\nSources:")
+        for c in record.citations:
+            print(f"  [{c.n}] {c.title} — {c.url or c.source}")
+    took = sum(s.ms for s in record.trace) / 1000
+    print(f"\n({ROUTE_TEXT[record.route]} · {record.model} · {took:.1f}s)")
+    print(f"answer id {record.answer_id} — rate it: askloop rate {record.answer_id} up|down")
+    return 0
+
+
+def _route(args: argparse.Namespace, services: Any, tenant: str) -> int:
+    assistant = services.assistant
+    if args.question != "-":
+        decision = assistant.route(args.question, tenant=tenant)
+        if args.json:
+            _print_json(decision)
+        else:
+            print(f"{decision['route']} ({decision['trace']['detail'].get('reason', '')})")
+        return 0
+    status = 0
+    for line in sys.stdin:
+        question = line.rstrip("\n")
+        try:
+            _print_json(assistant.route(question, tenant=tenant))
+        except InvalidInputError as exc:
+            _print_json({"question": question, "route": None, "error": str(exc)})
+            status = 2
+        sys.stdout.flush()
+    return status
+
+
+def _rate(args: argparse.Namespace, services: Any) -> int:
+    logged = rate_answer(
+        services.answer_log,
+        answer_id=args.answer_id,
+        rating=args.rating,
+        user=getpass.getuser(),
+        source="cli",
+        reason=args.reason,
+        correction=args.correction,
+    )
+    mark = "👍" if args.rating == "up" else "👎"
+    print(f"Recorded {mark} for {args.answer_id} (now {logged.ups} 👍 / {logged.downs} 👎).")
+    return 0
+
+
+def _log(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
+    if args.limit < 1:
+        raise InvalidInputError("--limit must be 1 or more")
+    items = services.answer_log.recent(limit=args.limit, tenant=tenant)
+    if args.json:
+        for item in items:
+            _print_json(logged_json(item))
+        return 0
+    if not items:
+        print('No answers logged yet: try `askloop ask "..."`.')
+    for item in items:
+        r = item.record
+        rating = {"up": "👍", "down": "👎", None: "  "}[item.rating]
+        question = " ".join(r.question.split())
+        question = question if len(question) <= 60 else question[:57] + "..."
+        withdrawn = " (withdrawn)" if item.withdrawn else ""
+        print(f"{r.created_at:%Y-%m-%d %H:%M} {rating} {r.route:9s} {r.answer_id}  "
+              f"{question}{withdrawn}")  # fmt: skip
+        if item.reason:
+            print(f"{'':20}reason: {item.reason}")
+    return 0
