@@ -9,6 +9,7 @@ START → route ─┬─ finetuned ──────────────�
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -27,26 +28,42 @@ from agent.nodes import (
 )
 from agent.state import InputState, State
 
-__all__ = ["build_graph", "builder", "graph"]
+__all__ = ["build_graph", "builder", "graph", "make_builder"]
 
-builder = StateGraph(State, context_schema=Context, input_schema=InputState)
-builder.add_node("route", route)
-builder.add_node("retrieve", retrieve)
-builder.add_node("grade", grade)
-builder.add_node("rewrite", rewrite)
-builder.add_node("answer_with_context", answer_with_context)
-builder.add_node("answer_direct", answer_direct)
-builder.add_node("give_up", give_up)
-builder.add_node("check_citations", check_citations)
-builder.add_edge(START, "route")
-builder.add_conditional_edges("route", after_route)
-builder.add_conditional_edges("retrieve", after_retrieve)
-builder.add_conditional_edges("grade", after_grade)
-builder.add_edge("rewrite", "retrieve")
-builder.add_edge("answer_with_context", "check_citations")
-builder.add_edge("answer_direct", "check_citations")
-builder.add_edge("give_up", "check_citations")
-builder.add_edge("check_citations", END)
+NodeWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+_NODES: dict[str, Callable[..., Any]] = {
+    "route": route,
+    "retrieve": retrieve,
+    "grade": grade,
+    "rewrite": rewrite,
+    "answer_with_context": answer_with_context,
+    "answer_direct": answer_direct,
+    "give_up": give_up,
+    "check_citations": check_citations,
+}
+
+
+def make_builder(wrap: NodeWrapper | None = None) -> StateGraph[Any, Any, Any, Any]:
+    """The graph's wiring; ``wrap`` decorates every node (hosts use it to supply context)."""
+    b: StateGraph[Any, Any, Any, Any] = StateGraph(
+        State, context_schema=Context, input_schema=InputState
+    )
+    for name, fn in _NODES.items():
+        b.add_node(name, wrap(fn) if wrap else fn)
+    b.add_edge(START, "route")
+    b.add_conditional_edges("route", after_route)
+    b.add_conditional_edges("retrieve", after_retrieve)
+    b.add_conditional_edges("grade", after_grade)
+    b.add_edge("rewrite", "retrieve")
+    b.add_edge("answer_with_context", "check_citations")
+    b.add_edge("answer_direct", "check_citations")
+    b.add_edge("give_up", "check_citations")
+    b.add_edge("check_citations", END)
+    return b
+
+
+builder = make_builder()
 
 
 def build_graph(checkpointer: Any = None) -> Any:
