@@ -24,9 +24,14 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/askloop ingest kb/handbook
-	$(BIN)/askloop search "How many days of annual leave do employees get?" --k 2
 	$(BIN)/askloop search "Chat is down during an outage, how do we talk to each other?" --k 2
-	printf 'expense report deadline\nguest wifi password\n' | $(BIN)/askloop search - --k 1
+	@echo; echo "== three questions, three routes (retrieve, rewrite, finetuned) =="
+	$(BIN)/askloop ask "How many days of annual leave do employees get?"
+	$(BIN)/askloop ask "Which days are we expected in the office?"
+	$(BIN)/askloop ask "What is the capital of France?"
+	@echo; echo "== rate the newest answer, then show the log =="
+	$(BIN)/askloop rate "$$($(BIN)/askloop log --json --limit 1 | $(PY) -c 'import json, sys; print(json.load(sys.stdin)["answer_id"])')" up --reason "demo rating"
+	$(BIN)/askloop log --limit 5
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import math
+import re
 import shutil
 import socket
 import tempfile
@@ -37,7 +38,8 @@ _TRIM_ROUNDS = 4
 
 
 def drop_repeats(text: str) -> str:
-    """Cut a greedy loop: keep text up to the first paragraph that repeats an earlier one.
+    """Cut a greedy loop: stop at the first paragraph that repeats an earlier one, or at
+    a clause that repeats the one just before it ("la France, la France, ...").
 
     A repeat penalty would stop loops too, but it also penalises copying facts from the
     prompt, which is the job here.
@@ -49,6 +51,13 @@ def drop_repeats(text: str) -> str:
         if key and key in seen:
             break
         seen.add(key)
+        clauses = re.split(r"(?<=[,;.!?])\s+", paragraph)
+        out = clauses[:1]
+        for clause in clauses[1:]:
+            if clause.strip().lower() == out[-1].strip().lower():
+                kept.append(" ".join(out).rstrip(",; "))
+                return "\n\n".join(kept).strip()
+            out.append(clause)
         kept.append(paragraph)
     return "\n\n".join(kept).strip()
 

@@ -132,3 +132,5 @@ def test_drop_repeats_cuts_a_loop_at_the_first_repeated_paragraph():
     assert drop_repeats(looped) == "Use the phone bridge.\n\nCall 555."
     assert drop_repeats("One.\n\nTwo.") == "One.\n\nTwo."
     assert drop_repeats("") == ""
+    assert drop_repeats("Paris, la France, la France, la France, la") == "Paris, la France"
+    assert drop_repeats("Yes. Yes, really.") == "Yes. Yes, really."
