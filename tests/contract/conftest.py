@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,3 +47,18 @@ def store(
     backend = BACKENDS[request.param](tmp_path, embedder)
     yield backend
     backend.close()
+
+
+# Tests read this, never write it; CI and dev machines run PostgreSQL here.
+PG_URL = os.environ.get("ASKLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="module")
+def pg_admin():
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    yield conn
+    conn.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,20 +13,7 @@ from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, Trac
 from agent.errors import LogUnavailableError, UnknownAnswerError
 from agent.ports import AnswerLog
 from integrations.answer_log.sql_log import SqlAnswerLog, open_answer_log
-
-# Tests read this, never write it; CI and dev machines run PostgreSQL here.
-PG_URL = os.environ.get("ASKLOOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(scope="module")
-def pg_admin():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    yield conn
-    conn.close()
+from tests.contract.conftest import PG_URL
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

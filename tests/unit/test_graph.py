@@ -10,7 +10,7 @@ from agent.errors import StoreUnavailableError
 from agent.graph import build_graph, graph
 from agent.nodes import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from tests.fakes import FakeChatModel
-from tests.unit.conftest import make_context
+from tests.kb_fixture import make_context
 
 
 def run(context: Context, question: str, *, tenant: str = "acme", app=graph, thread=None):

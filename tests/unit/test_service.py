@@ -10,7 +10,7 @@ from agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerErro
 from agent.graph import build_graph
 from agent.service import Assistant, hash_user
 from integrations.answer_log.sql_log import SqlAnswerLog
-from tests.unit.conftest import make_context
+from tests.kb_fixture import make_context
 
 
 @pytest.fixture

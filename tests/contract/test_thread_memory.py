@@ -1,0 +1,60 @@
+"""Thread memory survives a restart, on SQLite and on PostgreSQL checkpointers."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from agent.answers import Turn
+from agent.graph import build_graph
+from agent.service import Assistant
+from integrations.answer_log.sql_log import SqlAnswerLog
+from integrations.checkpoints import open_checkpointer
+from tests.contract.conftest import PG_URL
+from tests.fakes import HashingEmbedder
+from tests.kb_fixture import make_context, make_kb_store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return None
+    admin = request.getfixturevalue("pg_admin")
+    schema = f"askloop_ckpt_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    request.addfinalizer(lambda: admin.execute(f"DROP SCHEMA {schema} CASCADE"))
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def kb(tmp_path):
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    yield store, embedder
+    store.close()
+
+
+def assistant(database_url, home, store, embedder):
+    saver, conn = open_checkpointer(database_url, home)
+    log = SqlAnswerLog.sqlite(home / "log.db")
+    return Assistant(graph=build_graph(saver), context=make_context(store, embedder),
+                     answer_log=log), conn  # fmt: skip
+
+
+def test_a_follow_up_after_a_restart_sees_the_earlier_turns(database_url, tmp_path, kb):
+    store, embedder = kb
+    first, conn = assistant(database_url, tmp_path, store, embedder)
+    first.answer(Turn(question="paid annual leave days employee", tenant="acme",
+                      conversation_id="C1:42"))  # fmt: skip
+    conn.close()
+
+    again, conn = assistant(database_url, tmp_path, store, embedder)
+    follow_up = again.answer(Turn(question="paid annual leave days again", tenant="acme",
+                                  conversation_id="C1:42"))  # fmt: skip
+    other = again.answer(Turn(question="paid annual leave days again", tenant="globex",
+                              conversation_id="C1:42"))  # fmt: skip
+    conn.close()
+    assert [h["content"] for h in follow_up.history][0] == "paid annual leave days employee"
+    assert other.history == ()  # same thread id in another tenant is another thread
