@@ -1,0 +1,181 @@
+"""The askloop tools an agent can call: search the knowledge base, ask, ask the tuned model.
+
+The tenant is fixed when the tools are built, never an argument, so a calling agent cannot
+read another tenant's knowledge base. Every failure reaches the agent as a short message
+(a ``ToolException`` the tool turns into its result); the detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationError
+
+from agent.answers import Turn
+from agent.chat import Message
+from agent.errors import AskloopError, InvalidInputError
+from agent.service import Assistant
+from agent.text import clean_text
+from config.settings import validate_tenant
+from prompts import load_prompt
+
+__all__ = ["MAX_K", "build_tools"]
+
+log = logging.getLogger(__name__)
+
+#: The most hits one search returns: more would flood the calling agent's context.
+MAX_K = 20
+
+SEARCH_DESCRIPTION = (
+    "Search the company knowledge base (internal documentation, policies, runbooks) and "
+    "return the most relevant passages, best first, as a list of "
+    "{n, title, source, url, score, text}. Use it to look facts up yourself or to quote "
+    "sources; it does not write an answer (use `ask` for that). Write the query as "
+    "keywords or a short question. If nothing matches, the result is a message saying so."
+)
+ASK_DESCRIPTION = (
+    "Ask askloop, the company's question-answering assistant, and get a finished answer "
+    "as {answer, route, citations, answer_id}. It decides by itself whether to search the "
+    "knowledge base (the answer then cites passages as [n], listed in `citations`) or to "
+    "answer from its fine-tuned model; `route` says which. Use it for questions about the "
+    "company: policies, processes, systems, people. Pass the same `thread_id` for "
+    "follow-up questions so it remembers the conversation."
+)
+FINETUNED_DESCRIPTION = (
+    "Answer a question straight from askloop's fine-tuned model, without searching the "
+    "knowledge base, so the answer has no sources and may be out of date. Returns "
+    "{answer, model}. Prefer `ask` for company-specific facts; use this for general "
+    "questions, or to get the model's own view when the knowledge base has nothing."
+)
+
+
+class SearchArgs(BaseModel):
+    query: str = Field(
+        description="What to look for: keywords or a short question, in plain words."
+    )
+    k: int = Field(
+        default=5, ge=1, le=MAX_K, description=f"How many passages to return (1-{MAX_K})."
+    )
+
+
+class AskArgs(BaseModel):
+    question: str = Field(description="The question, in full sentences, as a colleague would ask.")
+    thread_id: str = Field(
+        default="",
+        description="Optional conversation id: questions sharing it are answered with the "
+        "earlier turns as context. Leave empty for a standalone question.",
+    )
+
+
+class FinetunedArgs(BaseModel):
+    question: str = Field(description="The question, in full sentences.")
+
+
+def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
+    """The tools over ``assistant``, every one bound to ``tenant``."""
+    validate_tenant(tenant)
+
+    def search_knowledge_base(query: str, k: int = 5) -> list[dict[str, Any]] | str:
+        with _reported("search_knowledge_base"):
+            return _search(assistant, tenant, query, k)
+
+    def ask(question: str, thread_id: str = "") -> dict[str, Any]:
+        with _reported("ask"):
+            turn = Turn(question=question, tenant=tenant, platform="tool",
+                        conversation_id=thread_id.strip())  # fmt: skip
+            record = assistant.answer(turn)
+            citations = [{"n": c.n, "title": c.title, "url": c.url, "source": c.source}
+                         for c in record.citations]  # fmt: skip
+            return {"answer": record.answer, "route": record.route, "citations": citations,
+                    "answer_id": record.answer_id}  # fmt: skip
+
+    def ask_finetuned_model(question: str) -> dict[str, Any]:
+        with _reported("ask_finetuned_model"):
+            return _ask_finetuned(assistant, question)
+
+    return [
+        _tool(search_knowledge_base, SearchArgs, SEARCH_DESCRIPTION),
+        _tool(ask, AskArgs, ASK_DESCRIPTION),
+        _tool(ask_finetuned_model, FinetunedArgs, FINETUNED_DESCRIPTION),
+    ]
+
+
+def _tool(func: Any, schema: type[BaseModel], description: str) -> StructuredTool:
+    return StructuredTool.from_function(
+        func=func,
+        name=func.__name__,
+        description=description,
+        args_schema=schema,
+        handle_tool_error=True,
+        handle_validation_error=_bad_arguments,
+    )
+
+
+def _search(assistant: Assistant, tenant: str, query: str, k: int) -> list[dict[str, Any]] | str:
+    ctx = assistant.context
+    query = clean_text(query)[: ctx.policy.max_question_chars]
+    if not query:
+        raise InvalidInputError("the query is empty")
+    k = min(max(k, 1), MAX_K)  # the schema bounds it; direct calls are clamped
+    hits = ctx.store.search(
+        tenant=tenant, query=query, vector=ctx.embedder.embed_query(query), k=k, mode="hybrid"
+    )
+    if not hits:
+        # An empty list would reach a chat model as an empty tool message; say why instead.
+        if ctx.store.count(tenant=tenant) == 0:
+            return "The knowledge base is empty: no documents have been added yet."
+        return "No passages in the knowledge base match this query."
+    return [
+        {"n": n, "title": h.chunk.title, "source": h.chunk.source, "url": h.chunk.url,
+         "score": round(h.score, 4), "text": h.chunk.text}
+        for n, h in enumerate(hits, 1)
+    ]  # fmt: skip
+
+
+def _ask_finetuned(assistant: Assistant, question: str) -> dict[str, Any]:
+    ctx = assistant.context
+    question = clean_text(question)[: ctx.policy.max_question_chars]
+    if not question:
+        raise InvalidInputError("the question is empty")
+    messages = [Message("system", load_prompt("answer_direct").text), Message("user", question)]
+    completion = ctx.finetuned_model.complete(messages, max_tokens=ctx.policy.max_answer_tokens)
+    answer = completion.text.strip()
+    if not answer:
+        raise ToolException("The fine-tuned model returned an empty answer.")
+    return {"answer": answer, "model": completion.model or ctx.finetuned_model.model_id}
+
+
+@contextmanager
+def _reported(tool: str) -> Iterator[None]:
+    """Turn any failure into a ``ToolException`` with a short message for the agent."""
+    try:
+        yield
+    except ToolException:
+        raise
+    except InvalidInputError as exc:
+        raise ToolException(f"Invalid input: {_sentence(str(exc))}") from exc
+    except AskloopError as exc:
+        log.warning("tool %s failed: %s", tool, exc, exc_info=True)
+        raise ToolException(f"Error: {_sentence(str(exc))}") from exc
+    except Exception as exc:
+        log.exception("tool %s failed unexpectedly", tool)
+        raise ToolException(
+            "askloop failed unexpectedly; the details are in its log. Try again later."
+        ) from exc
+
+
+def _bad_arguments(exc: Exception) -> str:
+    errors = exc.errors() if isinstance(exc, ValidationError) else []
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in errors
+    )
+    return f"Invalid arguments: {problems or exc}."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip() or "unknown error"
+    return text if text.endswith((".", "!", "?")) else f"{text}."
