@@ -103,6 +103,9 @@ class AnswerRecord:
     team_id: str = ""
     #: Hashed platform user id of the asker.
     user: str = ""
+    #: Why the answer is not a real answer ("store_unavailable", "model_unavailable"),
+    #: or "". Such answers are logged but never exported as training data.
+    error: str = ""
     created_at: datetime = field(default_factory=_now)
 
 

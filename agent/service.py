@@ -117,6 +117,7 @@ class Assistant:
             prompt_versions=dict(result.get("prompt_versions") or {}), history=history,
             conversation_id=turn.conversation_id, channel_id=turn.channel_id,
             team_id=turn.team_id, user=hash_user(turn.platform, turn.user),
+            error=result.get("error") or "",
         )  # fmt: skip
 
     def route(self, question: str, *, tenant: str) -> dict[str, Any]:

@@ -85,4 +85,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX feedback_by_answer ON feedback_events (answer_id, id)",
         ),
     ),
+    Migration(
+        "m002_answer_error",
+        ("ALTER TABLE answers ADD COLUMN error TEXT NOT NULL DEFAULT ''",),
+    ),
 )

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _ANSWER_COLUMNS = (
     "answer_id", "tenant", "platform", "conversation_id", "channel_id", "team_id", "user_hash",
     "question", "answer", "route", "rewrites", "model", "queries", "citations", "retrieved",
-    "trace", "prompt_versions", "history", "withdrawn_at", "created_at",
+    "trace", "prompt_versions", "history", "withdrawn_at", "created_at", "error",
 )  # fmt: skip
 _JSON_COLUMNS = frozenset(
     {"queries", "citations", "retrieved", "trace", "prompt_versions", "history"}
@@ -200,6 +200,7 @@ class SqlAnswerLog:
             "prompt_versions": self._json(dict(record.prompt_versions)),
             "history": self._json([dict(h) for h in record.history]),
             "withdrawn_at": None, "created_at": self._ts(record.created_at),
+            "error": record.error,
         }  # fmt: skip
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -331,7 +332,7 @@ class SqlAnswerLog:
             prompt_versions=dict(data["prompt_versions"]),
             history=tuple(data["history"]), conversation_id=data["conversation_id"],
             channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
-            created_at=_from_ts(data["created_at"]),
+            error=data["error"], created_at=_from_ts(data["created_at"]),
         )  # fmt: skip
 
 

@@ -99,9 +99,9 @@ def test_an_answer_round_trips_with_everything_section_4_keeps(answer_log):
 
 def test_migrations_are_recorded_and_run_once(answer_log):
     answer_log.save_answer(record())
-    assert answer_log.applied_migrations() == ["m001_answers_and_feedback"]
+    assert answer_log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
     answer_log.close()  # a new connection re-checks and applies nothing twice
-    assert answer_log.applied_migrations() == ["m001_answers_and_feedback"]
+    assert answer_log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
     assert answer_log.get_answer("a1") is not None
 
 
@@ -197,3 +197,28 @@ def test_an_unreachable_database_is_a_clear_error():
     log = SqlAnswerLog.postgres("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
     with pytest.raises(LogUnavailableError, match="unavailable"):
         log.ping()
+
+
+def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
+    import sqlite3
+
+    from integrations.answer_log.migrations import MIGRATIONS, SQLITE
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE askloop_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for statement in MIGRATIONS[0].render(SQLITE):
+        conn.execute(statement)
+    conn.execute("INSERT INTO askloop_migrations VALUES ('m001_answers_and_feedback', 'x')")
+    conn.execute(
+        "INSERT INTO answers (answer_id, tenant, platform, question, answer, route, model, "
+        "queries, citations, retrieved, trace, prompt_versions, history, created_at) VALUES "
+        "('old', 'acme', 'cli', 'q', 'a', 'retrieve', 'm', '[]', '[]', '[]', '[]', '{}', '[]', "
+        "'2026-01-01T00:00:00+00:00')"
+    )
+    conn.commit()
+    conn.close()
+    log = SqlAnswerLog.sqlite(path)
+    assert log.get_answer("old").record.error == ""
+    assert log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
+    log.close()

@@ -115,3 +115,14 @@ def test_an_unexpected_graph_failure_is_a_short_typed_error(store, embedder, ans
     with pytest.raises(AnswerFailedError, match="Sorry"):
         assistant.answer(Turn(question="x", tenant="acme"))
     assert answer_log.recent() == []
+
+
+def test_an_answer_that_is_an_apology_is_logged_with_its_error(embedder, answer_log):
+    from tests.unit.test_graph import DeadStore
+
+    assistant = Assistant(
+        graph=build_graph(), context=make_context(DeadStore(), embedder), answer_log=answer_log
+    )
+    record = assistant.answer(Turn(question="paid annual leave", tenant="acme"))
+    assert record.error == "store_unavailable"
+    assert answer_log.get_answer(record.answer_id).record.error == "store_unavailable"
