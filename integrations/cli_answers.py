@@ -62,6 +62,7 @@ def answer_json(record: AnswerRecord) -> dict[str, Any]:
         "platform": record.platform,
         "created_at": record.created_at.isoformat(),
         "trace": [{"node": s.node, "verdict": s.verdict, "ms": s.ms} for s in record.trace],
+        "error": record.error or None,
     }
 
 
