@@ -69,6 +69,7 @@ class RetrievedChunk:
     url: str = ""
     #: The query (original or rewritten) that returned it.
     query: str = ""
+    heading_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ class AnswerRecord:
     queries: tuple[str, ...] = ()
     citations: tuple[Citation, ...] = ()
     retrieved: tuple[RetrievedChunk, ...] = ()
+    #: Chunk ids shown to the answering model as documents [1]..[n], in order.
+    context: tuple[str, ...] = ()
     trace: tuple[TraceStep, ...] = ()
     prompt_versions: dict[str, str] = field(default_factory=dict)
     #: Earlier turns of the thread that the model saw: [{"role", "content"}, ...].

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from agent.chat import ChatModel, Message
 from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
+from agent.prompting import documents_block
 from agent.records import Hit
 from agent.state import HitData, State, ThreadTurn
 from agent.text import content_words, count_tokens
@@ -135,7 +136,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         reason = f"best cosine {best:.3f} vs threshold {policy.route_threshold}"
     step = _step("route", decision, started, reason=reason, best_cosine=round(best, 4),
                  probe_hits=len(hits), truncated=truncated, policy=policy.router)  # fmt: skip
-    return {**reset, "decision": decision, "hits": hits, "trace": [step]}
+    return {**reset, "decision": decision, "hits": hits, "retrieved": hits, "trace": [step]}
 
 
 def _llm_route(ctx: Context, question: str, hits: list[HitData]) -> tuple[str, str]:
@@ -238,20 +239,12 @@ def _keyword_rewrite(question: str, earlier: Sequence[str], hits: Sequence[HitDa
 # -- answers ----------------------------------------------------------------------------------
 
 
-def _documents(hits: Sequence[HitData]) -> str:
-    blocks = []
-    for n, h in enumerate(hits, 1):
-        where = " > ".join([h["title"], *h["heading_path"]])
-        blocks.append(f'<document index="{n}" title="{where}">\n{h["text"]}\n</document>')
-    return "\n".join(blocks)
-
-
 def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     ctx = runtime.context
     hits = (state.get("hits") or [])[: ctx.policy.k]
     system = load_prompt("answer_with_context")
-    user = load_prompt("context_message").render(documents=_documents(hits),
+    user = load_prompt("context_message").render(documents=documents_block(hits),
                                                  question=state["question"])  # fmt: skip
     messages = [
         Message("system", system.text),
@@ -279,7 +272,7 @@ def _direct(state: State, ctx: Context) -> tuple[str | None, list[HitData], list
     user = state["question"]
     if ctx.policy.finetuned_uses_context and state.get("hits"):
         hits = (state.get("hits") or [])[: ctx.policy.k]
-        user = load_prompt("context_message").render(documents=_documents(hits), question=user)
+        user = load_prompt("context_message").render(documents=documents_block(hits), question=user)
         prompts.append("context_message")
     messages = [Message("system", load_prompt("answer_direct").text), *history,
                 Message("user", user)]  # fmt: skip

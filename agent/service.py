@@ -96,7 +96,8 @@ class Assistant:
         )  # fmt: skip
         retrieved = tuple(
             RetrievedChunk(chunk_id=h["chunk_id"], title=h["title"], source=h["source"],
-                           score=h["score"], text=h["text"], url=h["url"], query=h["query"])
+                           score=h["score"], text=h["text"], url=h["url"], query=h["query"],
+                           heading_path=tuple(h["heading_path"]))
             for h in result.get("retrieved") or []
         )  # fmt: skip
         trace = tuple(
@@ -114,6 +115,7 @@ class Assistant:
             model=result.get("model") or "none", rewrites=result.get("rewrites", 0),
             queries=tuple(result.get("queries") or ()), citations=citations,
             retrieved=retrieved, trace=trace,
+            context=tuple(h["chunk_id"] for h in result.get("context_hits") or []),
             prompt_versions=dict(result.get("prompt_versions") or {}), history=history,
             conversation_id=turn.conversation_id, channel_id=turn.channel_id,
             team_id=turn.team_id, user=hash_user(turn.platform, turn.user),

@@ -89,4 +89,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         "m002_answer_error",
         ("ALTER TABLE answers ADD COLUMN error TEXT NOT NULL DEFAULT ''",),
     ),
+    Migration(
+        "m003_context_and_prompt_texts",
+        (
+            # Which retrieved chunks were shown as documents [1]..[n], in order.
+            "ALTER TABLE answers ADD COLUMN context {json}",
+            # The text of every prompt version ever used, so an export reproduces
+            # exactly what the model saw even after the prompt files change.
+            """
+            CREATE TABLE prompt_texts (
+                version TEXT PRIMARY KEY,
+                name    TEXT NOT NULL,
+                text    TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )

@@ -37,10 +37,10 @@ log = logging.getLogger(__name__)
 _ANSWER_COLUMNS = (
     "answer_id", "tenant", "platform", "conversation_id", "channel_id", "team_id", "user_hash",
     "question", "answer", "route", "rewrites", "model", "queries", "citations", "retrieved",
-    "trace", "prompt_versions", "history", "withdrawn_at", "created_at", "error",
+    "trace", "prompt_versions", "history", "withdrawn_at", "created_at", "error", "context",
 )  # fmt: skip
 _JSON_COLUMNS = frozenset(
-    {"queries", "citations", "retrieved", "trace", "prompt_versions", "history"}
+    {"queries", "citations", "retrieved", "trace", "prompt_versions", "history", "context"}
 )
 
 
@@ -201,6 +201,7 @@ class SqlAnswerLog:
             "history": self._json([dict(h) for h in record.history]),
             "withdrawn_at": None, "created_at": self._ts(record.created_at),
             "error": record.error,
+            "context": self._json(list(record.context)),
         }  # fmt: skip
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -327,13 +328,32 @@ class SqlAnswerLog:
             model=data["model"], rewrites=int(data["rewrites"]),
             queries=tuple(data["queries"]),
             citations=tuple(Citation(**c) for c in data["citations"]),
-            retrieved=tuple(RetrievedChunk(**c) for c in data["retrieved"]),
+            retrieved=tuple(
+                RetrievedChunk(**{**c, "heading_path": tuple(c.get("heading_path") or ())})
+                for c in data["retrieved"]
+            ),
             trace=tuple(TraceStep(**t) for t in data["trace"]),
             prompt_versions=dict(data["prompt_versions"]),
             history=tuple(data["history"]), conversation_id=data["conversation_id"],
             channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
             error=data["error"], created_at=_from_ts(data["created_at"]),
+            context=tuple(data["context"] or ()),
         )  # fmt: skip
+
+
+def _prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """version -> (name, text) for the prompts whose current file has that version."""
+    from prompts import load_prompt
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, version in versions.items():
+        try:
+            prompt = load_prompt(name)
+        except KeyError:
+            continue
+        if prompt.version == version:
+            out[version] = (name, prompt.text)
+    return out
 
 
 def _from_json(value: Any) -> Any:

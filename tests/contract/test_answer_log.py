@@ -63,6 +63,7 @@ def record(answer_id: str = "a1", *, tenant: str = "acme", minutes: int = 0, **k
                 query="q",
             ),
         ),
+        context=("c1",),
         trace=(TraceStep(node="route", verdict="retrieve", ms=1.5, detail={"score": 0.8}),),
         prompt_versions={"answer_with_context": "abc123"},
         history=({"role": "user", "content": "hi"},),
@@ -99,9 +100,17 @@ def test_an_answer_round_trips_with_everything_section_4_keeps(answer_log):
 
 def test_migrations_are_recorded_and_run_once(answer_log):
     answer_log.save_answer(record())
-    assert answer_log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
+    assert answer_log.applied_migrations() == [
+        "m001_answers_and_feedback",
+        "m002_answer_error",
+        "m003_context_and_prompt_texts",
+    ]
     answer_log.close()  # a new connection re-checks and applies nothing twice
-    assert answer_log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
+    assert answer_log.applied_migrations() == [
+        "m001_answers_and_feedback",
+        "m002_answer_error",
+        "m003_context_and_prompt_texts",
+    ]
     assert answer_log.get_answer("a1") is not None
 
 
@@ -220,5 +229,9 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
     conn.close()
     log = SqlAnswerLog.sqlite(path)
     assert log.get_answer("old").record.error == ""
-    assert log.applied_migrations() == ["m001_answers_and_feedback", "m002_answer_error"]
+    assert log.applied_migrations() == [
+        "m001_answers_and_feedback",
+        "m002_answer_error",
+        "m003_context_and_prompt_texts",
+    ]
     log.close()

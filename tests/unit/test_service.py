@@ -49,6 +49,7 @@ def test_an_answer_is_logged_with_its_trace_citations_and_versions(assistant, an
     assert [s.node for s in record.trace][0] == "route"
     assert record.user == hash_user("slack", "U123") and "U123" not in record.user
     assert "answer_with_context" in record.prompt_versions
+    assert record.context[0] == record.citations[0].chunk_id
 
 
 def test_follow_ups_in_a_conversation_record_the_history_they_saw(assistant):
