@@ -20,15 +20,12 @@ from typing import Any
 
 from agent.answers import (
     AnswerRecord,
-    Citation,
     Feedback,
     LoggedAnswer,
-    Rating,
-    RetrievedChunk,
-    TraceStep,
 )
 from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
 from integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
+from integrations.answer_log.rows import logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
 
@@ -39,9 +36,6 @@ _ANSWER_COLUMNS = (
     "question", "answer", "route", "rewrites", "model", "queries", "citations", "retrieved",
     "trace", "prompt_versions", "history", "withdrawn_at", "created_at", "error", "context",
 )  # fmt: skip
-_JSON_COLUMNS = frozenset(
-    {"queries", "citations", "retrieved", "trace", "prompt_versions", "history", "context"}
-)
 
 
 def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
@@ -205,11 +199,20 @@ class SqlAnswerLog:
         }  # fmt: skip
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
+        texts = prompt_texts(record.prompt_versions)
         with self._transaction() as cur:
             cur.execute(
                 self._sql(f"INSERT INTO answers ({columns}) VALUES ({marks})"),
                 tuple(values.values()),
             )
+            for version, (name, text) in texts.items():
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO prompt_texts (version, name, text) VALUES (?, ?, ?) "
+                        "ON CONFLICT (version) DO NOTHING"
+                    ),
+                    (version, name, text),
+                )
 
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         with self._transaction() as cur:
@@ -261,17 +264,84 @@ class SqlAnswerLog:
         with self._transaction() as cur:
             return self._load(cur, "1 = 1", (), tenant=tenant, limit=limit)
 
+    # -- export reading -----------------------------------------------------------------------
+
+    def iter_rated(
+        self, *, tenant: str | None = None, since: datetime | None = None, batch: int = 1000
+    ) -> Iterator[LoggedAnswer]:
+        """Answers with feedback, oldest first, in constant memory (keyset pages).
+
+        Withdrawn answers and apologies (answers with an error) are never yielded.
+        """
+        where = (
+            "withdrawn_at IS NULL AND error = '' AND EXISTS (SELECT 1 FROM feedback_events f "
+            "WHERE f.answer_id = answers.answer_id)"
+        )
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            where, params = f"{where} AND created_at >= ?", (self._ts(since),)
+        after: tuple[Any, str] | None = None
+        while True:
+            page_where, page_params = where, params
+            if after is not None:
+                page_where += " AND (created_at > ? OR (created_at = ? AND answer_id > ?))"
+                page_params = (*params, after[0], after[0], after[1])
+            with self._transaction() as cur:
+                page = self._load(cur, page_where, page_params, tenant=tenant, limit=batch,
+                                  oldest_first=True)  # fmt: skip
+            yield from page
+            if len(page) < batch:
+                return
+            last = page[-1].record
+            after = (self._ts(last.created_at), last.answer_id)
+
+    def count_rated(self, *, tenant: str | None = None, since: datetime | None = None) -> int:
+        where = (
+            "withdrawn_at IS NULL AND error = '' AND EXISTS (SELECT 1 FROM feedback_events f "
+            "WHERE f.answer_id = answers.answer_id)"
+        )
+        params: list[Any] = []
+        if since is not None:
+            where += " AND created_at >= ?"
+            params.append(self._ts(since))
+        if tenant is not None:
+            where += " AND tenant = ?"
+            params.append(tenant)
+        with self._transaction() as cur:
+            cur.execute(self._sql(f"SELECT COUNT(*) FROM answers WHERE {where}"), tuple(params))
+            return int(cur.fetchone()[0])
+
+    def tenants(self) -> list[str]:
+        with self._transaction() as cur:
+            cur.execute("SELECT DISTINCT tenant FROM answers ORDER BY tenant")
+            return [row[0] for row in cur.fetchall()]
+
+    def prompt_text(self, version: str) -> str | None:
+        """The text of a prompt version used by some logged answer."""
+        with self._transaction() as cur:
+            cur.execute(self._sql("SELECT text FROM prompt_texts WHERE version = ?"), (version,))
+            row = cur.fetchone()
+        return row[0] if row else None
+
     # -- reading ------------------------------------------------------------------------------
 
     def _load(
-        self, cur: Any, where: str, params: Sequence[Any], *, limit: int, tenant: str | None = None
+        self,
+        cur: Any,
+        where: str,
+        params: Sequence[Any],
+        *,
+        limit: int,
+        tenant: str | None = None,
+        oldest_first: bool = False,
     ) -> list[LoggedAnswer]:
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (*params, tenant)
         cur.execute(
             self._sql(
                 f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {where} "
-                f"ORDER BY created_at DESC, answer_id LIMIT {int(limit)}"
+                f"ORDER BY created_at {'ASC' if oldest_first else 'DESC'}, answer_id "
+                f"LIMIT {int(limit)}"
             ),
             tuple(params),
         )
@@ -290,78 +360,7 @@ class SqlAnswerLog:
         events: dict[str, list[tuple[str, str | None, str, str]]] = {}
         for answer_id, user, rating, reason, correction in cur.fetchall():
             events.setdefault(answer_id, []).append((user, rating, reason, correction))
-        return [self._logged(r, events.get(r["answer_id"], [])) for r in rows]
-
-    def _logged(
-        self, row: dict[str, Any], events: list[tuple[str, str | None, str, str]]
-    ) -> LoggedAnswer:
-        latest: dict[str, tuple[int, str | None]] = {}
-        reason = correction = ""
-        for order, (user, event_rating, why, fix) in enumerate(events):
-            latest[user] = (order, event_rating)
-            if event_rating is not None and (why or fix):
-                reason, correction = why, fix
-        current = [(order, r) for order, r in latest.values() if r is not None]
-        ups = sum(1 for _, r in current if r == "up")
-        downs = len(current) - ups
-        # Majority of the users' latest ratings; a tie goes to the most recent of them.
-        rating: Rating | None = None
-        if ups != downs:
-            rating = "up" if ups > downs else "down"
-        elif current:
-            rating = "up" if max(current)[1] == "up" else "down"
-        return LoggedAnswer(
-            record=self._record(row),
-            rating=rating,
-            ups=ups,
-            downs=downs,
-            reason=reason,
-            correction=correction,
-            withdrawn=row["withdrawn_at"] is not None,
-        )
-
-    def _record(self, row: dict[str, Any]) -> AnswerRecord:
-        data = {k: (_from_json(v) if k in _JSON_COLUMNS else v) for k, v in row.items()}
-        return AnswerRecord(
-            answer_id=data["answer_id"], tenant=data["tenant"], platform=data["platform"],
-            question=data["question"], answer=data["answer"], route=data["route"],
-            model=data["model"], rewrites=int(data["rewrites"]),
-            queries=tuple(data["queries"]),
-            citations=tuple(Citation(**c) for c in data["citations"]),
-            retrieved=tuple(
-                RetrievedChunk(**{**c, "heading_path": tuple(c.get("heading_path") or ())})
-                for c in data["retrieved"]
-            ),
-            trace=tuple(TraceStep(**t) for t in data["trace"]),
-            prompt_versions=dict(data["prompt_versions"]),
-            history=tuple(data["history"]), conversation_id=data["conversation_id"],
-            channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
-            error=data["error"], created_at=_from_ts(data["created_at"]),
-            context=tuple(data["context"] or ()),
-        )  # fmt: skip
-
-
-def _prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """version -> (name, text) for the prompts whose current file has that version."""
-    from prompts import load_prompt
-
-    out: dict[str, tuple[str, str]] = {}
-    for name, version in versions.items():
-        try:
-            prompt = load_prompt(name)
-        except KeyError:
-            continue
-        if prompt.version == version:
-            out[version] = (name, prompt.text)
-    return out
-
-
-def _from_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _from_ts(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        return [logged_answer(r, events.get(r["answer_id"], [])) for r in rows]
 
 
 class _SqliteTx:

@@ -1,0 +1,95 @@
+"""Mapping log rows to records, and rating arithmetic (latest per user, majority)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from agent.answers import (
+    AnswerRecord,
+    Citation,
+    LoggedAnswer,
+    Rating,
+    RetrievedChunk,
+    TraceStep,
+)
+
+__all__ = ["JSON_COLUMNS", "answer_record", "logged_answer", "prompt_texts"]
+
+JSON_COLUMNS = frozenset(
+    {"queries", "citations", "retrieved", "trace", "prompt_versions", "history", "context"}
+)
+
+
+def logged_answer(
+    row: dict[str, Any], events: list[tuple[str, str | None, str, str]]
+) -> LoggedAnswer:
+    latest: dict[str, tuple[int, str | None]] = {}
+    reason = correction = ""
+    for order, (user, event_rating, why, fix) in enumerate(events):
+        latest[user] = (order, event_rating)
+        if event_rating is not None and (why or fix):
+            reason, correction = why, fix
+    current = [(order, r) for order, r in latest.values() if r is not None]
+    ups = sum(1 for _, r in current if r == "up")
+    downs = len(current) - ups
+    # Majority of the users' latest ratings; a tie goes to the most recent of them.
+    rating: Rating | None = None
+    if ups != downs:
+        rating = "up" if ups > downs else "down"
+    elif current:
+        rating = "up" if max(current)[1] == "up" else "down"
+    return LoggedAnswer(
+        record=answer_record(row),
+        rating=rating,
+        ups=ups,
+        downs=downs,
+        reason=reason,
+        correction=correction,
+        withdrawn=row["withdrawn_at"] is not None,
+    )
+
+
+def answer_record(row: dict[str, Any]) -> AnswerRecord:
+    data = {k: (_from_json(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
+    return AnswerRecord(
+        answer_id=data["answer_id"], tenant=data["tenant"], platform=data["platform"],
+        question=data["question"], answer=data["answer"], route=data["route"],
+        model=data["model"], rewrites=int(data["rewrites"]),
+        queries=tuple(data["queries"]),
+        citations=tuple(Citation(**c) for c in data["citations"]),
+        retrieved=tuple(
+            RetrievedChunk(**{**c, "heading_path": tuple(c.get("heading_path") or ())})
+            for c in data["retrieved"]
+        ),
+        trace=tuple(TraceStep(**t) for t in data["trace"]),
+        prompt_versions=dict(data["prompt_versions"]),
+        history=tuple(data["history"]), conversation_id=data["conversation_id"],
+        channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
+        error=data["error"], created_at=_from_ts(data["created_at"]),
+        context=tuple(data["context"] or ()),
+    )  # fmt: skip
+
+
+def prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """version -> (name, text) for the prompts whose current file has that version."""
+    from prompts import load_prompt
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, version in versions.items():
+        try:
+            prompt = load_prompt(name)
+        except KeyError:
+            continue
+        if prompt.version == version:
+            out[version] = (name, prompt.text)
+    return out
+
+
+def _from_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _from_ts(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
