@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     from integrations import cli_answers
 
     cli_answers.add_parsers(sub)
+    from integrations import cli_export
+
+    cli_export.add_parser(sub)
     return parser
 
 
@@ -101,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _ingest(args, services)
             if args.command == "search":
                 return _search(args, services)
+            if args.command == "export":
+                from integrations import cli_export
+
+                return cli_export.run(args, services)
             from integrations import cli_answers
 
             tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None

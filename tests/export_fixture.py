@@ -112,6 +112,10 @@ def populate(log) -> None:
         log.save_answer(answer(i, f"Filler question number {i}?", f"Filler answer {i}."))
         rate(log, f"a{i:02d}", "up" if i % 3 else "down")
 
+    for i in range(40, 49):
+        log.save_answer(answer(i, f"Correctable question {i}?", f"Wrong answer {i}."))
+        rate(log, f"a{i:02d}", "down", correction=f"Right answer {i}.")
+
     rate(log, "a01", "up", "u1")
     rate(log, "a01", "down", "u2", reason="too short")
     rate(log, "a01", "up", "u3")

@@ -1,0 +1,1 @@
+"""Fine-tuning datasets from the answer log: examples, formats, RAFT, splitting."""

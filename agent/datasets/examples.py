@@ -1,0 +1,100 @@
+"""From a logged, rated answer to the exact conversation the model saw.
+
+The prompt side is rebuilt from what was recorded at answer time: the system prompt
+of the recorded version, the thread history the model saw, and for answers made from
+the knowledge base the same numbered documents. Fine-tuned-route answers have no
+documents. A model trained on these examples sees the shape it sees live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.answers import LoggedAnswer, RetrievedChunk
+from agent.nodes import CAVEAT
+from agent.prompting import documents_block
+from agent.redaction import redact
+
+__all__ = ["Example", "PromptTexts", "build_example", "content_key", "question_key"]
+
+#: version -> prompt text, or None when the log does not know that version.
+PromptTexts = Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    answer_id: str
+    tenant: str
+    #: Conversation key: examples of one thread always land in the same split.
+    thread: str
+    #: Normalised question, to pair two answers to the same question.
+    question_key: str
+    #: system, earlier turns, then the user turn; OpenAI/TRL message dicts.
+    prompt: list[dict[str, str]]
+    #: The answer the model gave (caveat of a give-up removed).
+    answer: str
+    rating: str | None
+    correction: str
+    #: The chunks shown as documents [1]..[n] (RAFT needs them), and what the search
+    #: returned besides (hard negatives).
+    shown: tuple[RetrievedChunk, ...]
+    cited: tuple[str, ...]
+    retrieved: tuple[RetrievedChunk, ...]
+    #: Prompt name -> version used at answer time.
+    versions: dict[str, str]
+
+
+class MissingPromptError(LookupError):
+    """The log has no text for a prompt version the answer used."""
+
+
+def question_key(question: str) -> str:
+    return " ".join(re.findall(r"\w+", question.lower()))
+
+
+def content_key(*parts: str) -> str:
+    """Hash of whitespace- and case-normalised content: near-identical texts collide."""
+    norm = "\x1f".join(" ".join(p.lower().split()) for p in parts)
+    return hashlib.sha256(norm.encode()).hexdigest()
+
+
+def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True) -> Example:
+    r = item.record
+    clean = redact if scrub else (lambda s: s)
+
+    def prompt_text(name: str) -> str:
+        version = r.prompt_versions.get(name)
+        text = texts(version) if version else None
+        if text is None:
+            raise MissingPromptError(f"no text for prompt {name} version {version}")
+        return text
+
+    by_id = {c.chunk_id: c for c in r.retrieved}
+    shown = tuple(by_id[cid] for cid in r.context if cid in by_id)
+    if shown:
+        system_name = "answer_direct" if r.route == "finetuned" else "answer_with_context"
+        template = prompt_text("context_message")
+        user = template.format(documents=documents_block(shown), question=r.question)
+    else:
+        system_name, user = "answer_direct", r.question
+    messages = [{"role": "system", "content": prompt_text(system_name)}]
+    messages += [{"role": h["role"], "content": clean(h["content"])} for h in r.history]
+    messages.append({"role": "user", "content": clean(user)})
+    answer = r.answer.removeprefix(CAVEAT)
+    return Example(
+        answer_id=r.answer_id,
+        tenant=r.tenant,
+        thread=f"{r.tenant}:{r.platform}:{r.conversation_id or r.answer_id}",
+        question_key=question_key(r.question),
+        prompt=messages,
+        answer=clean(answer),
+        rating=item.rating,
+        correction=clean(item.correction),
+        shown=shown,
+        cited=tuple(c.chunk_id for c in r.citations),
+        retrieved=r.retrieved,
+        versions=dict(r.prompt_versions),
+    )

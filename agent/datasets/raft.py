@@ -1,0 +1,94 @@
+"""RAFT records (Zhang et al. 2024): the question with its oracle documents kept with
+probability ``p`` among ``k`` hard-negative distractors, and the 👍 answer.
+
+Citation markers are renumbered to the shuffled document order; when the oracle is
+left out the markers are removed (the model learns to answer from memory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agent.answers import RetrievedChunk
+from agent.datasets.examples import Example
+from agent.prompting import documents_block
+from agent.redaction import redact
+
+__all__ = ["MoreDistractors", "is_validation", "raft_record"]
+
+#: (tenant, question, chunk ids to exclude, how many) -> more chunks from a fresh search.
+MoreDistractors = Callable[[str, str, set[str], int], Sequence[RetrievedChunk]]
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def is_validation(thread: str, fraction: float, seed: int) -> bool:
+    """Deterministic, per-thread: every example of a thread lands on the same side."""
+    if fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"{seed}:{thread}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def raft_record(
+    example: Example,
+    *,
+    system: str,
+    template: str,
+    k: int,
+    p_oracle: float,
+    seed: int,
+    more: MoreDistractors | None,
+    scrub: bool = True,
+) -> dict[str, Any] | None:
+    if example.rating != "up" or not example.cited:
+        return None
+    shown = {c.chunk_id: c for c in example.shown}
+    oracle = [shown[cid] for cid in example.cited if cid in shown]
+    if not oracle:
+        return None
+    oracle_ids = {c.chunk_id for c in oracle}
+    distractors = [c for c in example.retrieved if c.chunk_id not in oracle_ids][:k]
+    if len(distractors) < k and more is not None:
+        exclude = oracle_ids | {c.chunk_id for c in distractors}
+        wanted = k - len(distractors)
+        distractors += list(more(example.tenant, _question_of(example), exclude, wanted))[:wanted]
+    rng = random.Random(f"{seed}:{example.answer_id}")
+    keep_oracle = rng.random() < p_oracle
+    docs = ([*oracle] if keep_oracle else []) + distractors
+    rng.shuffle(docs)
+    position = {c.chunk_id: n for n, c in enumerate(docs, 1)}
+    old_order = [c.chunk_id for c in example.shown]
+
+    def renumber(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        cid = old_order[n - 1] if 0 < n <= len(old_order) else None
+        return f"[{position[cid]}]" if cid in position else ""
+
+    answer = _MARKER.sub(renumber, example.answer)
+    answer = re.sub(r"[ \t]+([.,;:!?])", r"\1", answer).strip()
+    if not docs or not answer:
+        return None
+    clean = redact if scrub else (lambda s: s)
+    question = _question_of(example)
+    user = clean(template.format(documents=documents_block(docs), question=question))
+    history = example.prompt[1:-1]
+    return {
+        "messages": [
+            {"role": "system", "content": system},
+            *history,
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": answer},
+        ]
+    }
+
+
+def _question_of(example: Example) -> str:
+    """The question as asked: the text after the last 'Question:' of the user turn."""
+    user = example.prompt[-1]["content"]
+    head, sep, tail = user.rpartition("Question:")
+    return tail.strip() if sep else user

@@ -1,0 +1,80 @@
+"""``askloop export`` through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from integrations.answer_log.sql_log import open_answer_log
+from integrations.cli import main
+from tests.export_fixture import populate
+
+
+@pytest.fixture
+def logged(tmp_path):
+    log = open_answer_log(None, __import__("pathlib").Path(os.environ["ASKLOOP_HOME"]))
+    populate(log)
+    log.close()
+    return tmp_path
+
+
+def test_kto_export_prints_counts_and_balancing_weights(logged, capsys):
+    out = logged / "kto.jsonl"
+    assert main(["export", "--format", "trl-kto", "--out", str(out), "--tenant", "acme"]) == 0
+    printed = capsys.readouterr().out
+    assert "desirable_weight=" in printed and "undesirable_weight=" in printed
+    assert all("label" in json.loads(line) for line in out.read_text().splitlines())
+
+
+def test_without_a_tenant_each_tenant_gets_its_own_file(logged, capsys):
+    out = logged / "sft.jsonl"
+    status = main(["export", "--format", "trl-sft", "--out", str(out)])
+    assert status == 0
+    assert (logged / "sft.acme.jsonl").exists() and (logged / "sft.globex.jsonl").exists()
+    assert not out.exists()
+    acme = (logged / "sft.acme.jsonl").read_text()
+    assert "Globex answer." not in acme
+
+
+def test_below_the_minimum_exits_2_naming_the_count(logged, capsys):
+    out = logged / "x.jsonl"
+    assert main(["export", "--format", "openai-sft", "--out", str(out), "--tenant", "globex"]) == 2
+    err = capsys.readouterr().err
+    assert "1 examples, openai-sft needs at least 10" in err and not out.exists()
+
+
+def test_validation_split_writes_a_val_file(logged, capsys):
+    out = logged / "sft.jsonl"
+    assert main(["export", "--format", "openai-sft", "--out", str(out), "--tenant", "acme",
+                 "--val-fraction", "0.3", "--seed", "3"]) == 0  # fmt: skip
+    assert (logged / "sft.val.jsonl").exists()
+    assert "validation examples" in capsys.readouterr().out
+
+
+def test_no_redact_is_loud(logged, capsys):
+    out = logged / "raw.jsonl"
+    assert main(["export", "--format", "trl-sft", "--out", str(out), "--tenant", "acme",
+                 "--no-redact"]) == 0  # fmt: skip
+    assert "--no-redact" in capsys.readouterr().err
+    assert "bob@corp.example" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--val-fraction", "1.5"], ["--since", "yesterday"], ["--format", "csv"],
+     ["--tenant", "a", "--all-tenants"]],
+)  # fmt: skip
+def test_bad_options_are_usage_errors(logged, args):
+    base = ["export", "--out", str(logged / "o.jsonl")]
+    if "--format" not in args:
+        base += ["--format", "trl-sft"]
+    with pytest.raises(SystemExit) as exc:
+        main([*base, *args])
+    assert exc.value.code == 2
+
+
+def test_an_empty_log_says_there_is_nothing_to_export(tmp_path, capsys):
+    assert main(["export", "--format", "trl-sft", "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "nothing to export" in capsys.readouterr().err
