@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from agent.chat import ChatModel, Message
 from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
+from agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from agent.prompting import documents_block
 from agent.records import Hit
 from agent.state import HitData, State, ThreadTurn
@@ -35,14 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-NOT_FOUND = "I couldn't find anything about this in the knowledge base."
-STORE_DOWN = "I can't search the knowledge base right now. Please try again in a few minutes."
-MODEL_DOWN = "I can't reach the language model right now, so I can't answer. Please try again soon."
-CAVEAT = (
-    "I couldn't find this in the knowledge base, so this answer comes from the general "
-    "model and may be wrong:\n\n"
-)
 
 
 def _step(node: str, verdict: str, started: float, **detail: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from typing import Any
 
 from agent.answers import AnswerRecord, LoggedAnswer, Turn
 from agent.errors import InvalidInputError
-from agent.service import rate_answer
 
 __all__ = ["add_parsers", "run"]
 
@@ -128,6 +127,8 @@ def _route(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 
 def _rate(args: argparse.Namespace, services: Any) -> int:
+    from agent.service import rate_answer  # not at import: `askloop --help` stays quick
+
     logged = rate_answer(
         services.answer_log,
         answer_id=args.answer_id,

@@ -9,7 +9,7 @@ succeeds, so a refused or failed export leaves nothing half-written.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -18,8 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from agent.answers import LoggedAnswer
-from agent.datasets.examples import Example, MissingPromptError, build_example, content_key
+from agent.datasets.examples import Example, MissingPromptError, build_example
 from agent.datasets.formats import (
     FORMATS,
     RecordError,
@@ -78,13 +80,13 @@ def val_path(path: Path) -> Path:
 class _Writer:
     def __init__(self, opts: ExportOptions, path: Path, report: ExportReport) -> None:
         self._opts, self._report, self._path = opts, report, path
-        self._seen: set[str] = set()
+        self._seen: set[bytes] = set()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = {
             "train": path.with_name(f".{path.name}.partial"),
             "val": val_path(path).with_name(f".{val_path(path).name}.partial"),
         }
-        self._files = {k: p.open("w", encoding="utf-8") for k, p in self._tmp.items()}
+        self._files = {k: p.open("wb") for k, p in self._tmp.items()}
 
     def write(self, record: dict[str, Any], thread: str) -> None:
         try:
@@ -93,8 +95,10 @@ class _Writer:
             self._report.invalid += 1
             log.error("export: invalid %s record skipped (a bug): %s", self._opts.fmt, exc)
             return
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True)
-        key = content_key(line)
+        # Records are built with a fixed key order, so the output is deterministic as is.
+        line = orjson.dumps(record)
+        # Near-duplicates differ in case or spacing only: hash the normalised text.
+        key = hashlib.blake2b(b" ".join(line.lower().split()), digest_size=16).digest()
         if key in self._seen:
             self._report.duplicates += 1
             return
@@ -103,7 +107,7 @@ class _Writer:
             self._report.desirable += record["label"]
             self._report.undesirable += not record["label"]
         side = "val" if is_validation(thread, self._opts.val_fraction, self._opts.seed) else "train"
-        self._files[side].write(line + "\n")
+        self._files[side].write(line + b"\n")
         if side == "val":
             self._report.val += 1
         else:

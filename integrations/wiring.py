@@ -8,13 +8,15 @@ chat model, and one that only rates never loads the embedder.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.chat import ChatModel
 from agent.context import Context, Policy
 from agent.ports import AnswerLog, Embedder, VectorStore
-from agent.service import Assistant
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.service import Assistant
 
 __all__ = ["Services", "build_embedder", "build_store", "policy_from"]
 
@@ -114,6 +116,7 @@ class Services:
     def assistant(self) -> Assistant:
         def build() -> Assistant:
             from agent.graph import build_graph
+            from agent.service import Assistant
             from integrations.checkpoints import open_checkpointer
 
             saver, conn = open_checkpointer(self.settings.database_url, self.settings.home)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from agent.answers import LoggedAnswer, RetrievedChunk
-from agent.nodes import CAVEAT
+from agent.messages import CAVEAT
 from agent.prompting import documents_block
 from agent.redaction import redact
 
@@ -61,6 +62,16 @@ def content_key(*parts: str) -> str:
     return hashlib.sha256(norm.encode()).hexdigest()
 
 
+@lru_cache(maxsize=50_000)
+def _scrubbed_chunk(chunk: RetrievedChunk) -> RetrievedChunk:
+    return replace(
+        chunk,
+        title=redact(chunk.title),
+        text=redact(chunk.text),
+        heading_path=tuple(redact(h) for h in chunk.heading_path),
+    )
+
+
 def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True) -> Example:
     r = item.record
     clean = redact if scrub else (lambda s: s)
@@ -77,12 +88,14 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
     if shown:
         system_name = "answer_direct" if r.route == "finetuned" else "answer_with_context"
         template = prompt_text("context_message")
-        user = template.format(documents=documents_block(shown), question=r.question)
+        # Chunks recur across answers: redact each distinct text once.
+        docs = [_scrubbed_chunk(c) if scrub else c for c in shown]
+        user = template.format(documents=documents_block(docs), question=clean(r.question))
     else:
-        system_name, user = "answer_direct", r.question
+        system_name, user = "answer_direct", clean(r.question)
     messages = [{"role": "system", "content": prompt_text(system_name)}]
     messages += [{"role": h["role"], "content": clean(h["content"])} for h in r.history]
-    messages.append({"role": "user", "content": clean(user)})
+    messages.append({"role": "user", "content": user})
     answer = r.answer.removeprefix(CAVEAT)
     return Example(
         answer_id=r.answer_id,

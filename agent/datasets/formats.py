@@ -69,12 +69,10 @@ def sft_record(example: Example, *, openai: bool) -> dict[str, Any] | None:
     target = sft_target(example)
     if target is None:
         return None
-    messages: list[dict[str, Any]] = [dict(m) for m in example.prompt]
+    messages: list[dict[str, Any]] = list(example.prompt)
     if openai:
         # Earlier answers of the thread are context, not targets.
-        for m in messages:
-            if m["role"] == "assistant":
-                m["weight"] = 0
+        messages = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in messages]
     return {"messages": [*messages, _assistant(target)]}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from agent.answers import (
     AnswerRecord,
@@ -87,8 +88,15 @@ def prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:
     return out
 
 
+_EMPTY: dict[str, Any] = {"[]": [], "{}": {}}
+
+
 def _from_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value  # PostgreSQL's JSONB arrives decoded
+    if value in _EMPTY:
+        return type(_EMPTY[value])()  # most rows have several empty lists: skip the parser
+    return orjson.loads(value)
 
 
 def _from_ts(value: Any) -> datetime:

@@ -284,11 +284,13 @@ class SqlAnswerLog:
         while True:
             page_where, page_params = where, params
             if after is not None:
-                page_where += " AND (created_at > ? OR (created_at = ? AND answer_id > ?))"
-                page_params = (*params, after[0], after[0], after[1])
+                # A row-value comparison lets both databases walk the (tenant, created_at)
+                # index instead of re-sorting the table for every page.
+                page_where += " AND (created_at, answer_id) > (?, ?)"
+                page_params = (*params, after[0], after[1])
             with self._transaction() as cur:
                 page = self._load(cur, page_where, page_params, tenant=tenant, limit=batch,
-                                  oldest_first=True)  # fmt: skip
+                                  oldest_first=True, light=True)  # fmt: skip
             yield from page
             if len(page) < batch:
                 return
@@ -334,12 +336,16 @@ class SqlAnswerLog:
         limit: int,
         tenant: str | None = None,
         oldest_first: bool = False,
+        light: bool = False,
     ) -> list[LoggedAnswer]:
+        # light: skip the trace and queries, which exports do not need (the bulk of a row).
+        columns = [f"'[]' AS {c}" if light and c in ("trace", "queries") else c
+                   for c in _ANSWER_COLUMNS]  # fmt: skip
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (*params, tenant)
         cur.execute(
             self._sql(
-                f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM answers WHERE {where} "
+                f"SELECT {', '.join(columns)} FROM answers WHERE {where} "
                 f"ORDER BY created_at {'ASC' if oldest_first else 'DESC'}, answer_id "
                 f"LIMIT {int(limit)}"
             ),

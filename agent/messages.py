@@ -1,0 +1,13 @@
+"""Fixed texts the graph answers with when it cannot answer from a model or the KB."""
+
+from __future__ import annotations
+
+__all__ = ["CAVEAT", "MODEL_DOWN", "NOT_FOUND", "STORE_DOWN"]
+
+NOT_FOUND = "I couldn't find anything about this in the knowledge base."
+STORE_DOWN = "I can't search the knowledge base right now. Please try again in a few minutes."
+MODEL_DOWN = "I can't reach the language model right now, so I can't answer. Please try again soon."
+CAVEAT = (
+    "I couldn't find this in the knowledge base, so this answer comes from the general "
+    "model and may be wrong:\n\n"
+)
