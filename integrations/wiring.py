@@ -33,6 +33,11 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_store(settings: Settings, embedder: Embedder) -> VectorStore:
+    """Weaviate when ``WEAVIATE_URL`` is set, else the embedded LanceDB store."""
+    if settings.weaviate.url:
+        from integrations.weaviate_store import make_weaviate_store
+
+        return make_weaviate_store(settings, embedder)
     from integrations.lance_store import LanceStore
 
     return LanceStore(

@@ -1,8 +1,9 @@
-"""One contract suite, every VectorStore backend. Weaviate joins when its issue lands."""
+"""One contract suite, every VectorStore backend (Weaviate only when WEAVIATE_URL is set)."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,10 +30,36 @@ def _lance_indexed(tmp_path: Path, embedder: HashingEmbedder) -> VectorStore:
     )
 
 
+# Read at import: the autouse clean_env fixture removes WEAVIATE_* before each test.
+WEAVIATE_URL = os.environ.get("WEAVIATE_URL")
+WEAVIATE_ENV = {k: v for k, v in os.environ.items() if k.startswith("WEAVIATE_")}
+
+
+def _weaviate(tmp_path: Path, embedder: HashingEmbedder) -> VectorStore:
+    # A real Weaviate (integration tier); each test gets its own collection, dropped after.
+    if not WEAVIATE_URL:
+        pytest.skip("WEAVIATE_URL is not set")
+    from config.settings import load_settings
+    from integrations.weaviate_store import make_weaviate_store
+
+    # WEAVIATE_GRPC_HOST/PORT are this suite's own knobs (askloop reads them from TOML).
+    weaviate = {
+        "url": WEAVIATE_URL,
+        "api_key": WEAVIATE_ENV.get("WEAVIATE_API_KEY"),
+        "grpc_host": WEAVIATE_ENV.get("WEAVIATE_GRPC_HOST"),
+        "grpc_port": WEAVIATE_ENV.get("WEAVIATE_GRPC_PORT"),
+    }
+    settings = load_settings(weaviate=weaviate)
+    name = f"AskloopTest{uuid.uuid4().hex[:12]}"
+    return make_weaviate_store(settings, embedder, collection=name)
+
+
 BACKENDS: dict[str, Callable[[Path, HashingEmbedder], VectorStore]] = {
     "lance": _lance,
     "lance-indexed": _lance_indexed,
+    "weaviate": _weaviate,
 }
+INTEGRATION_BACKENDS = {"weaviate"}
 
 
 @pytest.fixture
@@ -40,13 +67,22 @@ def embedder() -> HashingEmbedder:
     return HashingEmbedder()
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.integration) if name in INTEGRATION_BACKENDS else name
+        for name in sorted(BACKENDS)
+    ]
+)
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, embedder: HashingEmbedder
 ) -> Iterator[VectorStore]:
     backend = BACKENDS[request.param](tmp_path, embedder)
     yield backend
     backend.close()
+    drop = getattr(backend, "drop_collection", None)
+    if drop is not None:
+        drop()
+        backend.close()
 
 
 # Tests read this, never write it; CI and dev machines run PostgreSQL here.

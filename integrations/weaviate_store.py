@@ -1,0 +1,405 @@
+"""The production knowledge base: Weaviate, one multi-tenant collection, askloop's vectors.
+
+Same contract as the embedded store (``tests/contract``): every askloop tenant is a
+Weaviate tenant (created on its first upsert; an unknown one reads as empty), chunks
+are objects with deterministic UUIDs so re-ingest overwrites, and hybrid search is
+Weaviate's own ``relativeScoreFusion`` with askloop's ``alpha`` (vector weight) and
+query vector. The client connects on first use and is closed by :meth:`close`.
+
+Failures become ``StoreUnavailableError`` ("can't search right now: ...") or
+``IncompatibleStoreError``; reads and the idempotent batch write are retried a few
+times with backoff when Weaviate was unreachable, never when it was slow or refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from agent.errors import InvalidInputError, StoreUnavailableError
+from agent.ports import Embedder, Filters, Vectors
+from agent.records import SEARCH_MODES, Chunk, Hit, SearchMode
+from config.settings import Settings, SettingsError
+from integrations.weaviate_connect import Endpoint, Timeouts
+from integrations.weaviate_faults import (
+    TRANSLATED,
+    BatchWriteError,
+    is_transient,
+    surface_grpc_status,
+    translate,
+)
+from integrations.weaviate_schema import (
+    DEFAULT_COLLECTION,
+    NO_MATCH,
+    VECTOR_NAME,
+    build_filter,
+    check_compatible,
+    chunk_uuid,
+    collection_spec,
+    estimated_bytes,
+    properties_of,
+    weaviate_tenant,
+)
+from integrations.weaviate_search import run_query, to_hit
+
+__all__ = ["BatchWriteError", "Endpoint", "Timeouts", "WeaviateStore", "make_weaviate_store"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_SEARCH, _READ, _WRITE = "search", "read the knowledge base", "write to the knowledge base"
+
+
+class WeaviateStore:
+    """``VectorStore`` over one multi-tenant Weaviate collection."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        api_key: str | None,
+        embedder_id: str,
+        dimensions: int,
+        collection: str = DEFAULT_COLLECTION,
+        alpha: float = 0.6,
+        timeouts: Timeouts | None = None,
+        attempts: int = 3,
+        backoff: float = 0.25,
+        batch_size: int = 200,
+        max_batch_bytes: int = 8 << 20,
+    ) -> None:
+        self._endpoint = endpoint
+        self._api_key = api_key
+        self._embedder_id = embedder_id
+        self._dimensions = dimensions
+        self._name = collection
+        self._alpha = alpha
+        self._timeouts = timeouts or Timeouts()
+        self._attempts = attempts
+        self._backoff = backoff
+        self._batch_size = batch_size
+        self._max_batch_bytes = max_batch_bytes
+        self._client: Any = None
+        self._collection: Any = None
+        self._tenants: set[str] = set()  # Weaviate tenants known to exist
+        self._lock = threading.RLock()
+
+    @property
+    def collection_name(self) -> str:
+        return self._name
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _call(self, action: str, call: Callable[[], T], *, retry: bool = False) -> T:
+        try:
+            if not retry:
+                return call()
+            retrying = Retrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_exponential(multiplier=self._backoff, max=self._backoff * 8),
+                retry=retry_if_exception(is_transient),
+                reraise=True,
+            )
+            return retrying(call)
+        except TRANSLATED as exc:
+            raise translate(exc, action) from exc
+
+    def _connected(self, action: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                client = self._call(
+                    action,
+                    lambda: self._endpoint.connect(self._api_key, self._timeouts),
+                    retry=True,
+                )
+                surface_grpc_status(client)
+                self._client = client
+            return self._client
+
+    def _open(self, action: str, *, create: bool) -> Any:
+        """The collection handle, checked once; None if it does not exist and not ``create``."""
+        with self._lock:
+            if self._collection is not None:
+                return self._collection
+            client = self._connected(action)
+            exists = self._call(action, lambda: client.collections.exists(self._name), retry=True)
+            if not exists:
+                if not create:
+                    return None
+                spec = collection_spec(
+                    self._name, embedder_id=self._embedder_id, dimensions=self._dimensions
+                )
+                try:
+                    self._call(action, lambda: client.collections.create(**spec))
+                    log.info("created Weaviate collection %s", self._name)
+                except Exception:
+                    # Another process may have created it meanwhile; if not, re-raise.
+                    if not self._call(action, lambda: client.collections.exists(self._name)):
+                        raise
+            handle = client.collections.use(self._name)
+            config = self._call(action, handle.config.get, retry=True)
+            check_compatible(config, embedder_id=self._embedder_id, dimensions=self._dimensions)
+            self._collection = handle
+            return handle
+
+    def _tenant(self, tenant: str, action: str, *, create: bool) -> Any:
+        """The tenant-bound collection handle, or None if it does not exist and not ``create``."""
+        name = weaviate_tenant(tenant)
+        handle = self._open(action, create=create)
+        if handle is None:
+            return None
+        if name not in self._tenants:
+            exists = self._call(action, lambda: handle.tenants.exists(name), retry=True)
+            if not exists:
+                if not create:
+                    return None
+                try:
+                    self._call(action, lambda: handle.tenants.create(name))
+                except Exception:
+                    if not self._call(action, lambda: handle.tenants.exists(name)):
+                        raise
+                log.info("created Weaviate tenant %s for askloop tenant %s", name, tenant)
+            with self._lock:
+                self._tenants.add(name)
+        return handle.with_tenant(name)
+
+    def ping(self) -> None:
+        """Readiness: REST answers with our credentials, the node is ready, gRPC answers."""
+        client = self._connected(_SEARCH)
+        self._call(_SEARCH, client.get_meta)
+        if not self._call(_SEARCH, client.is_ready):
+            raise StoreUnavailableError(f"can't {_SEARCH} right now: Weaviate is not ready yet")
+        # The client's own gRPC health probe (its public is_live() prints failures to
+        # stdout instead of raising them).
+        self._call(_SEARCH, lambda: client._connection._ping_grpc("sync"))
+
+    def drop_collection(self) -> None:
+        """Delete the whole collection with every tenant's chunks (tests and benchmarks)."""
+        client = self._connected(_WRITE)
+        self._call(_WRITE, lambda: client.collections.delete(self._name))
+        with self._lock:
+            self._collection = None
+            self._tenants.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            self._collection = None
+            self._tenants.clear()
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing must not mask the caller's own error
+                log.warning("closing the Weaviate client failed", exc_info=True)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, *, tenant: str, chunks: Sequence[Chunk], vectors: Vectors) -> int:
+        from weaviate.classes.data import DataObject
+
+        weaviate_tenant(tenant)
+        if not chunks:
+            return 0
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self._dimensions):
+            raise InvalidInputError(
+                f"expected {len(chunks)} vectors of {self._dimensions} dims, got {vectors.shape}"
+            )
+        now = datetime.now(UTC)
+        objects, sizes = [], []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            props = properties_of(chunk, now)
+            size = estimated_bytes(props, self._dimensions)
+            if size > self._max_batch_bytes:
+                raise InvalidInputError(
+                    f"chunk {chunk.chunk_id} of {chunk.source} is {size / 1048576:.1f} MB; "
+                    f"the limit is {self._max_batch_bytes / 1048576:.1f} MB (split the document)"
+                )
+            objects.append(
+                DataObject(
+                    properties=props,
+                    uuid=chunk_uuid(chunk.chunk_id),
+                    vector={VECTOR_NAME: vector.tolist()},
+                )
+            )
+            sizes.append(size)
+        handle = self._tenant(tenant, _WRITE, create=True)
+        errors: dict[int, str] = {}
+        for start, stop in self._slices(sizes):
+            batch = objects[start:stop]
+            failed = self._call(_WRITE, partial(self._insert, handle, batch), retry=True)
+            errors.update({start + i: message for i, message in failed.items()})
+        if errors:
+            self._roll_back(handle, chunks, errors)
+        return len(chunks)
+
+    def _slices(self, sizes: list[int]) -> list[tuple[int, int]]:
+        """Consecutive [start, stop) ranges of at most ``batch_size`` objects and bytes."""
+        out, start, used = [], 0, 0
+        for i, size in enumerate(sizes):
+            if i > start and (i - start >= self._batch_size or used + size > self._max_batch_bytes):
+                out.append((start, i))
+                start, used = i, 0
+            used += size
+        out.append((start, len(sizes)))
+        return out
+
+    @staticmethod
+    def _insert(handle: Any, batch: list[Any]) -> dict[int, str]:
+        from weaviate.exceptions import WeaviateInsertManyAllFailedError
+
+        try:
+            result = handle.data.insert_many(batch)
+        except WeaviateInsertManyAllFailedError as exc:
+            return dict.fromkeys(range(len(batch)), exc.message)
+        return {index: err.message for index, err in result.errors.items()}
+
+    def _roll_back(self, handle: Any, chunks: Sequence[Chunk], errors: dict[int, str]) -> None:
+        """Remove what was written of the documents that were not written whole, then raise.
+
+        A document is then either all new chunks or none (the next ingest retries it).
+        """
+        from weaviate.classes.query import Filter
+
+        broken = {chunks[i].document_id for i in errors}
+        written = [
+            chunk_uuid(c.chunk_id)
+            for i, c in enumerate(chunks)
+            if i not in errors and c.document_id in broken
+        ]
+        if written:
+            try:
+                self._call(
+                    _WRITE,
+                    lambda: handle.data.delete_many(where=Filter.by_id().contains_any(written)),
+                )
+            except Exception:
+                log.exception("could not roll back %d chunks after a failed batch", len(written))
+        first = next(iter(errors.values()))
+        log.error("Weaviate refused %d of %d chunks: %s", len(errors), len(chunks), first)
+        raise BatchWriteError(
+            f"can't {_WRITE} right now: Weaviate refused {len(errors)} of {len(chunks)} chunks "
+            f"({len(broken)} documents not written; first reason: {first})",
+            failed=len(errors),
+            total=len(chunks),
+            errors={chunks[i].chunk_id: message for i, message in errors.items()},
+        )
+
+    def delete_document(
+        self, *, tenant: str, document_id: str, keep_hash: str | None = None
+    ) -> int:
+        from weaviate.classes.query import Filter
+
+        handle = self._tenant(tenant, _WRITE, create=False)
+        if handle is None:
+            return 0
+        where = Filter.by_property("document_id").equal(document_id)
+        if keep_hash is not None:
+            where = where & Filter.by_property("document_hash").not_equal(keep_hash)
+        result = self._call(_WRITE, lambda: handle.data.delete_many(where=where))
+        if result.failed:
+            raise StoreUnavailableError(
+                f"can't {_WRITE} right now: Weaviate did not delete {result.failed} of "
+                f"{result.matches} chunks"
+            )
+        return int(result.successful)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def documents(self, *, tenant: str) -> dict[str, tuple[str, frozenset[str]]]:
+        handle = self._tenant(tenant, _READ, create=False)
+        if handle is None:
+            return {}
+
+        def scan() -> dict[str, tuple[str, set[str]]]:
+            grouped: dict[str, tuple[str, set[str]]] = {}
+            for obj in handle.iterator(
+                return_properties=["document_id", "source", "document_hash"], cache_size=1000
+            ):
+                props = obj.properties
+                entry = grouped.setdefault(str(props["document_id"]), (str(props["source"]), set()))
+                entry[1].add(str(props["document_hash"]))
+            return grouped
+
+        grouped = self._call(_READ, scan, retry=True)
+        return {k: (src, frozenset(h)) for k, (src, h) in grouped.items()}
+
+    def count(self, *, tenant: str) -> int:
+        handle = self._tenant(tenant, _READ, create=False)
+        if handle is None:
+            return 0
+        result = self._call(_READ, lambda: handle.aggregate.over_all(total_count=True), retry=True)
+        return int(result.total_count or 0)
+
+    def search(
+        self,
+        *,
+        tenant: str,
+        query: str,
+        vector: Vectors | None,
+        k: int,
+        mode: SearchMode,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")
+        if not isinstance(k, int) or k < 1:
+            raise InvalidInputError("k must be a positive whole number")
+        if mode != "vector" and not query.strip():
+            raise InvalidInputError("the query is empty")
+        if mode != "keyword" and vector is None:
+            raise InvalidInputError(f"{mode} search needs the query vector")
+        qvec = None
+        if vector is not None:
+            qvec = np.asarray(vector, dtype=np.float32).reshape(-1)
+            if qvec.shape[0] != self._dimensions:
+                raise InvalidInputError(
+                    f"query vector has {qvec.shape[0]} dims, not {self._dimensions}"
+                )
+        weaviate_tenant(tenant)
+        where = build_filter(filters)
+        handle = self._tenant(tenant, _SEARCH, create=False)
+        if handle is None or where is NO_MATCH:
+            return []
+        try:
+            result = self._call(
+                _SEARCH,
+                lambda: run_query(handle, mode, query, qvec, k=k, where=where, alpha=self._alpha),
+                retry=True,
+            )
+        except Exception:
+            self._tenants.discard(weaviate_tenant(tenant))  # re-check it next time
+            raise
+        hits = [to_hit(obj, mode, qvec) for obj in result.objects]
+        hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
+        return hits[:k]
+
+
+def make_weaviate_store(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    timeouts: Timeouts | None = None,
+) -> WeaviateStore:
+    """The knowledge base when ``WEAVIATE_URL`` is set. Connects on first use, not here."""
+    key = settings.weaviate.api_key
+    endpoint = Endpoint.from_settings(settings.weaviate)
+    if endpoint.cloud and key is None:
+        raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
+    return WeaviateStore(
+        endpoint,
+        api_key=key.get_secret_value() if key else None,
+        embedder_id=embedder.model_id,
+        dimensions=embedder.dimensions,
+        collection=collection,
+        alpha=settings.search.alpha,
+        timeouts=timeouts,
+    )
