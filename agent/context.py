@@ -21,8 +21,10 @@ class Policy:
     max_rewrites: int = 2
     #: "probe": a cheap search decides (no LLM); "llm": the answer model judges.
     router: Literal["probe", "llm"] = "probe"
-    #: probe router: search the knowledge base when the best cosine similarity reaches this.
-    route_threshold: float = 0.35
+    #: probe router: search the knowledge base when the routing score (best cosine plus
+    #: evidence that a hit is about the question's subject, agent/routing.py) reaches this.
+    #: Corpus-dependent: tune it with bench/router.py or from logged traces.
+    route_threshold: float = 0.45
     #: "scores": hits are good when the best cosine similarity reaches ``grade_threshold``.
     grader: Literal["scores", "llm"] = "scores"
     grade_threshold: float = 0.45

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
@@ -17,6 +17,7 @@ from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavaila
 from agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from agent.prompting import documents_block
 from agent.records import Hit
+from agent.routing import decide
 from agent.state import HitData, State, ThreadTurn
 from agent.text import content_words, count_tokens
 from prompts import load_prompt
@@ -119,20 +120,21 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         step = _step("route", "retrieve", started, reason="store_unavailable",
                      truncated=truncated)  # fmt: skip
         return {**reset, "decision": "retrieve", "error": "store_unavailable", "trace": [step]}
-    best = _best_cosine(hits)
+    decision, reason, signals = decide(question, hits, policy)
     if not hits:
-        decision, reason = "finetuned", "empty_knowledge_base"
+        reason = "empty_knowledge_base"
     elif policy.router == "llm":
         decision, reason = _llm_route(ctx, question, hits)
-    else:
-        decision = "retrieve" if best >= policy.route_threshold else "finetuned"
-        reason = f"best cosine {best:.3f} vs threshold {policy.route_threshold}"
-    step = _step("route", decision, started, reason=reason, best_cosine=round(best, 4),
+    step = _step("route", decision, started, reason=reason,
+                 best_cosine=round(signals["best_cosine"], 4),
+                 features={k: round(v, 4) for k, v in signals.items()},
                  probe_hits=len(hits), truncated=truncated, policy=policy.router)  # fmt: skip
     return {**reset, "decision": decision, "hits": hits, "retrieved": hits, "trace": [step]}
 
 
-def _llm_route(ctx: Context, question: str, hits: list[HitData]) -> tuple[str, str]:
+def _llm_route(
+    ctx: Context, question: str, hits: list[HitData]
+) -> tuple[Literal["retrieve", "finetuned"], str]:
     titles = "; ".join(dict.fromkeys(h["title"] for h in hits))
     messages = [
         Message("system", "Decide whether a question needs the company knowledge base. "
@@ -142,8 +144,7 @@ def _llm_route(ctx: Context, question: str, hits: list[HitData]) -> tuple[str, s
     ]  # fmt: skip
     reply = _complete(ctx.answer_model, messages, max_tokens=3)
     if reply is None:
-        best = _best_cosine(hits)
-        fallback = "retrieve" if best >= ctx.policy.route_threshold else "finetuned"
+        fallback, _, _ = decide(question, hits, ctx.policy)
         return fallback, "llm router unavailable; used the probe"
     return ("finetuned" if "GENERAL" in reply.upper() else "retrieve"), f"llm said {reply!r}"
 

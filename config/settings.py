@@ -117,7 +117,8 @@ class GraphSettings(_Section):
     max_rewrites: int = Field(default=2, ge=0, le=10)
     #: "probe": a cheap search and a cosine threshold decide (no LLM); "llm": the model judges.
     router: Literal["probe", "llm"] = "probe"
-    route_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    #: probe: the routing score (cosine + subject evidence, up to 1.6) to search the KB at.
+    route_threshold: float = Field(default=0.45, ge=0.0, le=2.0)
     #: "scores": the best cosine similarity decides (no LLM); "llm": the model judges.
     grader: Literal["scores", "llm"] = "scores"
     grade_threshold: float = Field(default=0.45, ge=0.0, le=1.0)

@@ -1,0 +1,214 @@
+"""Orchestration cost of the compiled answer graph, on its longest route.
+
+With instant fakes (an embedder returning a fixed vector, a store whose cosine depends on
+the query, a chat model replying at once), every run takes the longest path:
+route → retrieve → grade (poor) → rewrite → retrieve → grade (good) →
+answer_with_context → check_citations. The wall time of a full ``graph.invoke`` is then
+all orchestration: LangGraph's scheduling, state copies, the nodes' own Python.
+
+Then the chat model sleeps ``--sleep`` seconds per call (rewrite + answer = 2 calls) and
+the share of end-to-end time that is not model time is reported. That figure is higher
+than the instant one suggests (~5 ms rather than ~2): after each sleep the process runs
+on cold CPU caches, as it would after a real model call.
+
+    python bench/graph_overhead.py [--runs 500] [--slow-runs 5] [--sleep 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.chat import Completion, Message  # noqa: E402
+from agent.context import Context, Policy  # noqa: E402
+from agent.graph import graph  # noqa: E402
+from agent.records import Chunk, Hit, SearchMode  # noqa: E402
+from bench._wiki import percentile  # noqa: E402
+
+TARGET_P50_MS, TARGET_SHARE = 2.0, 0.01
+QUESTION = "How many days of annual leave do employees get?"
+REWRITTEN = "annual leave days per year"
+LONGEST = [
+    "route", "retrieve", "grade", "rewrite", "retrieve", "grade",
+    "answer_with_context", "check_citations",
+]  # fmt: skip
+DIMENSIONS = 384
+
+
+class FixedEmbedder:
+    """Returns the same unit vector for every text, instantly."""
+
+    def __init__(self) -> None:
+        self._vector = np.full(DIMENSIONS, 1 / DIMENSIONS**0.5, dtype=np.float32)
+
+    @property
+    def model_id(self) -> str:
+        return "bench:fixed"
+
+    @property
+    def dimensions(self) -> int:
+        return DIMENSIONS
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.tile(self._vector, (len(texts), 1))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector
+
+
+class QueryScoredStore:
+    """Five fixed hits; the original question scores between the route and grade
+    thresholds (search, but poor), any other query scores high (good)."""
+
+    def __init__(self, poor: float, good: float) -> None:
+        self._poor, self._good = poor, good
+        self._chunks = [
+            Chunk(chunk_id=f"c{i}", document_id=f"d{i}", document_hash="1",
+                  text=f"Employees get 26 days of paid annual leave per year. Part {i}.",
+                  title="Leave policy", source=f"/kb/people/leave-{i}.md", position=0,
+                  heading_path=("Leave", f"Part {i}"))
+            for i in range(5)
+        ]  # fmt: skip
+        self.searches = 0
+
+    def search(
+        self, *, tenant: str, query: str, vector: Any, k: int, mode: SearchMode, filters: Any = None
+    ) -> list[Hit]:
+        self.searches += 1
+        top = self._poor if query == QUESTION else self._good
+        return [
+            Hit(chunk=c, score=top - 0.05 * i, mode=mode, vector_score=top - 0.05 * i,
+                keyword_score=10.0 - i)
+            for i, c in enumerate(self._chunks[:k])
+        ]  # fmt: skip
+
+    def count(self, *, tenant: str) -> int:
+        return len(self._chunks)
+
+
+class ScriptedModel:
+    """A chat model: the rewrite prompt gets a new query, anything else a cited answer.
+    Sleeps ``delay`` seconds per call (0 = instant) and counts the time slept."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls = 0
+        self.slept = 0.0
+
+    @property
+    def model_id(self) -> str:
+        return "bench:scripted"
+
+    @property
+    def context_tokens(self) -> int:
+        return 8192
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        self.calls += 1
+        if self.delay:
+            t = time.perf_counter()
+            time.sleep(self.delay)
+            self.slept += time.perf_counter() - t
+        rewrite = len(messages) == 1  # the rewrite prompt is one user message
+        text = REWRITTEN if rewrite else "You get 26 days of paid annual leave [1], [7]."
+        return Completion(text=text, model=self.model_id, input_tokens=1, output_tokens=1)
+
+
+def make_context(model: ScriptedModel) -> tuple[Context, QueryScoredStore]:
+    # The router's score adds subject evidence to the cosine, so route on a low threshold
+    # and grade on a high one: the first search is routed to, then judged poor.
+    policy = Policy(route_threshold=0.3, grade_threshold=0.6)
+    poor = 0.45
+    store = QueryScoredStore(poor=poor, good=0.9)
+    ctx = Context(store=store, embedder=FixedEmbedder(), answer_model=model,  # type: ignore[arg-type]
+                  finetuned_model=model, policy=policy)  # fmt: skip
+    return ctx, store
+
+
+def invoke(ctx: Context) -> dict[str, Any]:
+    return graph.invoke(
+        {"question": QUESTION, "tenant": "bench"}, {"recursion_limit": 50}, context=ctx
+    )
+
+
+def check_longest(result: dict[str, Any]) -> None:
+    nodes = [s["node"] for s in result["trace"]]
+    if nodes != LONGEST or result["route"] != "rewrite" or not result["cited"]:
+        raise SystemExit(f"not the longest route: {nodes}, route={result.get('route')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--slow-runs", type=int, default=5)
+    parser.add_argument("--sleep", type=float, default=0.5, help="fake LLM seconds per call")
+    args = parser.parse_args()
+
+    model = ScriptedModel()
+    ctx, store = make_context(model)
+    check_longest(invoke(ctx))
+    for _ in range(args.warmup):
+        invoke(ctx)
+    model.calls = store.searches = 0
+    ms, node_ms = [], []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        result = invoke(ctx)
+        ms.append((time.perf_counter() - t) * 1000)
+        node_ms.append(sum(step["ms"] for step in result["trace"]))
+    assert model.calls == 2 * args.runs and store.searches == 2 * args.runs
+    p50 = percentile(ms, 50)
+    print(
+        f"longest route ({len(LONGEST)} node runs, 2 searches, 2 LLM calls), instant fakes, "
+        f"{args.runs} runs after {args.warmup} warm-up:"
+    )
+    print(
+        f"  graph.invoke  p50={p50:.3f} ms  p95={percentile(ms, 95):.3f}  "
+        f"p99={percentile(ms, 99):.3f}  mean={sum(ms) / len(ms):.3f}  "
+        f"target p50 <= {TARGET_P50_MS:g} ms: {'met' if p50 <= TARGET_P50_MS else 'MISSED'}"
+    )
+    print(
+        f"  of which inside the nodes (their trace timings) p50="
+        f"{percentile(node_ms, 50):.3f} ms; the rest is LangGraph's scheduling"
+    )
+
+    slow = ScriptedModel(delay=args.sleep)
+    slow_ctx, _ = make_context(slow)
+    shares, totals = [], []
+    for _ in range(args.slow_runs):
+        slow.slept = 0.0
+        t = time.perf_counter()
+        check_longest(invoke(slow_ctx))
+        total = time.perf_counter() - t
+        totals.append(total)
+        shares.append((total - slow.slept) / total)
+    share = max(shares)
+    print(
+        f"with a fake LLM sleeping {args.sleep * 1000:.0f} ms per call (2 calls), "
+        f"{args.slow_runs} runs:"
+    )
+    print(
+        f"  end-to-end p50={percentile(totals, 50) * 1000:.1f} ms; orchestration share "
+        f"(total - slept) / total: median {percentile(shares, 50):.4%}, worst {share:.4%}  "
+        f"target <= {TARGET_SHARE:.0%}: {'met' if share <= TARGET_SHARE else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
