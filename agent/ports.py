@@ -11,7 +11,15 @@ import numpy.typing as npt
 from agent.answers import AnswerRecord, Feedback, LoggedAnswer
 from agent.records import Chunk, Hit, SearchMode
 
-__all__ = ["AnswerLog", "Embedder", "FILTER_FIELDS", "Filters", "VectorStore", "Vectors"]
+__all__ = [
+    "AnswerLog",
+    "Embedder",
+    "FILTER_FIELDS",
+    "Filters",
+    "VectorStore",
+    "Vectors",
+    "check_search",
+]
 
 Vectors = npt.NDArray[np.float32]
 #: Metadata filters: field -> exact value, or any of several values.
@@ -82,6 +90,33 @@ class VectorStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_search(
+    *, query: str, vector: Vectors | None, k: int, mode: str, dimensions: int
+) -> Vectors | None:
+    """Validate ``VectorStore.search`` arguments the same way in every store.
+
+    Returns the query vector as a flat float32 array (or None for keyword search);
+    raises ``InvalidInputError`` naming what is wrong.
+    """
+    from agent.errors import InvalidInputError
+    from agent.records import SEARCH_MODES
+
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError("k must be a positive whole number")
+    if mode != "vector" and not query.strip():
+        raise InvalidInputError("the query is empty")
+    if mode != "keyword" and vector is None:
+        raise InvalidInputError(f"{mode} search needs the query vector")
+    if vector is None:
+        return None
+    flat = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if flat.shape[0] != dimensions:
+        raise InvalidInputError(f"query vector has {flat.shape[0]} dims, not {dimensions}")
+    return flat
 
 
 @runtime_checkable

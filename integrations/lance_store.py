@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
-from agent.ports import Filters, Vectors
-from agent.records import SEARCH_MODES, Chunk, Hit, SearchMode
+from agent.ports import Filters, Vectors, check_search
+from agent.records import Chunk, Hit, SearchMode
 from config.settings import validate_tenant
 from integrations.lance_schema import (
     META_EMBEDDER,
@@ -277,14 +277,9 @@ class LanceStore:
         mode: SearchMode,
         filters: Filters | None = None,
     ) -> list[Hit]:
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError("k must be a positive whole number")
-        if mode != "vector" and not query.strip():
-            raise InvalidInputError("the query is empty")
-        if mode != "keyword" and vector is None:
-            raise InvalidInputError(f"{mode} search needs the query vector")
+        vector = check_search(
+            query=query, vector=vector, k=k, mode=mode, dimensions=self._dimensions
+        )
         where = where_clause(tenant, filters)
         table = self._open(create=False)
         if table is None:
@@ -331,11 +326,8 @@ class LanceStore:
     def _vector(
         self, table: Any, vector: Vectors, where: str, n: int
     ) -> dict[str, tuple[float, int]]:
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if vec.shape[0] != self._dimensions:
-            raise InvalidInputError(f"query vector has {vec.shape[0]} dims, not {self._dimensions}")
         query_builder = table.search(
-            vec, vector_column_name="vector", query_type="vector"
+            vector, vector_column_name="vector", query_type="vector"
         ).distance_type("cosine")
         return run_leg(query_builder, where, n, "_distance", lambda distance: 1.0 - distance)
 

@@ -24,8 +24,8 @@ import numpy as np
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from agent.errors import InvalidInputError, StoreUnavailableError
-from agent.ports import Embedder, Filters, Vectors
-from agent.records import SEARCH_MODES, Chunk, Hit, SearchMode
+from agent.ports import Embedder, Filters, Vectors, check_search
+from agent.records import Chunk, Hit, SearchMode
 from config.settings import Settings, SettingsError
 from integrations.weaviate_connect import Endpoint, Timeouts
 from integrations.weaviate_faults import (
@@ -348,21 +348,7 @@ class WeaviateStore:
         mode: SearchMode,
         filters: Filters | None = None,
     ) -> list[Hit]:
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError("k must be a positive whole number")
-        if mode != "vector" and not query.strip():
-            raise InvalidInputError("the query is empty")
-        if mode != "keyword" and vector is None:
-            raise InvalidInputError(f"{mode} search needs the query vector")
-        qvec = None
-        if vector is not None:
-            qvec = np.asarray(vector, dtype=np.float32).reshape(-1)
-            if qvec.shape[0] != self._dimensions:
-                raise InvalidInputError(
-                    f"query vector has {qvec.shape[0]} dims, not {self._dimensions}"
-                )
+        qvec = check_search(query=query, vector=vector, k=k, mode=mode, dimensions=self._dimensions)
         weaviate_tenant(tenant)
         where = build_filter(filters)
         handle = self._tenant(tenant, _SEARCH, create=False)

@@ -26,3 +26,12 @@ def test_every_setting_is_documented_in_the_example():
         sub = getattr(field.annotation, "model_fields", None)
         for key in sub or {}:
             assert key in text, f"{name}.{key}"
+
+
+def test_graph_settings_defaults_match_the_policy_defaults():
+    # Policy (agent/) and GraphSettings (config/) declare the same knobs; the core must
+    # not behave differently when built without settings (tests, LangGraph hosts, tools).
+    from agent.context import Policy
+    from integrations.wiring import policy_from
+
+    assert policy_from(Settings()) == Policy()
