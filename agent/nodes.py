@@ -334,16 +334,16 @@ def check_citations(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     answer = _MARKER.sub(keep, state.get("answer", ""))
     answer = re.sub(r"[ \t]+([.,;:!?])", r"\1", answer).strip()
-    if state.get("decision") == "finetuned" or (
-        state.get("give_up_reason") and docs == [] and state.get("model")
-    ):
+    if state.get("decision") == "finetuned" or (state.get("give_up_reason") and state.get("model")):
         route = "finetuned"  # the fine-tuned model wrote it, by decision or after giving up
     else:
         route = "rewrite" if state.get("rewrites", 0) else "retrieve"
     step = _step("check_citations", f"{len(cited)} cited", started, dropped=dropped,
                  route=route)  # fmt: skip
-    turns: list[ThreadTurn] = [{"role": "user", "content": state["question"]},
-                         {"role": "assistant", "content": answer}]  # fmt: skip
+    turns: list[ThreadTurn] = [
+        {"role": "user", "content": state["question"]},
+        {"role": "assistant", "content": answer},
+    ]
     return {
         "answer": answer,
         "cited": sorted(cited.items()),

@@ -179,3 +179,11 @@ def test_history_is_bounded_in_tokens(store, embedder):
         run(context, "paid annual leave days for every employee please", app=app, thread="t")
     history = model.calls[-1][1:-1]
     assert 0 < len(history) < 8
+
+
+def test_a_give_up_answered_by_a_raft_model_with_context_is_a_finetuned_answer(store, embedder):
+    context = make_context(store, embedder, answer=FakeChatModel("engineer"), max_rewrites=1,
+                           grade_threshold=0.99, finetuned_uses_context=True)  # fmt: skip
+    result = run(context, "on-call engineer question")
+    assert result["context_hits"] and result["answer"].startswith(CAVEAT)
+    assert result["route"] == "finetuned"
