@@ -58,6 +58,8 @@ class SqlAnswerLog:
         self._description = description
         self._conn: Any = None
         self._lock = threading.RLock()
+        #: Prompt versions already stored by this process: skip re-inserting them per answer.
+        self._stored_prompts: set[str] = set()
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlAnswerLog:
@@ -199,7 +201,10 @@ class SqlAnswerLog:
         }  # fmt: skip
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        texts = prompt_texts(record.prompt_versions)
+        versions = {
+            n: v for n, v in record.prompt_versions.items() if v not in self._stored_prompts
+        }
+        texts = prompt_texts(versions)
         with self._transaction() as cur:
             cur.execute(
                 self._sql(f"INSERT INTO answers ({columns}) VALUES ({marks})"),
@@ -213,6 +218,7 @@ class SqlAnswerLog:
                     ),
                     (version, name, text),
                 )
+        self._stored_prompts.update(texts)
 
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         with self._transaction() as cur:
