@@ -13,6 +13,8 @@ __all__ = [
     "Feedback",
     "FeedbackSource",
     "LoggedAnswer",
+    "MessageRole",
+    "Progress",
     "Rating",
     "RetrievedChunk",
     "Route",
@@ -24,6 +26,7 @@ __all__ = [
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
 FeedbackSource = Literal["button", "reaction", "invoke", "cli"]
+MessageRole = Literal["answer", "question"]
 
 
 def new_answer_id() -> str:
@@ -138,3 +141,16 @@ class LoggedAnswer:
     reason: str
     correction: str
     withdrawn: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the graph is doing, for an adapter to show while the user waits.
+
+    ``status`` events name a step ("Searching the knowledge base…"); ``text`` events
+    carry the answer as generated so far (the final answer may differ: citation
+    markers that point at nothing are dropped after generation).
+    """
+
+    kind: Literal["status", "text"]
+    text: str

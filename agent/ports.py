@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agent.answers import AnswerRecord, Feedback, LoggedAnswer
+from agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
 from agent.records import Chunk, Hit, SearchMode
 
 __all__ = [
@@ -144,6 +144,25 @@ class AnswerLog(Protocol):
 
     def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
         """Newest answers first."""
+        ...
+
+    def claim_delivery(self, key: str) -> bool:
+        """Record a platform delivery key atomically; True only for the first claim.
+
+        Shared by every process on the same database, so a redelivered event is
+        handled once however many replicas receive it.
+        """
+        ...
+
+    def link_message(
+        self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
+    ) -> None:
+        """Remember that a platform message carries (``answer``) or asked (``question``)
+        an answer. Linking the same message again keeps the first link."""
+        ...
+
+    def answer_for_message(self, *, platform: str, message_ref: str) -> str | None:
+        """The answer id linked to a platform message, or None."""
         ...
 
     def ping(self) -> None: ...

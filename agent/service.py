@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -20,6 +21,8 @@ from agent.answers import (
     Feedback,
     FeedbackSource,
     LoggedAnswer,
+    MessageRole,
+    Progress,
     Rating,
     RetrievedChunk,
     TraceStep,
@@ -60,8 +63,14 @@ class Assistant:
             raise InvalidInputError("the question is empty")
         return question
 
-    def answer(self, turn: Turn) -> AnswerRecord:
-        """Run the graph for one turn, log the answer, return it."""
+    def answer(
+        self, turn: Turn, *, on_progress: Callable[[Progress], None] | None = None
+    ) -> AnswerRecord:
+        """Run the graph for one turn, log the answer, return it.
+
+        ``on_progress`` hears what the graph is doing (for a status line or a stream);
+        it runs on the calling thread and must not block.
+        """
         question = self._question(turn.question)
         if turn.conversation_id:
             thread = f"{turn.tenant}:{turn.platform}:{turn.conversation_id}"
@@ -75,9 +84,11 @@ class Assistant:
         }
         started = time.perf_counter()
         try:
-            result = self._graph.invoke(
-                {"question": question, "tenant": turn.tenant}, config, context=self._context
-            )
+            inputs = {"question": question, "tenant": turn.tenant}
+            if on_progress is None:
+                result = self._graph.invoke(inputs, config, context=self._context)
+            else:
+                result = self._stream(inputs, config, on_progress)
         except AskloopError:
             raise
         except Exception as exc:
@@ -86,6 +97,28 @@ class Assistant:
         record = self._record(turn, result, time.perf_counter() - started)
         self._log.save_answer(record)
         return record
+
+    def _stream(
+        self,
+        inputs: dict[str, Any],
+        config: dict[str, Any],
+        on_progress: Callable[[Progress], None],
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for mode, chunk in self._graph.stream(
+            inputs, config, context=self._context, stream_mode=["updates", "values"]
+        ):
+            if mode == "values":
+                result = chunk
+                continue
+            for node, update in chunk.items():
+                status = _status_after(node, update or {})
+                if status:
+                    try:
+                        on_progress(Progress("status", status))
+                    except Exception:
+                        log.warning("a progress listener failed", exc_info=True)
+        return result
 
     def _record(self, turn: Turn, result: dict[str, Any], seconds: float) -> AnswerRecord:
         docs = {h["chunk_id"]: h for h in result.get("context_hits") or []}
@@ -134,6 +167,49 @@ class Assistant:
     def rate(self, **feedback: Any) -> LoggedAnswer:
         """Record feedback on an answer; see :func:`rate_answer`."""
         return rate_answer(self._log, **feedback)
+
+    def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
+        return self._log.get_answer(answer_id, tenant=tenant)
+
+    def claim_delivery(self, key: str) -> bool:
+        """True the first time a platform delivery key is seen (across replicas)."""
+        return self._log.claim_delivery(key)
+
+    def link_message(
+        self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
+    ) -> None:
+        self._log.link_message(
+            answer_id=answer_id, platform=platform, message_ref=message_ref, role=role
+        )
+
+    def answer_for_message(self, *, platform: str, message_ref: str) -> str | None:
+        return self._log.answer_for_message(platform=platform, message_ref=message_ref)
+
+    def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
+        """A platform message was deleted: withdraw the answer it carried or asked.
+
+        Returns the withdrawn answer's id, or None when the message names no answer.
+        """
+        answer_id = self.answer_for_message(platform=platform, message_ref=message_ref)
+        if answer_id is None:
+            return None
+        self._log.withdraw(answer_id)
+        log.info("answer %s withdrawn: its %s message was deleted", answer_id, platform)
+        return answer_id
+
+
+def _status_after(node: str, update: dict[str, Any]) -> str | None:
+    """The status line to show once ``node`` has finished, if the next step is slow."""
+    if node == "route":
+        if update.get("decision") == "retrieve" and not update.get("error"):
+            return "Searching the knowledge base…"
+        return "Writing the answer…"
+    if node == "grade":
+        return "Writing the answer…" if update.get("grade") == "good" else "Looking further…"
+    if node == "rewrite":
+        queries = update.get("queries") or []
+        return f"Searching again for “{queries[-1]}”…" if queries else "Searching again…"
+    return None
 
 
 def rate_answer(

@@ -25,9 +25,12 @@ __all__ = [
     "ModelSettings",
     "IngestSettings",
     "SearchSettings",
+    "ServerSettings",
     "Settings",
     "SettingsError",
+    "SlackSettings",
     "TENANT_PATTERN",
+    "TeamsSettings",
     "load_settings",
     "validate_tenant",
 ]
@@ -131,6 +134,17 @@ class GraphSettings(_Section):
     max_answer_tokens: int = Field(default=400, ge=16, le=8192)
 
 
+class ServerSettings(_Section):
+    """``askloop serve``: where it listens and how much answering runs at once."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    #: Answers generated at once (threads); more queue. Keep low for the local model.
+    workers: int = Field(default=4, ge=1, le=64)
+    #: On shutdown, how long answers already acknowledged may take to finish.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+
 class SlackSettings(_Section):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -196,6 +210,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     graph: GraphSettings = GraphSettings()
     providers: ProviderKeys = ProviderKeys()
+    server: ServerSettings = ServerSettings()
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()
 

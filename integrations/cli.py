@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     from integrations import cli_export
 
     cli_export.add_parser(sub)
+    from integrations import cli_serve
+
+    cli_serve.add_parser(sub)
     return parser
 
 
@@ -95,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"askloop: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(args.verbose, settings.log_level)
+    level = settings.log_level
+    if args.command == "serve" and level in ("WARNING", "ERROR"):
+        level = "INFO"  # a server's operators want its log lines
+    _configure_logging(args.verbose, level)
     from integrations.wiring import Services
 
     try:
@@ -108,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from integrations import cli_export
 
                 return cli_export.run(args, services)
+            if args.command == "serve":
+                from integrations import cli_serve
+
+                return cli_serve.run(args, services)
             from integrations import cli_answers
 
             tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None

@@ -7,6 +7,7 @@ chat model, and one that only rates never loads the embedder.
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +57,30 @@ def policy_from(settings: Settings) -> Policy:
 class Services:
     """The long-lived objects of one process, created on first use and closed once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
+        answer_log: AnswerLog | None = None,
+        chat_models: dict[str, ChatModel] | None = None,
+    ) -> None:
+        """Objects passed in are used instead of building them from settings (tests,
+        benchmarks, hosts that own their clients); the caller keeps closing them."""
         self.settings = settings
-        self._cache: dict[str, Any] = {}
+        given: dict[str, Any] = {"embedder": embedder, "store": store, "answer_log": answer_log}
+        given |= {f"model:{spec}": m for spec, m in (chat_models or {}).items()}
+        self._cache: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         self._closers: list[Any] = []
+        # The server builds on several threads at once; each object is built once.
+        self._lock = threading.RLock()
 
     def _get(self, name: str, build: Any) -> Any:
-        if name not in self._cache:
-            self._cache[name] = build()
-        return self._cache[name]
+        with self._lock:
+            if name not in self._cache:
+                self._cache[name] = build()
+            return self._cache[name]
 
     @property
     def embedder(self) -> Embedder:

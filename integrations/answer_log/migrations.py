@@ -105,4 +105,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "m004_deliveries_and_message_links",
+        (
+            # Platform deliveries already taken (Slack event_id / channel+ts, Teams
+            # activity id): shared by every replica, so a retry is answered once.
+            """
+            CREATE TABLE deliveries (
+                key         TEXT PRIMARY KEY,
+                claimed_at  {timestamp} NOT NULL
+            )
+            """,
+            "CREATE INDEX deliveries_claimed ON deliveries (claimed_at)",
+            # Which platform message carries an answer (role 'answer') or asked it
+            # ('question'): a reaction, a feedback invoke or a delete names the message.
+            """
+            CREATE TABLE answer_messages (
+                platform    TEXT NOT NULL,
+                message_ref TEXT NOT NULL,
+                answer_id   TEXT NOT NULL REFERENCES answers (answer_id),
+                role        TEXT NOT NULL CHECK (role IN ('answer', 'question')),
+                PRIMARY KEY (platform, message_ref)
+            )
+            """,
+            "CREATE INDEX answer_messages_answer ON answer_messages (answer_id)",
+        ),
+    ),
 )

@@ -24,6 +24,7 @@ from agent.answers import (
     LoggedAnswer,
 )
 from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
+from integrations.answer_log.deliveries import DeliveriesMixin
 from integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
 from integrations.answer_log.rows import logged_answer, prompt_texts
 
@@ -49,7 +50,7 @@ def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
     raise InvalidInputError("ASKLOOP_DATABASE_URL must start with postgresql:// or sqlite:///")
 
 
-class SqlAnswerLog:
+class SqlAnswerLog(DeliveriesMixin):
     """``AnswerLog`` on one DB-API connection, guarded by a lock."""
 
     def __init__(self, connect: Any, dialect: Dialect, description: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
-from agent.errors import LogUnavailableError, UnknownAnswerError
+from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
 from agent.ports import AnswerLog
 from integrations.answer_log.sql_log import SqlAnswerLog, open_answer_log
 from tests.contract.conftest import PG_URL
@@ -27,7 +27,9 @@ def answer_log(request, tmp_path: Path) -> Iterator[SqlAnswerLog]:
     schema = f"askloop_test_{uuid.uuid4().hex[:12]}"
     admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
-    backend = SqlAnswerLog.postgres(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+    url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    backend = SqlAnswerLog.postgres(url)
+    backend._description_url = url  # type: ignore[attr-defined]
     yield backend
     backend.close()
     admin.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -104,12 +106,14 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m001_answers_and_feedback",
         "m002_answer_error",
         "m003_context_and_prompt_texts",
+        "m004_deliveries_and_message_links",
     ]
     answer_log.close()  # a new connection re-checks and applies nothing twice
     assert answer_log.applied_migrations() == [
         "m001_answers_and_feedback",
         "m002_answer_error",
         "m003_context_and_prompt_texts",
+        "m004_deliveries_and_message_links",
     ]
     assert answer_log.get_answer("a1") is not None
 
@@ -180,6 +184,53 @@ def test_withdrawn_answers_are_marked(answer_log):
     assert answer_log.get_answer("a1").withdrawn is True
 
 
+def test_a_delivery_is_claimed_once(answer_log):
+    assert answer_log.claim_delivery("slack:event:Ev1") is True
+    assert answer_log.claim_delivery("slack:event:Ev1") is False
+    assert answer_log.claim_delivery("slack:event:Ev2") is True
+    with pytest.raises(InvalidInputError):
+        answer_log.claim_delivery("")
+
+
+def test_a_delivery_is_claimed_once_across_connections(answer_log, tmp_path):
+    # Two replicas on one database: the second process sees the first one's claim.
+    if answer_log._dialect.name == "sqlite":
+        other = SqlAnswerLog.sqlite(tmp_path / "log.db")
+    else:
+        other = SqlAnswerLog.postgres(answer_log._description_url)
+    try:
+        assert answer_log.claim_delivery("teams:activity:1") is True
+        assert other.claim_delivery("teams:activity:1") is False
+    finally:
+        other.close()
+
+
+def test_old_claims_can_be_pruned(answer_log):
+    answer_log.claim_delivery("slack:event:old")
+    assert answer_log.prune_deliveries(older_than=timedelta(0)) == 1
+    assert answer_log.claim_delivery("slack:event:old") is True
+
+
+def test_messages_link_to_answers_and_deleting_one_is_traceable(answer_log):
+    answer_log.save_answer(record())
+    answer_log.link_message(answer_id="a1", platform="slack", message_ref="C1:2.0", role="answer")
+    answer_log.link_message(answer_id="a1", platform="slack", message_ref="C1:1.0", role="question")
+    # The first link of a message wins; linking it again changes nothing.
+    answer_log.save_answer(record("a2"))
+    answer_log.link_message(answer_id="a2", platform="slack", message_ref="C1:2.0", role="answer")
+    assert answer_log.answer_for_message(platform="slack", message_ref="C1:2.0") == "a1"
+    assert answer_log.answer_for_message(platform="teams", message_ref="C1:2.0") is None
+    assert list(answer_log.message_refs("a1")) == [
+        ("slack", "C1:2.0", "answer"), ("slack", "C1:1.0", "question")]  # fmt: skip
+
+
+def test_linking_a_message_to_an_unknown_answer_is_rejected(answer_log):
+    with pytest.raises(UnknownAnswerError):
+        answer_log.link_message(answer_id="nope", platform="slack", message_ref="x", role="answer")
+    with pytest.raises(InvalidInputError):
+        answer_log.link_message(answer_id="a1", platform="slack", message_ref="", role="answer")
+
+
 def test_answer_ids_are_unique(answer_log):
     answer_log.save_answer(record())
     with pytest.raises(LogUnavailableError):
@@ -233,5 +284,6 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
         "m001_answers_and_feedback",
         "m002_answer_error",
         "m003_context_and_prompt_texts",
+        "m004_deliveries_and_message_links",
     ]
     log.close()

@@ -1,0 +1,41 @@
+"""``askloop serve [--host H] [--port P]``: the HTTP server for Slack and Teams."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="HTTP server: Slack, Teams, /healthz, /metrics")
+    p.add_argument("--host", help="interface to listen on (default: settings, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port (default: settings, 3000; 0 = any free)")
+
+
+def run(args: argparse.Namespace, services: Any) -> int:
+    from integrations.server import serve
+    from integrations.serving import ServerRuntime
+
+    settings = services.settings
+    host = args.host or settings.server.host
+    port = settings.server.port if args.port is None else args.port
+    try:
+        asyncio.run(serve(ServerRuntime(services), host=host, port=port))
+    except OSError as exc:
+        print(f"askloop: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,109 @@
+"""``askloop serve``: one aiohttp server for Slack, Teams, health and metrics.
+
+| path                | what                                                        |
+|---------------------|-------------------------------------------------------------|
+| POST /slack/events  | Slack Events API + interactivity (``integrations.slack``)   |
+| POST /api/messages  | Bot Framework activities (``integrations.teams``)           |
+| GET /healthz        | 200 when the store and the log DB answer, 503 otherwise     |
+| GET /metrics        | Prometheus text                                             |
+
+Adapters acknowledge first and answer in background tasks; on SIGTERM the server stops
+accepting, lets acknowledged answers finish (``server.shutdown_grace_seconds``), then
+closes every client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from integrations.serving import ServerRuntime
+
+__all__ = ["RUNTIME", "build_app", "serve", "start"]
+
+log = logging.getLogger(__name__)
+
+RUNTIME: web.AppKey[ServerRuntime] = web.AppKey("askloop_runtime", ServerRuntime)
+
+#: Platform payloads are small; anything bigger than this is refused with 413.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    checks = await request.app[RUNTIME].assistant.healthy()
+    ok = all(v == "ok" for v in checks.values())
+    if not ok:
+        log.warning("health check failed: %s", checks)
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+def build_app(runtime: ServerRuntime) -> web.Application:
+    """The aiohttp application with every route mounted (no socket opened)."""
+    from integrations import slack, teams
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    slack.mount(app, runtime)
+    teams.mount(app, runtime)
+    return app
+
+
+async def start(runtime: ServerRuntime, *, host: str, port: int) -> web.AppRunner:
+    """Listen, then warm up. Returns the runner (``runner.addresses`` has the port).
+
+    The port is bound first so a taken port fails at once, not after loading models;
+    requests that arrive during warm-up wait for it.
+    """
+    runner = web.AppRunner(build_app(runtime), access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await runner.cleanup()
+        await runtime.aclose()
+        raise
+    await runtime.assistant.warm_up()
+    return runner
+
+
+async def stop(runtime: ServerRuntime, runner: web.AppRunner) -> None:
+    """Stop accepting, let acknowledged work finish, close everything."""
+    grace = runtime.settings.server.shutdown_grace_seconds
+    for site in list(runner.sites):
+        await site.stop()
+    cancelled = await runtime.drain(grace)
+    if cancelled:
+        log.warning("shutdown: %d answers did not finish within %.0fs", cancelled, grace)
+    await runner.cleanup()
+    await runtime.aclose()
+
+
+async def serve(runtime: ServerRuntime, *, host: str, port: int) -> None:
+    """Run until SIGINT/SIGTERM."""
+    runner = await start(runtime, host=host, port=port)
+    bound = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses)
+    print(f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, "
+          "/metrics)", flush=True)  # fmt: skip
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        print("askloop serve: shutting down", flush=True)
+        await stop(runtime, runner)

@@ -1,0 +1,244 @@
+"""What the platform adapters share inside ``askloop serve``.
+
+The graph, the embedder and the local model are synchronous and CPU-bound, so answers
+run on a bounded thread pool; the event loop only acknowledges platform requests and
+moves bytes. Adapters get one :class:`ServerRuntime`: the Assistant wrapped for async
+use, the settings, the metrics and a place to run work after the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
+from config.settings import Settings
+from integrations.wiring import Services
+
+__all__ = ["AsyncAssistant", "Metrics", "ProgressListener", "ServerRuntime"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Called on the event loop, in order, for each progress event of one answer.
+ProgressListener = Callable[[Progress], Awaitable[None]]
+
+
+class Metrics:
+    """Prometheus metrics of one server (its own registry, so tests can run several)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "askloop_platform_requests_total", "Platform requests received, by outcome",
+            ["platform", "outcome"], registry=r,
+        )  # fmt: skip
+        self.answers = Counter(
+            "askloop_answers_total", "Answers delivered", ["platform", "route"], registry=r
+        )
+        self.answer_failures = Counter(
+            "askloop_answer_failures_total", "Turns that ended in an apology or no reply",
+            ["platform", "reason"], registry=r,
+        )  # fmt: skip
+        self.feedback = Counter(
+            "askloop_feedback_total", "Feedback events recorded",
+            ["platform", "source", "rating"], registry=r,
+        )  # fmt: skip
+        self.duplicates = Counter(
+            "askloop_duplicate_deliveries_total", "Redelivered events skipped", ["platform"],
+            registry=r,
+        )  # fmt: skip
+        self.answer_seconds = Histogram(
+            "askloop_answer_seconds", "Time to generate an answer", ["platform"], registry=r,
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "askloop_answers_in_flight", "Answers being generated or queued", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class AsyncAssistant:
+    """The Assistant for async callers: every call runs on the answer thread pool."""
+
+    def __init__(self, services: Services, *, workers: int, metrics: Metrics) -> None:
+        self._services = services
+        self._metrics = metrics
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askloop-answer")
+        # Ratings, claims and links are quick DB writes: never queue them behind answers.
+        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askloop-io")
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def warm_up(self) -> None:
+        """Build the graph, open the store and the log, load the models (before serving)."""
+
+        def build() -> None:
+            self._services.assistant  # noqa: B018 - building it is the point
+            self._services.store.ping()
+            self._services.answer_log.ping()
+
+        await self._run(self._pool, build)
+
+    async def answer(
+        self, turn: Turn, *, on_progress: ProgressListener | None = None
+    ) -> AnswerRecord:
+        """Answer a turn off the event loop; progress reaches ``on_progress`` in order.
+
+        Raises what ``Assistant.answer`` raises (``InvalidInputError`` for an empty
+        question, ``AnswerFailedError`` when the graph fails).
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+
+        def report(event: Progress) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        async def relay() -> None:
+            while (event := await queue.get()) is not None:
+                try:
+                    await on_progress(event)  # type: ignore[misc]
+                except Exception:
+                    log.warning("a progress listener failed", exc_info=True)
+
+        def work() -> AnswerRecord:
+            listener = report if on_progress else None
+            return self._services.assistant.answer(turn, on_progress=listener)
+
+        relay_task = asyncio.create_task(relay()) if on_progress else None
+        started = time.perf_counter()
+        self._metrics.in_flight.inc()
+        try:
+            return await self._run(self._pool, work)
+        finally:
+            self._metrics.in_flight.dec()
+            self._metrics.answer_seconds.labels(turn.platform).observe(
+                time.perf_counter() - started
+            )
+            if relay_task is not None:
+                queue.put_nowait(None)
+                await relay_task
+
+    async def rate(self, **feedback: Any) -> LoggedAnswer:
+        """Record feedback durably; see ``agent.service.rate_answer``."""
+        logged: LoggedAnswer = await self._run(
+            self._io, lambda: self._services.assistant.rate(**feedback)
+        )
+        self._metrics.feedback.labels(
+            feedback.get("platform", "?"), feedback.get("source", "?"),
+            feedback.get("rating") or "cleared",
+        ).inc()  # fmt: skip
+        return logged
+
+    async def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
+        return await self._run(
+            self._io, lambda: self._services.answer_log.get_answer(answer_id, tenant=tenant)
+        )
+
+    async def claim_delivery(self, key: str) -> bool:
+        return await self._run(self._io, self._services.answer_log.claim_delivery, key)
+
+    async def link_message(
+        self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
+    ) -> None:
+        await self._run(
+            self._io,
+            lambda: self._services.answer_log.link_message(
+                answer_id=answer_id, platform=platform, message_ref=message_ref, role=role
+            ),
+        )
+
+    async def answer_for_message(self, *, platform: str, message_ref: str) -> str | None:
+        return await self._run(
+            self._io,
+            lambda: self._services.answer_log.answer_for_message(
+                platform=platform, message_ref=message_ref
+            ),
+        )
+
+    async def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
+        return await self._run(
+            self._io,
+            lambda: self._services.assistant.withdraw_message(
+                platform=platform, message_ref=message_ref
+            ),
+        )
+
+    async def healthy(self) -> dict[str, str]:
+        """``{"store": "ok"|error, "log": "ok"|error}`` (never raises)."""
+
+        def check(ping: Callable[[], None]) -> str:
+            try:
+                ping()
+                return "ok"
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"[:300]
+
+        store = await self._run(self._io, check, lambda: self._services.store.ping())
+        answer_log = await self._run(self._io, check, lambda: self._services.answer_log.ping())
+        return {"store": store, "log": answer_log}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._io.shutdown(wait=False, cancel_futures=True)
+
+
+class ServerRuntime:
+    """Everything an adapter needs; built once by ``askloop serve`` (or a test)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings: Settings = services.settings
+        self.metrics = Metrics()
+        self.assistant = AsyncAssistant(
+            services, workers=self.settings.server.workers, metrics=self.metrics
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: Closed by the server on shutdown (e.g. adapters' HTTP sessions).
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
+
+    def tenant_for(self, platform: str, platform_tenant: str) -> str:
+        """The askloop tenant of a verified platform tenant id (unmapped → default)."""
+        return self.settings.tenant_for(platform, platform_tenant)
+
+    def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``work`` after the platform was acknowledged; failures are logged, and
+        shutdown waits for it (up to the grace period)."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background work %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Wait for background work; cancel what is left after ``grace_seconds``.
+        Returns how many tasks had to be cancelled."""
+        pending = set(self._tasks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        return len(pending)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.on_close):
+            try:
+                await close()
+            except Exception:
+                log.warning("closing an adapter failed", exc_info=True)
+        self.assistant.close()

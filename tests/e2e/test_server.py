@@ -1,0 +1,114 @@
+"""``askloop serve`` itself: health, metrics, limits, start-up and shutdown."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from agent.answers import Turn
+from tests.e2e.conftest import ASKLOOP
+from tests.server_harness import fake_services, running_server
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_healthz_is_ok_when_the_store_and_log_answer(tmp_path):
+    with fake_services(tmp_path) as services, running_server(services) as srv:
+        status, body = get(srv.url + "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"status": "ok", "checks": {"store": "ok", "log": "ok"}}
+
+
+def test_healthz_is_503_when_the_store_is_down(tmp_path, caplog):
+    with fake_services(tmp_path) as services, running_server(services) as srv:
+        store = services.store
+
+        def down() -> None:
+            raise ConnectionError("weaviate is gone")
+
+        store.ping = down  # type: ignore[method-assign]
+        status, body = get(srv.url + "/healthz")
+    assert status == 503
+    report = json.loads(body)
+    assert report["status"] == "unavailable"
+    assert "weaviate is gone" in report["checks"]["store"]
+    assert report["checks"]["log"] == "ok"
+    assert "health check failed" in caplog.text
+
+
+def test_metrics_count_answers_and_progress_arrives_in_order(tmp_path):
+    with fake_services(tmp_path) as services, running_server(services) as srv:
+        seen: list[str] = []
+
+        async def listen(event) -> None:
+            seen.append(event.text)
+
+        turn = Turn("How many days of annual leave?", "acme", "slack", "C1:1")
+        record = srv.call(srv.runtime.assistant.answer(turn, on_progress=listen))
+        status, body = get(srv.url + "/metrics")
+    assert record.route == "retrieve"
+    assert seen == ["Searching the knowledge base…", "Writing the answer…"]
+    assert status == 200
+    text = body.decode()
+    assert 'askloop_answer_seconds_count{platform="slack"} 1.0' in text
+    assert "askloop_answers_in_flight 0.0" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_askloop_serve_starts_answers_health_and_stops_on_sigterm(cli_env):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [ASKLOOP, "serve", "--port", str(port)], env=cli_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        status = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                status, _ = get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except (ConnectionError, urllib.error.URLError):
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"listening on http://127.0.0.1:{port}" in out
+    assert "shutting down" in out
+
+
+def test_askloop_serve_says_clearly_when_the_port_is_taken(cli_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cli_env["ASKLOOP_ANSWER_MODEL"] = cli_env["ASKLOOP_FINETUNED_MODEL"] = "openai:gpt-x"
+        cli_env["OPENAI_API_KEY"] = "sk-test"
+        cli_env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+        proc = subprocess.run(
+            [ASKLOOP, "serve", "--port", str(port)], env=cli_env, capture_output=True,
+            text=True, timeout=240,
+        )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
