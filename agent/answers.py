@@ -51,6 +51,8 @@ class Turn:
     user: str = ""
     channel_id: str = ""
     team_id: str = ""
+    #: False where a rule allows knowledge-base answers only (never the tuned model).
+    allow_finetuned: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,8 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         reason = "empty_knowledge_base"
     elif policy.router == "llm":
         decision, reason = _llm_route(ctx, question, hits)
+    if decision == "finetuned" and not state.get("allow_finetuned", True):
+        decision, reason = "retrieve", f"{reason}; the tuned model is not allowed here"
     step = _step("route", decision, started, reason=reason,
                  best_cosine=round(signals["best_cosine"], 4),
                  features={k: round(v, 4) for k, v in signals.items()},
@@ -297,7 +299,7 @@ def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     out: dict[str, Any] = {"give_up_reason": reason, "context_hits": [], "model": ""}
     if reason == "store_unavailable":
         out["answer"] = STORE_DOWN
-    elif ctx.policy.give_up == "not_found":
+    elif ctx.policy.give_up == "not_found" or not state.get("allow_finetuned", True):
         out["answer"] = NOT_FOUND
     else:
         text, hits, prompts = _direct(state, ctx)

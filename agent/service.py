@@ -84,7 +84,10 @@ class Assistant:
         }
         started = time.perf_counter()
         try:
-            inputs = {"question": question, "tenant": turn.tenant}
+            inputs = {
+                "question": question, "tenant": turn.tenant,
+                "allow_finetuned": turn.allow_finetuned,
+            }  # fmt: skip
             if on_progress is None:
                 result = self._graph.invoke(inputs, config, context=self._context)
             else:

@@ -7,7 +7,7 @@ so a thread's checkpoint carries only ``turns`` from one question to the next.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 __all__ = ["HitData", "InputState", "State", "ThreadTurn"]
 
@@ -37,6 +37,9 @@ class InputState(TypedDict):
     question: str
     #: Knowledge-base tenant; every search is confined to it.
     tenant: str
+    #: False where only knowledge-base answers are allowed (a channel rule): route
+    #: always searches and give_up says "not found" instead of asking the tuned model.
+    allow_finetuned: NotRequired[bool]
 
 
 class State(InputState, total=False):

@@ -8,6 +8,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent.answers import Turn
 from agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerError
 from agent.graph import build_graph
+from agent.messages import NOT_FOUND
 from agent.service import Assistant, hash_user
 from integrations.answer_log.sql_log import SqlAnswerLog
 from tests.kb_fixture import make_context
@@ -127,3 +128,34 @@ def test_an_answer_that_is_an_apology_is_logged_with_its_error(embedder, answer_
     record = assistant.answer(Turn(question="paid annual leave", tenant="acme"))
     assert record.error == "store_unavailable"
     assert answer_log.get_answer(record.answer_id).record.error == "store_unavailable"
+
+
+def test_where_the_tuned_model_is_not_allowed_off_topic_questions_get_not_found(assistant):
+    turn = Turn(question="capital of France?", tenant="acme", allow_finetuned=False)
+    record = assistant.answer(turn)
+    assert record.answer == NOT_FOUND
+    assert [s.node for s in record.trace][:2] == ["route", "retrieve"]
+    assert assistant.context.finetuned_model.calls == []
+    assert "not allowed here" in record.trace[0].detail["reason"]
+    # The same question where it is allowed goes to the tuned model.
+    assert assistant.answer(Turn(question="capital of France?", tenant="acme")).route == (
+        "finetuned"
+    )
+
+
+def test_progress_names_each_slow_step_in_order(assistant):
+    seen = []
+    assistant.answer(
+        Turn(question="paid annual leave days employee", tenant="acme"), on_progress=seen.append
+    )
+    assert [p.text for p in seen] == ["Searching the knowledge base…", "Writing the answer…"]
+
+
+def test_a_deleted_message_withdraws_the_answer_it_carried(assistant, answer_log):
+    record = assistant.answer(Turn(question="paid annual leave days employee", tenant="acme"))
+    assistant.link_message(answer_id=record.answer_id, platform="slack", message_ref="C1:9.0",
+                           role="answer")  # fmt: skip
+    assert assistant.withdraw_message(platform="slack", message_ref="C1:404.0") is None
+    assert answer_log.get_answer(record.answer_id).withdrawn is False
+    assert assistant.withdraw_message(platform="slack", message_ref="C1:9.0") == record.answer_id
+    assert answer_log.get_answer(record.answer_id).withdrawn is True
