@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["ChatModel", "Completion", "Message", "Role"]
+__all__ = ["ChatModel", "Completion", "Message", "Role", "StreamingChatModel"]
 
 Role = Literal["system", "user", "assistant"]
 
@@ -48,3 +48,24 @@ class ChatModel(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> Completion: ...
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A chat model that can also hand out its text while it is being generated."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        on_text: Callable[[str], None],
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        """Like ``complete``, calling ``on_text`` with each new piece of text (in order).
+
+        Retries happen only before the first piece; a failure after it raises
+        ``ModelUnavailableError`` like ``complete`` does.
+        """
+        ...

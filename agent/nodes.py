@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from agent.chat import ChatModel, Message
+from agent.chat import ChatModel, Message, StreamingChatModel
 from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
 from agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
@@ -82,8 +82,19 @@ def history_window(turns: Sequence[ThreadTurn], budget: int) -> list[Message]:
     return list(reversed(kept))
 
 
-def _complete(model: ChatModel, messages: list[Message], max_tokens: int) -> str | None:
+def _complete(
+    model: ChatModel,
+    messages: list[Message],
+    max_tokens: int,
+    writer: Callable[[Any], None] | None = None,
+) -> str | None:
+    """The model's reply, or None when it is unavailable. With ``writer`` (the graph's
+    stream writer) a streaming model's text goes out as ``{"text": piece}`` as it comes."""
     try:
+        if writer is not None and isinstance(model, StreamingChatModel):
+            return model.stream(
+                messages, max_tokens=max_tokens, on_text=lambda piece: writer({"text": piece})
+            ).text.strip()
         return model.complete(messages, max_tokens=max_tokens).text.strip()
     except ModelUnavailableError:
         log.warning("model %s unavailable", model.model_id, exc_info=True)
@@ -247,7 +258,8 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
         *history_window(state.get("turns") or [], ctx.policy.history_tokens),
         Message("user", user),
     ]
-    text = _complete(ctx.answer_model, messages, ctx.policy.max_answer_tokens)
+    text = _complete(ctx.answer_model, messages, ctx.policy.max_answer_tokens,
+                     runtime.stream_writer)  # fmt: skip
     step = _step("answer_with_context", "answered" if text else "model_unavailable", started,
                  documents=len(hits), model=ctx.answer_model.model_id)  # fmt: skip
     return {
@@ -260,7 +272,9 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
     }
 
 
-def _direct(state: State, ctx: Context) -> tuple[str | None, list[HitData], list[str]]:
+def _direct(
+    state: State, ctx: Context, writer: Callable[[Any], None] | None = None
+) -> tuple[str | None, list[HitData], list[str]]:
     model = ctx.finetuned_model
     history = history_window(state.get("turns") or [], ctx.policy.history_tokens)
     prompts = ["answer_direct"]
@@ -272,13 +286,13 @@ def _direct(state: State, ctx: Context) -> tuple[str | None, list[HitData], list
         prompts.append("context_message")
     messages = [Message("system", load_prompt("answer_direct").text), *history,
                 Message("user", user)]  # fmt: skip
-    return _complete(model, messages, ctx.policy.max_answer_tokens), hits, prompts
+    return _complete(model, messages, ctx.policy.max_answer_tokens, writer), hits, prompts
 
 
 def answer_direct(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     ctx = runtime.context
-    text, hits, prompts = _direct(state, ctx)
+    text, hits, prompts = _direct(state, ctx, runtime.stream_writer)
     step = _step("answer_direct", "answered" if text else "model_unavailable", started,
                  model=ctx.finetuned_model.model_id, with_context=bool(hits))  # fmt: skip
     return {
@@ -302,7 +316,17 @@ def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     elif ctx.policy.give_up == "not_found" or not state.get("allow_finetuned", True):
         out["answer"] = NOT_FOUND
     else:
-        text, hits, prompts = _direct(state, ctx)
+        writer = runtime.stream_writer
+        caveat_sent: list[bool] = []
+
+        def after_caveat(piece: Any) -> None:
+            # The streamed text starts like the final answer: with the caveat.
+            if not caveat_sent:
+                caveat_sent.append(True)
+                writer({"text": CAVEAT})
+            writer(piece)
+
+        text, hits, prompts = _direct(state, ctx, after_caveat)
         out.update(
             answer=CAVEAT + text if text else NOT_FOUND,
             context_hits=hits if text else [],

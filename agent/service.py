@@ -108,19 +108,28 @@ class Assistant:
         on_progress: Callable[[Progress], None],
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
+        text = ""
+
+        def tell(event: Progress) -> None:
+            try:
+                on_progress(event)
+            except Exception:
+                log.warning("a progress listener failed", exc_info=True)
+
         for mode, chunk in self._graph.stream(
-            inputs, config, context=self._context, stream_mode=["updates", "values"]
+            inputs, config, context=self._context, stream_mode=["updates", "custom", "values"]
         ):
             if mode == "values":
                 result = chunk
-                continue
-            for node, update in chunk.items():
-                status = _status_after(node, update or {})
-                if status:
-                    try:
-                        on_progress(Progress("status", status))
-                    except Exception:
-                        log.warning("a progress listener failed", exc_info=True)
+            elif mode == "custom":
+                if isinstance(chunk, dict) and chunk.get("text"):
+                    text += chunk["text"]
+                    tell(Progress("text", text))
+            else:
+                for node, update in chunk.items():
+                    status = _status_after(node, update or {})
+                    if status:
+                        tell(Progress("status", status))
         return result
 
     def _record(self, turn: Turn, result: dict[str, Any], seconds: float) -> AnswerRecord:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from tenacity import (
@@ -173,6 +174,41 @@ class AnthropicChatModel:
                           output_tokens=resp.usage.output_tokens,
                           finish_reason=resp.stop_reason)  # fmt: skip
 
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        on_text: Callable[[str], None],
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        system, rest = _split_system(messages)
+        kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens,
+                                  "messages": rest, "stream": True}  # fmt: skip
+        if system:
+            kwargs["system"] = system
+        if stop:
+            kwargs["stop_sequences"] = list(stop)
+        # An HTTP error (429, 5xx) surfaces here, before any text: that part is retried.
+        events = self._retry.call(lambda: self._client.messages.create(**kwargs),
+                                  what=self.model_id)  # fmt: skip
+        pieces: list[str] = []
+        usage: dict[str, int | None] = {"input": None, "output": None}
+        finish: str | None = None
+        with _mid_stream(self.model_id, events):
+            for event in events:
+                if event.type == "message_start":
+                    usage["input"] = event.message.usage.input_tokens
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    pieces.append(event.delta.text)
+                    on_text(event.delta.text)
+                elif event.type == "message_delta":
+                    finish = event.delta.stop_reason or finish
+                    usage["output"] = event.usage.output_tokens
+        return Completion(text="".join(pieces), model=self.model_id, input_tokens=usage["input"],
+                          output_tokens=usage["output"], finish_reason=finish)  # fmt: skip
+
 
 class OpenAIChatModel:
     """OpenAI chat completions; with ``base_url``, any OpenAI-compatible server."""
@@ -205,14 +241,10 @@ class OpenAIChatModel:
     def context_tokens(self) -> int:
         return self._context_tokens
 
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-    ) -> Completion:
+    def _request(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float,
+        stop: Sequence[str],
+    ) -> dict[str, Any]:  # fmt: skip
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -221,6 +253,17 @@ class OpenAIChatModel:
         }
         if stop:
             kwargs["stop"] = list(stop)
+        return kwargs
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        kwargs = self._request(messages, max_tokens, temperature, stop)
         resp = self._retry.call(lambda: self._client.chat.completions.create(**kwargs),
                                 what=self.model_id)  # fmt: skip
         choice = resp.choices[0]
@@ -229,3 +272,51 @@ class OpenAIChatModel:
                           input_tokens=usage.prompt_tokens if usage else None,
                           output_tokens=usage.completion_tokens if usage else None,
                           finish_reason=choice.finish_reason)  # fmt: skip
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        on_text: Callable[[str], None],
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        kwargs = self._request(messages, max_tokens, temperature, stop)
+        kwargs["stream"] = True
+        if self._max_tokens_key == "max_completion_tokens":  # the official API only
+            kwargs["stream_options"] = {"include_usage": True}
+        # An HTTP error (429, 5xx) surfaces here, before any text: that part is retried.
+        chunks = self._retry.call(lambda: self._client.chat.completions.create(**kwargs),
+                                  what=self.model_id)  # fmt: skip
+        pieces: list[str] = []
+        finish: str | None = None
+        usage: Any = None
+        with _mid_stream(self.model_id, chunks):
+            for chunk in chunks:
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        pieces.append(piece)
+                        on_text(piece)
+                    finish = choice.finish_reason or finish
+        return Completion(text="".join(pieces), model=self.model_id,
+                          input_tokens=usage.prompt_tokens if usage else None,
+                          output_tokens=usage.completion_tokens if usage else None,
+                          finish_reason=finish)  # fmt: skip
+
+
+@contextmanager
+def _mid_stream(what: str, stream: Any) -> Iterator[None]:
+    """A stream that breaks after text was sent is not retried (the reader has seen
+    part of it): it becomes ``ModelUnavailableError``, and the connection is closed."""
+    try:
+        yield
+    except Exception as exc:
+        log.warning("%s stopped mid-answer: %r", what, exc)
+        raise ModelUnavailableError(f"{what} stopped mid-answer") from exc
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()

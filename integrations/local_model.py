@@ -19,7 +19,7 @@ import socket
 import tempfile
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,28 @@ class LocalChatModel:
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> Completion:
+        return self._generate(messages, max_tokens, temperature, stop, on_text=None)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        on_text: Callable[[str], None],
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        return self._generate(messages, max_tokens, temperature, stop, on_text=on_text)
+
+    def _generate(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+        *,
+        on_text: Callable[[str], None] | None,
+    ) -> Completion:
         if not messages:
             raise InvalidInputError("there are no messages to answer")
         if not 0 < max_tokens < self._context_tokens:
@@ -148,7 +170,10 @@ class LocalChatModel:
             }
             if stop:
                 request["stop"] = list(stop)
-            result = server.handle_chat_completions(request)
+            if on_text is None:
+                result = server.handle_chat_completions(request)
+            else:
+                result = _stream_chat(server, request, on_text)
             if "error" in result:
                 raise RuntimeError(f"llama.cpp error: {result['error']}")
             choice = result["choices"][0]
@@ -203,6 +228,44 @@ class LocalChatModel:
             # Also removed if the instance is dropped without close(), or at exit.
             self._remove_socket_dir = weakref.finalize(self, shutil.rmtree, socket_dir, True)
             return self._running
+
+
+def _stream_chat(
+    server: Any, request: dict[str, Any], on_text: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run a streamed chat completion; return it in the shape of a non-streamed one.
+
+    xllamacpp calls back on this thread with OpenAI-style chunks (``delta.content``);
+    the last one carries ``finish_reason`` and, with ``include_usage``, the usage.
+    """
+    pieces: list[str] = []
+    final: dict[str, Any] = {"finish_reason": None, "usage": {}, "error": None}
+
+    def chunk(event: Any) -> None:
+        if not isinstance(event, dict):
+            return
+        if "error" in event:
+            final["error"] = event["error"]
+            return
+        final["usage"] = event.get("usage") or final["usage"]
+        final["timings"] = event.get("timings") or final.get("timings")
+        for choice in event.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                pieces.append(piece)
+                on_text(piece)
+            final["finish_reason"] = choice.get("finish_reason") or final["finish_reason"]
+
+    streamed = {**request, "stream": True, "stream_options": {"include_usage": True}}
+    server.handle_chat_completions(streamed, chunk)
+    if final["error"] is not None:
+        return {"error": final["error"]}
+    message = {"role": "assistant", "content": "".join(pieces)}
+    return {
+        "choices": [{"message": message, "finish_reason": final["finish_reason"]}],
+        "usage": final["usage"],
+        "timings": final.get("timings"),
+    }
 
 
 def _fit(sock: str, turns: list[dict[str, str]], *, budget: int) -> list[dict[str, str]]:

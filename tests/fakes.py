@@ -87,3 +87,10 @@ class FakeChatModel:
             raise ModelUnavailableError("fake model is down")
         text = self._reply(messages) if callable(self._reply) else self._reply
         return Completion(text=text, model=self._model_id, input_tokens=1, output_tokens=1)
+
+    def stream(self, messages, *, on_text, max_tokens=512, temperature=0.0, stop=()):
+        """``complete``, handing the reply out word by word first."""
+        out = self.complete(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        for piece in re.findall(r"\S+\s*", out.text):
+            on_text(piece)
+        return out

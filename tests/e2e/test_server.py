@@ -53,13 +53,18 @@ def test_metrics_count_answers_and_progress_arrives_in_order(tmp_path):
         seen: list[str] = []
 
         async def listen(event) -> None:
-            seen.append(event.text)
+            seen.append(f"{event.kind}: {event.text}")
 
         turn = Turn("How many days of annual leave?", "acme", "slack", "C1:1")
         record = srv.call(srv.runtime.assistant.answer(turn, on_progress=listen))
         status, body = get(srv.url + "/metrics")
     assert record.route == "retrieve"
-    assert seen == ["Searching the knowledge base…", "Writing the answer…"]
+    assert seen == [
+        "status: Searching the knowledge base…", "status: Writing the answer…",
+        "text: Every ", "text: Every employee ", "text: Every employee gets ",
+        "text: Every employee gets 26 ", "text: Every employee gets 26 days ",
+        "text: Every employee gets 26 days [1].",
+    ]  # fmt: skip
     assert status == 200
     text = body.decode()
     assert 'askloop_answer_seconds_count{platform="slack"} 1.0' in text

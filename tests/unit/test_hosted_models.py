@@ -150,3 +150,101 @@ def test_anthropic_overloaded_honours_retry_after_ms(httpserver: HTTPServer, sle
     httpserver.expect_request("/v1/messages").respond_with_handler(script)
     assert anthropic_model(httpserver, sleeps).complete(MESSAGES).text == "26 days [1]."
     assert sleeps == [0.25]
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+
+def sse(events: list[tuple[str | None, object]]) -> Response:
+    lines = []
+    for name, data in events:
+        if name:
+            lines.append(f"event: {name}")
+        lines.append(f"data: {data if isinstance(data, str) else json.dumps(data)}\n")
+    return Response("\n".join(lines) + "\n", content_type="text/event-stream")
+
+
+def openai_chunk(content=None, finish=None):
+    delta = {"content": content} if content is not None else {}
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "gpt-x",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+
+
+def test_openai_streams_text_in_order_after_retrying_a_429(httpserver: HTTPServer, sleeps):
+    calls = []
+
+    def handler(request: Request) -> Response:
+        calls.append(json.loads(request.data))
+        if len(calls) == 1:
+            return Response("{}", status=429, headers={"Retry-After": "1"})
+        return sse([(None, openai_chunk("26 ")), (None, openai_chunk("days [1].")),
+                    (None, openai_chunk(finish="stop")), (None, "[DONE]")])  # fmt: skip
+
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(handler)
+    pieces: list[str] = []
+    out = openai_model(httpserver, sleeps).stream(MESSAGES, on_text=pieces.append)
+    assert pieces == ["26 ", "days [1]."]
+    assert (out.text, out.finish_reason, out.model) == ("26 days [1].", "stop", "openai:gpt-x")
+    assert calls[-1]["stream"] is True and sleeps == [1.0]
+
+
+def test_openai_failing_mid_stream_is_not_retried(httpserver: HTTPServer, sleeps):
+    calls = []
+
+    def handler(request: Request) -> Response:
+        calls.append(1)
+        return sse([(None, openai_chunk("26 ")), (None, {"error": {"message": "overloaded"}})])
+
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(handler)
+    pieces: list[str] = []
+    with pytest.raises(ModelUnavailableError, match="mid-answer"):
+        openai_model(httpserver, sleeps).stream(MESSAGES, on_text=pieces.append)
+    assert pieces == ["26 "] and len(calls) == 1
+
+
+ANTHROPIC_STREAM = [
+    ("message_start", {"type": "message_start", "message": {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+    ("content_block_start", {"type": "content_block_start", "index": 0,
+                             "content_block": {"type": "text", "text": ""}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "text_delta", "text": "26 days"}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "text_delta", "text": " [1]."}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ("message_delta", {"type": "message_delta",
+                       "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                       "usage": {"output_tokens": 4}}),
+    ("message_stop", {"type": "message_stop"}),
+]  # fmt: skip
+
+
+def test_anthropic_streams_text_with_usage(httpserver: HTTPServer, sleeps):
+    bodies = []
+
+    def handler(request: Request) -> Response:
+        bodies.append(json.loads(request.data))
+        return sse(ANTHROPIC_STREAM)
+
+    httpserver.expect_request("/v1/messages").respond_with_handler(handler)
+    pieces: list[str] = []
+    out = anthropic_model(httpserver, sleeps).stream(MESSAGES, on_text=pieces.append)
+    assert pieces == ["26 days", " [1]."]
+    assert (out.text, out.input_tokens, out.output_tokens) == ("26 days [1].", 12, 4)
+    assert out.finish_reason == "end_turn" and bodies[0]["stream"] is True
+    assert bodies[0]["system"] == "Be brief."
+
+
+def test_anthropic_overloaded_before_any_text_is_retried(httpserver: HTTPServer, sleeps):
+    steps = [Response(json.dumps({"type": "error", "error": {"type": "overloaded_error",
+                                                             "message": "busy"}}),
+                      status=529, content_type="application/json")]  # fmt: skip
+
+    def handler(request: Request) -> Response:
+        return steps.pop(0) if steps else sse(ANTHROPIC_STREAM)
+
+    httpserver.expect_request("/v1/messages").respond_with_handler(handler)
+    out = anthropic_model(httpserver, sleeps).stream(MESSAGES, on_text=lambda _: None)
+    assert out.text == "26 days [1]." and len(sleeps) == 1

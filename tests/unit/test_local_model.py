@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.chat import ChatModel, Message
+from agent.chat import ChatModel, Message, StreamingChatModel
 from agent.errors import InvalidInputError, ModelUnavailableError
-from integrations.local_model import LOCAL_MODEL_ID, LocalChatModel, _trim
+from integrations.local_model import LOCAL_MODEL_ID, LocalChatModel, _trim, drop_repeats
 
 EXTRACTION = [
     Message("system", "Answer with the number only."),
@@ -84,6 +84,17 @@ def test_greedy_answers_depend_on_the_input_only(model: LocalChatModel):
 @pytest.mark.slow
 def test_extracts_a_number_from_the_context(model: LocalChatModel):
     assert "26" in model.complete(EXTRACTION, max_tokens=40).text
+
+
+@pytest.mark.slow
+def test_streaming_hands_out_the_same_answer_piece_by_piece(model: LocalChatModel):
+    pieces: list[str] = []
+    streamed = model.stream(EXTRACTION, max_tokens=40, on_text=pieces.append)
+    assert isinstance(model, StreamingChatModel)
+    assert len(pieces) > 1 and streamed.text == drop_repeats("".join(pieces))
+    assert streamed.text == model.complete(EXTRACTION, max_tokens=40).text
+    assert streamed.output_tokens is not None and 0 < streamed.output_tokens <= 40
+    assert streamed.finish_reason in ("stop", "length")
 
 
 @pytest.mark.slow

@@ -145,10 +145,33 @@ def test_where_the_tuned_model_is_not_allowed_off_topic_questions_get_not_found(
 
 def test_progress_names_each_slow_step_in_order(assistant):
     seen = []
-    assistant.answer(
+    record = assistant.answer(
         Turn(question="paid annual leave days employee", tenant="acme"), on_progress=seen.append
     )
-    assert [p.text for p in seen] == ["Searching the knowledge base…", "Writing the answer…"]
+    statuses = [p.text for p in seen if p.kind == "status"]
+    assert statuses == ["Searching the knowledge base…", "Writing the answer…"]
+    # The answer streams after "Writing the answer…", each event the text so far.
+    texts = [p.text for p in seen if p.kind == "text"]
+    assert seen.index(next(p for p in seen if p.kind == "text")) == 2
+    assert texts == ["Twenty-six ", "Twenty-six days ", "Twenty-six days [1]."]
+    assert texts[-1] == record.answer
+
+
+def test_a_give_up_streams_the_caveat_first(store, embedder, answer_log):
+    from agent.messages import CAVEAT
+
+    assistant = Assistant(
+        graph=build_graph(InMemorySaver()),
+        context=make_context(store, embedder, grade_threshold=1.1, max_rewrites=0),
+        answer_log=answer_log,
+    )
+    seen = []
+    record = assistant.answer(
+        Turn(question="paid annual leave days employee", tenant="acme"), on_progress=seen.append
+    )
+    texts = [p.text for p in seen if p.kind == "text"]
+    assert record.answer.startswith(CAVEAT) and texts[0] == CAVEAT
+    assert texts[-1] == record.answer
 
 
 def test_a_deleted_message_withdraws_the_answer_it_carried(assistant, answer_log):
