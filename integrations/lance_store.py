@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,12 @@ class LanceStore:
         alpha: float = 0.6,
         candidates: int = 50,
         vector_index_min_rows: int = 20_000,
+        refresh_seconds: float = 5.0,
     ) -> None:
         self._path = Path(path)
+        # How stale a long-running reader (askloop serve) may be after another process
+        # (askloop ingest) writes: each read checks for a newer version at most this often.
+        self._refresh = timedelta(seconds=refresh_seconds)
         self._vector_index_min_rows = vector_index_min_rows
         self._embedder_id = embedder_id
         self._dimensions = dimensions
@@ -74,7 +78,7 @@ class LanceStore:
 
             try:
                 self._path.mkdir(parents=True, exist_ok=True)
-                self._db = lancedb.connect(self._path)
+                self._db = lancedb.connect(self._path, read_consistency_interval=self._refresh)
             except Exception as exc:
                 log.exception("cannot open the embedded store at %s", self._path)
                 raise StoreUnavailableError(
