@@ -25,6 +25,9 @@ class Policy:
     #: evidence that a hit is about the question's subject, agent/routing.py) reaches this.
     #: Corpus-dependent: tune it with bench/router.py or from logged traces.
     route_threshold: float = 0.45
+    #: The probe's search: "vector" is one store query (routing stays within its latency
+    #: budget); "hybrid" also runs the keyword leg, and retrieve then reuses its hits.
+    probe_mode: Literal["vector", "hybrid"] = "vector"
     #: "scores": hits are good when the best cosine similarity reaches ``grade_threshold``.
     grader: Literal["scores", "llm"] = "scores"
     grade_threshold: float = 0.45

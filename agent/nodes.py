@@ -16,7 +16,7 @@ from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
 from agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from agent.prompting import documents_block
-from agent.records import Hit
+from agent.records import Hit, SearchMode
 from agent.routing import decide
 from agent.state import HitData, State, ThreadTurn
 from agent.text import content_words, count_tokens
@@ -61,11 +61,9 @@ def _best_cosine(hits: Sequence[HitData]) -> float:
     return max((h["vector_score"] or 0.0 for h in hits), default=0.0)
 
 
-def _search(ctx: Context, tenant: str, query: str) -> list[HitData]:
+def _search(ctx: Context, tenant: str, query: str, mode: SearchMode = "hybrid") -> list[HitData]:
     vector = ctx.embedder.embed_query(query)
-    found = ctx.store.search(
-        tenant=tenant, query=query, vector=vector, k=ctx.policy.k, mode="hybrid"
-    )
+    found = ctx.store.search(tenant=tenant, query=query, vector=vector, k=ctx.policy.k, mode=mode)
     return [_hit_data(h, query) for h in found]
 
 
@@ -125,7 +123,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "answer": "", "error": "", "give_up_reason": "", "prompt_versions": {}, "model": "",
     }  # fmt: skip
     try:
-        hits = _search(ctx, state["tenant"], question)
+        hits = _search(ctx, state["tenant"], question, policy.probe_mode)
     except (StoreUnavailableError, InvalidInputError) as exc:
         log.warning("route: probe search failed: %s", exc)
         step = _step("route", "retrieve", started, reason="store_unavailable",
@@ -169,7 +167,12 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     query = state["queries"][-1]
     hits = state.get("hits") or []
-    reused = state.get("rewrites", 0) == 0 and bool(hits) and query == state["question"]
+    reused = (
+        runtime.context.policy.probe_mode == "hybrid"
+        and state.get("rewrites", 0) == 0
+        and bool(hits)
+        and query == state["question"]
+    )
     if not reused:
         try:
             hits = _search(runtime.context, state["tenant"], query)

@@ -259,6 +259,8 @@ def threshold_range(router: Router, questions: list[Question], policy: Policy) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--probe-mode", choices=["vector", "hybrid"], default=Policy().probe_mode,
+                        help="the probe's search mode (default: the Policy default)")  # fmt: skip
     args = parser.parse_args()
 
     docs, eval_ids, tune_ids = benchmark_split()
@@ -269,7 +271,7 @@ def main() -> None:
     vectors = embedder.embed_documents([c.search_text for c in chunks])
     embed_s = time.perf_counter() - t0
     model = NeverCalledModel()
-    policy = Policy(router="probe")
+    policy = Policy(router="probe", probe_mode=args.probe_mode)
 
     with tempfile.TemporaryDirectory() as tmp:
         store = LanceStore(Path(tmp) / "wiki", embedder_id=embedder.model_id,
@@ -314,12 +316,13 @@ def main() -> None:
             t = time.perf_counter()
             vector = embedder.embed_query(q.text)
             t_mid = time.perf_counter()
-            store.search(tenant="bench", query=q.text, vector=vector, k=policy.k, mode="hybrid")
+            store.search(tenant="bench", query=q.text, vector=vector, k=policy.k,
+                         mode=policy.probe_mode)  # fmt: skip
             embed_ms.append((t_mid - t) * 1000)
             search_ms.append((time.perf_counter() - t_mid) * 1000)
         print(
             f"    of which query embedding p50 {percentile(embed_ms, 50):.1f} ms p99 "
-            f"{percentile(embed_ms, 99):.1f} ms, hybrid search (k={policy.k}) p50 "
+            f"{percentile(embed_ms, 99):.1f} ms, {policy.probe_mode} probe (k={policy.k}) p50 "
             f"{percentile(search_ms, 50):.1f} ms p99 {percentile(search_ms, 99):.1f} ms"
         )
         print(

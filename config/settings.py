@@ -32,10 +32,18 @@ __all__ = [
     "TENANT_PATTERN",
     "TeamsSettings",
     "load_settings",
+    "model_cache_dir",
     "validate_tenant",
 ]
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def model_cache_dir() -> Path:
+    """Where derived model files (the embedder's ONNX export) are cached: shared by
+    every ``ASKLOOP_HOME`` of the user, like other model caches (``$XDG_CACHE_HOME``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "askloop" / "models"
 
 
 class SettingsError(ValueError):
@@ -62,8 +70,10 @@ class EmbedderSettings(_Section):
     #: Model name for the openai provider (ignored by "local").
     model: str = "text-embedding-3-small"
     batch_size: int = Field(default=64, ge=1, le=2048)
-    #: Torch intra-op threads. 1 is the safe default on small shared machines.
+    #: Inference threads (ONNX Runtime or torch). 1 is fastest on small shared machines.
     threads: int = Field(default=1, ge=1, le=64)
+    #: "onnx": ONNX Runtime from a one-time local export (~3x faster); "torch": PyTorch.
+    runtime: Literal["onnx", "torch"] = "onnx"
 
 
 class IngestSettings(_Section):
@@ -122,6 +132,8 @@ class GraphSettings(_Section):
     router: Literal["probe", "llm"] = "probe"
     #: probe: the routing score (cosine + subject evidence, up to 1.6) to search the KB at.
     route_threshold: float = Field(default=0.45, ge=0.0, le=2.0)
+    #: probe: "vector" (one store query, fast) or "hybrid" (reused by retrieve).
+    probe_mode: Literal["vector", "hybrid"] = "vector"
     #: "scores": the best cosine similarity decides (no LLM); "llm": the model judges.
     grader: Literal["scores", "llm"] = "scores"
     grade_threshold: float = Field(default=0.45, ge=0.0, le=1.0)

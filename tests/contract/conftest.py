@@ -21,12 +21,14 @@ def _lance(tmp_path: Path, embedder: HashingEmbedder) -> VectorStore:
 
 
 def _lance_indexed(tmp_path: Path, embedder: HashingEmbedder) -> VectorStore:
-    # Builds the HNSW vector and tenant bitmap indexes even for tiny tables.
+    # Builds the HNSW vector and tenant bitmap indexes even for tiny tables, and
+    # searches them through LanceDB (no in-memory vector copy), as big tenants do.
     return LanceStore(
         tmp_path / "kb",
         embedder_id=embedder.model_id,
         dimensions=embedder.dimensions,
         vector_index_min_rows=1,
+        vector_cache_rows=0,
     )
 
 

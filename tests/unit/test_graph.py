@@ -32,8 +32,26 @@ def test_a_knowledge_base_question_is_answered_from_the_first_search(store, embe
     assert result["route"] == "retrieve" and result["answer"] == "Twenty-six days [1]."
     assert result["cited"] == [(1, result["context_hits"][0]["chunk_id"])]
     assert result["context_hits"][0]["title"] == "Annual leave"
-    assert result["trace"][1]["detail"]["reused_probe"] is True
+    # The default probe is a vector search; retrieve runs the hybrid search itself.
+    assert result["trace"][1]["detail"]["reused_probe"] is False
     assert {"answer_with_context", "context_message"} <= set(result["prompt_versions"])
+
+
+def test_a_hybrid_probe_is_reused_by_retrieve(store, embedder):
+    calls = []
+    search = store.search
+
+    def counting(**kwargs):
+        calls.append(kwargs["mode"])
+        return search(**kwargs)
+
+    store.search = counting
+    context = make_context(store, embedder, probe_mode="hybrid")
+    result = run(context, "how many days of paid annual leave does an employee get")
+    assert result["trace"][1]["detail"]["reused_probe"] is True and calls == ["hybrid"]
+    calls.clear()
+    run(make_context(store, embedder), "how many days of paid annual leave does an employee get")
+    assert calls == ["vector", "hybrid"]
 
 
 def test_an_off_topic_question_goes_to_the_finetuned_model(store, embedder):

@@ -1,0 +1,95 @@
+"""An in-memory copy of each tenant's vectors, for exact cosine search in microseconds.
+
+Every LanceDB query costs a few milliseconds however small the table, which is most of
+the routing budget. For knowledge bases up to ``max_rows`` chunks per tenant the
+vector leg is a matrix product over a copy of the vectors instead; rows are still read
+from LanceDB, for the winners only. The copy is keyed by the table version, so any
+write (by this process or, after the read-consistency interval, another one) makes
+the next search reload it. Bigger tenants use LanceDB's own (indexed) vector search.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.ports import Vectors
+
+__all__ = ["VectorCache"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    version: int
+    #: None when the tenant has more rows than the cache holds.
+    matrix: np.ndarray | None
+    chunk_ids: list[str]
+    row_ids: list[int]
+
+
+class VectorCache:
+    def __init__(self, *, max_rows: int) -> None:
+        self._max_rows = max_rows
+        self._copies: dict[str, _Copy] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._copies.clear()
+
+    def top(
+        self, table: Any, tenant: str, where: str, vector: Vectors, n: int
+    ) -> dict[str, tuple[float, int]] | None:
+        """{chunk_id: (cosine, row id)} of the ``n`` nearest chunks, or None when the
+        tenant is too big to hold (the caller then asks LanceDB)."""
+        if self._max_rows <= 0:
+            return None
+        copy = self._current(table, tenant, where)
+        if copy.matrix is None:
+            return None
+        if not copy.chunk_ids:
+            return {}
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(query))
+        scores = copy.matrix @ (query / norm if norm else query)
+        n = min(n, len(scores))
+        best = np.argpartition(-scores, n - 1)[:n]
+        return {copy.chunk_ids[i]: (float(scores[i]), copy.row_ids[i]) for i in best}
+
+    def _current(self, table: Any, tenant: str, where: str) -> _Copy:
+        version = int(table.version)
+        copy = self._copies.get(tenant)
+        if copy is not None and copy.version == version:
+            return copy
+        with self._lock:
+            copy = self._copies.get(tenant)
+            if copy is None or copy.version != version:
+                copy = self._load(table, tenant, where, version)
+                self._copies[tenant] = copy
+            return copy
+
+    def _load(self, table: Any, tenant: str, where: str, version: int) -> _Copy:
+        rows = int(table.count_rows(where))
+        if rows > self._max_rows:
+            log.info("tenant %s has %d chunks, more than the vector cache holds (%d); "
+                     "searching LanceDB directly", tenant, rows, self._max_rows)  # fmt: skip
+            return _Copy(version, None, [], [])
+        result = (
+            table.search().where(where).select(["chunk_id", "vector"]).with_row_id(True)
+            .limit(None).to_arrow()
+        )  # fmt: skip
+        chunk_ids = result.column("chunk_id").to_pylist()
+        row_ids = result.column("_rowid").to_pylist()
+        vectors = result.column("vector").combine_chunks()
+        width = vectors.type.list_size
+        matrix = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+        matrix = matrix.reshape(len(chunk_ids), width)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+        return _Copy(version, matrix, chunk_ids, row_ids)

@@ -1,0 +1,72 @@
+"""The in-memory vector copy answers exactly as LanceDB does, and follows every write."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.lance_store import LanceStore
+from tests.contract.test_vector_store import DOCS, make_chunks, put, search
+from tests.fakes import HashingEmbedder
+
+QUERIES = ["annual leave", "pages within minutes", "garage visitors", "escalate", "zebra"]
+
+
+def store_at(path, embedder, **kw) -> LanceStore:
+    return LanceStore(path, embedder_id=embedder.model_id, dimensions=embedder.dimensions, **kw)
+
+
+@pytest.fixture
+def embedder():
+    return HashingEmbedder()
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_the_copy_ranks_and_scores_like_lancedb(tmp_path, embedder, mode):
+    cached = store_at(tmp_path, embedder)
+    for source in DOCS:
+        put(cached, embedder, "acme", make_chunks(source))
+    put(cached, embedder, "globex", make_chunks("/kb/parking.md"))
+    direct = store_at(tmp_path, embedder, vector_cache_rows=0)
+    for query in QUERIES:
+        a = search(cached, embedder, "acme", query, mode=mode, k=4)
+        b = search(direct, embedder, "acme", query, mode=mode, k=4)
+        assert [h.chunk.chunk_id for h in a] == [h.chunk.chunk_id for h in b], query
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+    assert {h.chunk.title for h in search(cached, embedder, "globex", "leave", mode=mode)} == {
+        "Parking"
+    }  # the copy is per tenant
+
+
+def test_a_write_is_seen_by_the_next_search(tmp_path, embedder):
+    store = store_at(tmp_path, embedder)
+    put(store, embedder, "acme", make_chunks("/kb/leave.md"))
+    assert search(store, embedder, "acme", "garage visitors", mode="vector")[0].chunk.title != (
+        "Parking"
+    )
+    put(store, embedder, "acme", make_chunks("/kb/parking.md"))
+    assert search(store, embedder, "acme", "garage visitors", mode="vector")[0].chunk.title == (
+        "Parking"
+    )
+    doc = make_chunks("/kb/parking.md")[0].document_id
+    store.delete_document(tenant="acme", document_id=doc)
+    titles = {h.chunk.title for h in search(store, embedder, "acme", "garage", mode="vector")}
+    assert "Parking" not in titles
+
+
+def test_a_tenant_bigger_than_the_copy_is_searched_in_lancedb(tmp_path, embedder, caplog):
+    store = store_at(tmp_path, embedder, vector_cache_rows=2)
+    for source in DOCS:
+        put(store, embedder, "acme", make_chunks(source))
+    with caplog.at_level("INFO"):
+        hits = search(store, embedder, "acme", "garage visitors", mode="vector")
+    assert hits[0].chunk.title == "Parking"
+    assert "more than the vector cache holds" in caplog.text
+
+
+def test_filtered_searches_go_to_lancedb(tmp_path, embedder):
+    store = store_at(tmp_path, embedder)
+    for source in DOCS:
+        put(store, embedder, "acme", make_chunks(source))
+    hits = search(store, embedder, "acme", "leave", mode="vector",
+                  filters={"source": "/kb/oncall.md"})  # fmt: skip
+    assert hits and {h.chunk.source for h in hits} == {"/kb/oncall.md"}
