@@ -109,6 +109,16 @@ class WeaviateSettings(_Section):
     api_key: SecretStr | None = None
     grpc_host: str | None = None
     grpc_port: int | None = None
+    #: Opt-in: run Weaviate as a child process (no WEAVIATE_URL). The client downloads
+    #: the binary once, or uses one placed in ``embedded_binary_path`` beforehand.
+    embedded: bool = False
+    embedded_version: str = "1.30.5"
+    #: Where the binary is (or is downloaded to); default ~/.cache/weaviate-embedded.
+    embedded_binary_path: Path | None = None
+    #: Its data; default ASKLOOP_HOME/weaviate.
+    embedded_data_path: Path | None = None
+    embedded_port: int = Field(default=8079, ge=1, le=65535)
+    embedded_grpc_port: int = Field(default=50050, ge=1, le=65535)
 
 
 class ModelSettings(_Section):

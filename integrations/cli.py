@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None
             return cli_answers.run(args, services, tenant)
-    except _UsageError as exc:
+    except (_UsageError, SettingsError) as exc:
         print(f"askloop: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (InvalidInputError, UnknownAnswerError) as exc:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.errors import StoreUnavailableError
 from config.settings import SettingsError, WeaviateSettings
 
-__all__ = ["Endpoint", "Timeouts"]
+__all__ = ["EmbeddedEndpoint", "Endpoint", "Timeouts", "embedded_binary_name"]
+
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 
 #: Weaviate Cloud clusters; their gRPC host is derived by ``connect_to_weaviate_cloud``.
 _CLOUD_DOMAINS = (".weaviate.cloud", ".weaviate.network")
@@ -92,3 +101,71 @@ class Endpoint:
             additional_config=config,
             skip_init_checks=True,
         )
+
+
+def embedded_binary_name(version: str) -> str:
+    """The file name weaviate-client looks for before downloading a release."""
+    tag = f"v{version.removeprefix('v')}"
+    return f"weaviate-{tag}-{hashlib.sha256(tag.encode()).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedEndpoint:
+    """Weaviate as a child process (``weaviate.embedded = true``), started on connect
+    and stopped when the client closes."""
+
+    version: str
+    binary_path: Path
+    data_path: Path
+    port: int
+    grpc_port: int
+
+    @classmethod
+    def from_settings(cls, settings: WeaviateSettings, home: Path) -> EmbeddedEndpoint:
+        if settings.url:
+            raise SettingsError("set either WEAVIATE_URL or weaviate.embedded, not both")
+        if not _VERSION.match(settings.embedded_version):
+            raise SettingsError(
+                f"weaviate.embedded_version must look like 1.30.5: {settings.embedded_version!r}"
+            )
+        binary = settings.embedded_binary_path or Path.home() / ".cache" / "weaviate-embedded"
+        return cls(
+            version=settings.embedded_version.removeprefix("v"),
+            binary_path=binary.expanduser(),
+            data_path=(settings.embedded_data_path or home / "weaviate").expanduser(),
+            port=settings.embedded_port,
+            grpc_port=settings.embedded_grpc_port,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def binary(self) -> Path:
+        return self.binary_path / embedded_binary_name(self.version)
+
+    def connect(self, api_key: str | None, timeouts: Timeouts) -> Any:
+        import weaviate
+        from weaviate.classes.init import AdditionalConfig, Timeout
+
+        if not self.binary.exists():
+            log.warning("embedded Weaviate %s is not in %s; the client will try to download it",
+                        self.version, self.binary_path)  # fmt: skip
+        self.data_path.mkdir(parents=True, exist_ok=True)
+        config = AdditionalConfig(
+            timeout=Timeout(init=timeouts.init, query=timeouts.query, insert=timeouts.insert)
+        )
+        try:
+            return weaviate.connect_to_embedded(
+                port=self.port, grpc_port=self.grpc_port, version=self.version,
+                persistence_data_path=str(self.data_path), binary_path=str(self.binary_path),
+                additional_config=config,
+                # The askloop tenant model needs multi-tenancy; nothing else is enabled.
+                environment_variables={"ENABLE_MODULES": "", "DISABLE_TELEMETRY": "true"},
+            )  # fmt: skip
+        except OSError as exc:  # the download failed (offline) or the binary won't run
+            raise StoreUnavailableError(
+                f"cannot start embedded Weaviate {self.version}: {exc}. Without network, "
+                f"place the release binary at {self.binary} or set WEAVIATE_URL"
+            ) from exc

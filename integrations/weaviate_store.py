@@ -27,7 +27,7 @@ from agent.errors import InvalidInputError, StoreUnavailableError
 from agent.ports import Embedder, Filters, Vectors, check_search
 from agent.records import Chunk, Hit, SearchMode
 from config.settings import Settings, SettingsError
-from integrations.weaviate_connect import Endpoint, Timeouts
+from integrations.weaviate_connect import EmbeddedEndpoint, Endpoint, Timeouts
 from integrations.weaviate_faults import (
     TRANSLATED,
     BatchWriteError,
@@ -62,7 +62,7 @@ class WeaviateStore:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint | EmbeddedEndpoint,
         *,
         api_key: str | None,
         embedder_id: str,
@@ -375,11 +375,16 @@ def make_weaviate_store(
     collection: str = DEFAULT_COLLECTION,
     timeouts: Timeouts | None = None,
 ) -> WeaviateStore:
-    """The knowledge base when ``WEAVIATE_URL`` is set. Connects on first use, not here."""
+    """The knowledge base when ``WEAVIATE_URL`` is set (or ``weaviate.embedded``).
+    Connects on first use, not here."""
     key = settings.weaviate.api_key
-    endpoint = Endpoint.from_settings(settings.weaviate)
-    if endpoint.cloud and key is None:
-        raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
+    endpoint: Endpoint | EmbeddedEndpoint
+    if settings.weaviate.embedded:
+        endpoint = EmbeddedEndpoint.from_settings(settings.weaviate, settings.home)
+    else:
+        endpoint = Endpoint.from_settings(settings.weaviate)
+        if endpoint.cloud and key is None:
+            raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
     return WeaviateStore(
         endpoint,
         api_key=key.get_secret_value() if key else None,

@@ -35,8 +35,9 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_store(settings: Settings, embedder: Embedder) -> VectorStore:
-    """Weaviate when ``WEAVIATE_URL`` is set, else the embedded LanceDB store."""
-    if settings.weaviate.url:
+    """Weaviate when ``WEAVIATE_URL`` is set (or embedded Weaviate is opted into), else
+    the embedded LanceDB store."""
+    if settings.weaviate.url or settings.weaviate.embedded:
         from integrations.weaviate_store import make_weaviate_store
 
         return make_weaviate_store(settings, embedder)

@@ -165,7 +165,7 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> FakeWeaviate:
+    def start(self, grpc_port: int = 0) -> FakeWeaviate:
         self.http.expect_request(re.compile(r"^/v1/.*")).respond_with_handler(self._rest)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(self, server)
@@ -179,7 +179,7 @@ class FakeWeaviate(weaviate_pb2_grpc.WeaviateServicer):
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("grpc.health.v1.Health", {"Check": health}),)
         )
-        self.grpc_port = server.add_insecure_port("127.0.0.1:0")
+        self.grpc_port = server.add_insecure_port(f"127.0.0.1:{grpc_port}")
         server.start()
         self._server = server
         return self
