@@ -76,6 +76,7 @@ class AsyncAssistant:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askloop-answer")
         # Ratings, claims and links are quick DB writes: never queue them behind answers.
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askloop-io")
+        self._async_store: Any = None  # a store whose async client this loop opened
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -184,13 +185,26 @@ class AsyncAssistant:
             except Exception as exc:
                 return f"{type(exc).__name__}: {exc}"[:300]
 
-        store = await self._run(self._io, check, lambda: self._services.store.ping())
+        # Built off the loop: building may wait on warm-up holding the services lock.
+        store_obj = await self._run(self._io, lambda: self._services.store)
+        aping = getattr(store_obj, "aping", None)
+        if aping is not None:  # an async client: no thread needed
+            try:
+                await asyncio.wait_for(aping(), timeout=10)
+                store = "ok"
+            except Exception as exc:
+                store = f"{type(exc).__name__}: {exc}"[:300]
+            self._async_store = store_obj
+        else:
+            store = await self._run(self._io, check, store_obj.ping)
         answer_log = await self._run(self._io, check, lambda: self._services.answer_log.ping())
         return {"store": store, "log": answer_log}
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._io.shutdown(wait=False, cancel_futures=True)
+        if self._async_store is not None:
+            await self._async_store.aclose()
 
 
 class ServerRuntime:
@@ -241,4 +255,4 @@ class ServerRuntime:
                 await close()
             except Exception:
                 log.warning("closing an adapter failed", exc_info=True)
-        self.assistant.close()
+        await self.assistant.aclose()

@@ -71,16 +71,31 @@ class Endpoint:
             cloud=host.endswith(_CLOUD_DOMAINS),
         )
 
+    def connect_async(self, api_key: str | None, timeouts: Timeouts) -> Any:
+        """An unconnected ``WeaviateAsyncClient`` (``await client.connect()``), for code
+        that runs on an event loop (the server's readiness checks)."""
+        import weaviate
+
+        config, auth = _client_options(api_key, timeouts)
+        if self.cloud:
+            if auth is None:
+                raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
+            return weaviate.use_async_with_weaviate_cloud(
+                cluster_url=self.http_host, auth_credentials=auth, additional_config=config,
+                skip_init_checks=True,
+            )  # fmt: skip
+        return weaviate.use_async_with_custom(
+            http_host=self.http_host, http_port=self.http_port, http_secure=self.http_secure,
+            grpc_host=self.grpc_host, grpc_port=self.grpc_port, grpc_secure=self.grpc_secure,
+            auth_credentials=auth, additional_config=config, skip_init_checks=True,
+        )  # fmt: skip
+
     def connect(self, api_key: str | None, timeouts: Timeouts) -> Any:
         """A connected ``WeaviateClient``. Init checks are skipped (they phone PyPI);
         :meth:`WeaviateStore.ping` is the readiness check."""
         import weaviate
-        from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 
-        config = AdditionalConfig(
-            timeout=Timeout(init=timeouts.init, query=timeouts.query, insert=timeouts.insert)
-        )
-        auth = Auth.api_key(api_key) if api_key else None
+        config, auth = _client_options(api_key, timeouts)
         if self.cloud:
             if auth is None:
                 raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
@@ -101,6 +116,15 @@ class Endpoint:
             additional_config=config,
             skip_init_checks=True,
         )
+
+
+def _client_options(api_key: str | None, timeouts: Timeouts) -> tuple[Any, Any]:
+    from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+
+    config = AdditionalConfig(
+        timeout=Timeout(init=timeouts.init, query=timeouts.query, insert=timeouts.insert)
+    )
+    return config, Auth.api_key(api_key) if api_key else None
 
 
 def embedded_binary_name(version: str) -> str:

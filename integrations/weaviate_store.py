@@ -13,6 +13,7 @@ times with backoff when Weaviate was unreachable, never when it was slow or refu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +77,7 @@ class WeaviateStore:
         max_batch_bytes: int = 8 << 20,
     ) -> None:
         self._endpoint = endpoint
+        self._async_client: Any = None
         self._api_key = api_key
         self._embedder_id = embedder_id
         self._dimensions = dimensions
@@ -179,6 +181,34 @@ class WeaviateStore:
         # The client's own gRPC health probe (its public is_live() prints failures to
         # stdout instead of raising them).
         self._call(_SEARCH, lambda: client._connection._ping_grpc("sync"))
+
+    async def aping(self) -> None:
+        """:meth:`ping` on the caller's event loop with the async client (the server's
+        health checks), so a slow Weaviate never ties up a worker thread."""
+        if not isinstance(self._endpoint, Endpoint):  # embedded: the sync client owns it
+            await asyncio.to_thread(self.ping)
+            return
+        try:
+            if self._async_client is None:
+                self._async_client = self._endpoint.connect_async(self._api_key, self._timeouts)
+            client = self._async_client
+            if not client.is_connected():
+                await client.connect()
+            await client.get_meta()
+            ready = await client.is_ready()
+        except TRANSLATED as exc:
+            raise translate(exc, _SEARCH) from exc
+        if not ready:
+            raise StoreUnavailableError(f"can't {_SEARCH} right now: Weaviate is not ready yet")
+
+    async def aclose(self) -> None:
+        """Close the async client (on the loop that used it)."""
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            try:
+                await client.close()
+            except Exception:
+                log.warning("closing the async Weaviate client failed", exc_info=True)
 
     def drop_collection(self) -> None:
         """Delete the whole collection with every tenant's chunks (tests and benchmarks)."""

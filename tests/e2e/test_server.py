@@ -117,3 +117,29 @@ def test_askloop_serve_says_clearly_when_the_port_is_taken(cli_env):
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_healthz_checks_weaviate_with_the_async_client(tmp_path, httpserver):
+    from config.settings import Settings, WeaviateSettings
+    from integrations.wiring import Services
+    from tests.fakes import HashingEmbedder
+    from tests.weaviate_fake import FakeWeaviate
+
+    fake = FakeWeaviate(httpserver).start()
+    settings = Settings(
+        home=tmp_path / "home",
+        weaviate=WeaviateSettings(url=fake.url, grpc_port=fake.grpc_port),
+    )
+    try:
+        with Services(settings, embedder=HashingEmbedder()) as services:
+            with running_server(services) as srv:
+                status, body = get(srv.url + "/healthz")
+                assert (status, json.loads(body)["checks"]["store"]) == (200, "ok")
+                assert ("GET", "/v1/.well-known/ready") in fake.rest
+                assert services.store._async_client is not None
+                httpserver.clear()  # REST now answers 500 to everything
+                status, body = get(srv.url + "/healthz")
+            assert status == 503 and json.loads(body)["status"] == "unavailable"
+            assert services.store._async_client is None  # closed with the server
+    finally:
+        fake.stop()

@@ -396,6 +396,25 @@ def test_ping_checks_rest_and_grpc(fake, make):
         make(grpc_port=free_port()).ping()
 
 
+@pytest.mark.asyncio
+async def test_the_async_readiness_check_uses_the_async_client(fake, make):
+    store = make(api_key="secret")
+    fake.api_key = "secret"
+    try:
+        await store.aping()
+        assert ("GET", "/v1/.well-known/ready") in fake.rest
+        assert store._client is None  # the sync client was never opened for it
+        fake.api_key = "other"
+        with pytest.raises(StoreUnavailableError, match="WEAVIATE_API_KEY"):
+            await store.aping()
+    finally:
+        await store.aclose()
+    down = make(url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StoreUnavailableError):
+        await down.aping()
+    await down.aclose()
+
+
 def test_close_disconnects_and_the_next_call_reconnects(fake, make, embedder):
     store = make()
     store.count(tenant="acme")
