@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,29 @@ __all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
 log = logging.getLogger(__name__)
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class QueryCache:
+    """The vectors of recent queries: the router and the first search embed the same
+    question, and people ask the same questions again. Vectors come back read-only."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, compute: Callable[[], Vectors]) -> Vectors:
+        with self._lock:
+            if text in self._items:
+                self._items.move_to_end(text)
+                return self._items[text]
+        vector = np.array(compute(), dtype=np.float32)
+        vector.flags.writeable = False
+        with self._lock:
+            self._items[text] = vector
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return vector
 
 
 class MiniLMEmbedder:
@@ -46,6 +70,7 @@ class MiniLMEmbedder:
         self._cache_dir = cache_dir or model_cache_dir()
         self._model: Any = None
         self._lock = threading.Lock()
+        self._queries = QueryCache()
 
     @property
     def model_id(self) -> str:
@@ -125,7 +150,7 @@ class MiniLMEmbedder:
         return np.asarray(out, dtype=np.float32)
 
     def embed_query(self, text: str) -> Vectors:
-        return self.embed_documents([text])[0]
+        return self._queries.get(text, lambda: self.embed_documents([text])[0])
 
 
 class OpenAIEmbedder:
@@ -146,6 +171,7 @@ class OpenAIEmbedder:
         self._model = model
         self._batch_size = batch_size
         self._dimensions = dimensions
+        self._queries = QueryCache()
 
     @property
     def model_id(self) -> str:
@@ -174,7 +200,7 @@ class OpenAIEmbedder:
         return (arr / np.where(norms == 0, 1, norms)).astype(np.float32)
 
     def embed_query(self, text: str) -> Vectors:
-        return self.embed_documents([text])[0]
+        return self._queries.get(text, lambda: self.embed_documents([text])[0])
 
 
 def make_embedder(

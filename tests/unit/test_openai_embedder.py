@@ -59,3 +59,30 @@ def test_api_errors_become_a_typed_error(httpserver: HTTPServer):
     )
     with pytest.raises(EmbedderError, match="OpenAI"):
         make(httpserver).embed_documents(["x"])
+
+
+def test_a_repeated_query_is_embedded_once(httpserver: HTTPServer):
+    httpserver.expect_request("/v1/embeddings", method="POST").respond_with_handler(_embeddings)
+    embedder = make(httpserver)
+    first = embedder.embed_query("how many leave days?")
+    again = embedder.embed_query("how many leave days?")
+    other = embedder.embed_query("who is on call?")
+    assert len(httpserver.log) == 2 and np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    with pytest.raises(ValueError):
+        first[0] = 1.0  # shared between callers: read-only
+
+
+def test_the_query_cache_forgets_the_oldest_beyond_its_size():
+    from integrations.embedders import QueryCache
+
+    cache, calls = QueryCache(size=2), []
+
+    def compute(text):
+        return lambda: calls.append(text) or np.ones(3)
+
+    for text in ["a", "b", "a", "c", "b", "a"]:
+        cache.get(text, compute(text))
+    # "a" is a hit the second time; "c" evicts "b" (least recently used), then "b"
+    # evicts "a", so both are computed again.
+    assert calls == ["a", "b", "c", "b", "a"]
