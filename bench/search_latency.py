@@ -119,7 +119,7 @@ def main() -> None:
         embed_ms, total_ms = [], []
         for q in queries:
             t = time.perf_counter()
-            v = embedder.embed_query(q)
+            v = embedder.embed_documents([q])[0]  # measured: not from the query cache
             t_mid = time.perf_counter()
             store.search(tenant="bench", query=q, vector=v, k=10, mode="hybrid")
             embed_ms.append((t_mid - t) * 1000)
