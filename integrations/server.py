@@ -93,15 +93,16 @@ async def stop(runtime: ServerRuntime, runner: web.AppRunner) -> None:
 
 async def serve(runtime: ServerRuntime, *, host: str, port: int) -> None:
     """Run until SIGINT/SIGTERM."""
-    runner = await start(runtime, host=host, port=port)
-    bound = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses)
-    print(f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, "
-          "/metrics)", flush=True)  # fmt: skip
+    # Handlers first: a signal that arrives while the models load still stops cleanly.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
+    runner = await start(runtime, host=host, port=port)
+    bound = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses)
+    print(f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, "
+          "/metrics)", flush=True)  # fmt: skip
     try:
         await stopping.wait()
     finally:

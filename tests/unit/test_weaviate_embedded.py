@@ -11,7 +11,6 @@ import socket
 import stat
 import sys
 import time
-import urllib.error
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ def test_the_binary_name_is_the_one_the_client_looks_for(tmp_path):
 def place_fake_binary(directory: Path, version: str = "1.30.5") -> Path:
     binary = directory / embedded_binary_name(version)
     binary.write_text(
-        f"#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.weaviate_embedded_fake \"$@\"\n"
+        f'#!/bin/sh\ncd {ROOT}\nexec {sys.executable} -m tests.weaviate_embedded_fake "$@"\n'
     )
     binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
     return binary
@@ -77,9 +76,7 @@ def test_opting_in_starts_the_placed_binary_and_closing_stops_it(tmp_path):
     assert not listening(settings.weaviate.embedded_port)
 
 
-def test_without_the_binary_and_no_network_the_error_says_where_to_put_it(
-    tmp_path, monkeypatch
-):
+def test_without_the_binary_and_no_network_the_error_says_where_to_put_it(tmp_path, monkeypatch):
     import urllib.request
 
     def offline(*args, **kwargs):
@@ -101,6 +98,4 @@ def test_without_the_binary_and_no_network_the_error_says_where_to_put_it(
 )
 def test_contradictory_or_bad_embedded_settings_are_refused(tmp_path, kw, match):
     with pytest.raises(SettingsError, match=match):
-        EmbeddedEndpoint.from_settings(
-            WeaviateSettings(embedded=True, **kw), tmp_path / "home"
-        )
+        EmbeddedEndpoint.from_settings(WeaviateSettings(embedded=True, **kw), tmp_path / "home")
