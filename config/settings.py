@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -28,6 +28,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "SlackChannelRule",
     "SlackSettings",
     "TENANT_PATTERN",
     "TeamsSettings",
@@ -167,19 +168,125 @@ class ServerSettings(_Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
 
+SlackRoute = Literal["retrieve", "rewrite", "finetuned"]
+
+
+class SlackChannelRule(_Section):
+    """How askloop behaves in one Slack channel, in direct messages ("dm") or in every
+    channel without a rule of its own ("*")."""
+
+    #: False: never answer here. ``"*" = {enabled = false}`` turns the listed channels
+    #: into an allowlist.
+    enabled: bool = True
+    #: True: answer only when mentioned, not thread follow-ups without a mention.
+    mention_only: bool = False
+    #: Slack user ids allowed to ask here; empty = everyone.
+    users: tuple[str, ...] = ()
+    #: askloop tenant (knowledge-base collection) answering here; unset = the [tenants] map.
+    tenant: str | None = None
+    #: Routes an answer may take here. Leave out "finetuned" and only the knowledge base
+    #: answers (a question it cannot answer gets "not found").
+    routes: tuple[SlackRoute, ...] = ("retrieve", "rewrite", "finetuned")
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_ok(cls, v: str | None) -> str | None:
+        return None if v is None else validate_tenant(v)
+
+    @field_validator("routes")
+    @classmethod
+    def _knowledge_base_routes_stay(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not {"retrieve", "rewrite"} <= set(v):
+            raise ValueError(
+                'routes must keep "retrieve" and "rewrite" (the knowledge base); '
+                'leave out "finetuned" to keep the tuned model from answering'
+            )
+        return v
+
+
 class SlackSettings(_Section):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
+    #: Ignore messages and mentions posted by other bots and apps (askloop's own always are).
+    ignore_bots: bool = True
+    #: Seconds between two messages askloop posts or edits in one channel (Slack: ~1/s).
+    post_interval_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
+    #: An answer still being written after this long is shown as it grows (0 = at once).
+    draft_after_seconds: float = Field(default=1.0, ge=0.0, le=600.0)
+    #: Offered when someone opens a new assistant thread with askloop (at most 4 are shown).
+    suggested_prompts: tuple[str, ...] = (
+        "How many days of annual leave do I get?",
+        "How do I file an expense report?",
+        "Who do I page when production is down?",
+    )
+    #: Per-channel rules, keyed by channel id, "dm" (direct messages) or "*" (any other).
+    channels: dict[str, SlackChannelRule] = Field(default_factory=dict)
+
+    @field_validator("suggested_prompts")
+    @classmethod
+    def _prompts_fit(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) > 4 or any(not p.strip() or len(p) > 150 for p in v):
+            raise ValueError("suggested_prompts takes up to 4 non-empty prompts of <= 150 chars")
+        return v
+
+    def rule_for(self, channel: str, *, direct: bool) -> SlackChannelRule:
+        """The rule of a channel: its own, else "dm" for direct messages, else "*"."""
+        rule = self.channels.get(channel) or (self.channels.get("dm") if direct else None)
+        return rule or self.channels.get("*") or SlackChannelRule()
+
+
+TEAMS_APP_TYPES = ("MultiTenant", "SingleTenant", "UserAssignedMSI")
 
 
 class TeamsSettings(_Section):
+    #: The Azure Bot's app id; empty turns authentication off (local/emulator use only).
     app_id: str = ""
     app_password: SecretStr | None = None
+    #: MultiTenant, SingleTenant (needs app_tenant_id) or UserAssignedMSI (needs app_tenant_id).
     app_type: str = "MultiTenant"
     app_tenant_id: str = ""
+    #: Bot Framework OpenID metadata URL (default: the public cloud's); tests serve their own.
     openid_metadata: str | None = None
+    #: In channels, answer only messages that @mention askloop.
+    mention_required_in_channels: bool = True
+    #: A Microsoft 365 tenant missing from [tenants]: "default" answers from
+    #: default_tenant, "refuse" replies that askloop is not set up for it.
+    unmapped_tenant: Literal["default", "refuse"] = "default"
+    #: Stream answers in 1:1 chats (group chats and channels always get one message).
+    streaming: bool = True
+    #: Seconds between two updates of one streamed answer (Teams: about 1/s per stream).
+    stream_interval_seconds: float = Field(default=1.0, ge=0.0, le=10.0)
+    #: Messages askloop sends into one conversation per second at most (Teams: about 7).
+    max_sends_per_second: int = Field(default=7, ge=1, le=50)
+    #: Questions the welcome message suggests (at most 3 are shown).
+    suggested_prompts: tuple[str, ...] = (
+        "How many days of annual leave do I get?",
+        "How do I file an expense report?",
+        "Who do I page when production is down?",
+    )
+
+    @field_validator("app_type")
+    @classmethod
+    def _known_app_type(cls, v: str) -> str:
+        for known in TEAMS_APP_TYPES:
+            if v.lower() == known.lower():
+                return known
+        raise ValueError(f"app_type must be one of {', '.join(TEAMS_APP_TYPES)}")
+
+    @field_validator("suggested_prompts")
+    @classmethod
+    def _teams_prompts_fit(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not p.strip() or len(p) > 150 for p in v):
+            raise ValueError("suggested_prompts takes non-empty prompts of <= 150 chars")
+        return v
+
+    @model_validator(mode="after")
+    def _tenant_for_single_tenant(self) -> TeamsSettings:
+        if self.app_id and self.app_type != "MultiTenant" and not self.app_tenant_id:
+            raise ValueError(f"app_type {self.app_type} needs app_tenant_id (MicrosoftAppTenantId)")
+        return self
 
 
 class ProviderKeys(_Section):

@@ -1,11 +1,66 @@
-"""Teams: the Bot Framework adapter behind ``POST /api/messages`` (work in progress)."""
+"""Teams: the Bot Framework adapter behind ``POST /api/messages``.
+
+botbuilder (``CloudAdapter`` + ``ConfigurationBotFrameworkAuthentication``) stays inside
+this package, so the SDK can be swapped without touching the rest of askloop.
+
+| module      | what                                                                 |
+|-------------|----------------------------------------------------------------------|
+| endpoint    | the HTTP handler: authenticate (every failure is a 401), run the turn |
+| auth        | inbound JWT checks, outbound tokens fetched off the event loop        |
+| bot         | the ActivityHandler: messages, installs, deletes, feedback invokes    |
+| replies     | the background answer: typing, streaming, final message, links        |
+| streaming   | per-conversation send pacing and the streamed answer                  |
+| rendering   | answers as activities: citations, AI label, feedback loop, streaminfo |
+| feedback    | the ``message/submitAction`` feedback invoke                          |
+| tenancy     | tenants from ``channelData.tenant.id``; message and delivery keys     |
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING
 
-__all__ = ["mount"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from integrations.serving import ServerRuntime
+
+__all__ = ["MESSAGES_PATH", "mount"]
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
 
 
-def mount(app: Any, runtime: Any) -> None:
-    """Register the Teams routes on the server's aiohttp app."""
+def mount(app: web.Application, runtime: ServerRuntime) -> None:
+    """Register ``POST /api/messages`` on the server's aiohttp app."""
+    from botbuilder.integration.aiohttp import CloudAdapter
+
+    from integrations.teams.auth import RequestAuthenticator, build_authentication, metadata_url
+    from integrations.teams.bot import AskloopBot
+    from integrations.teams.endpoint import MessagesEndpoint
+    from integrations.teams.feedback import FeedbackRecorder
+    from integrations.teams.replies import Replier
+
+    settings = runtime.settings.teams
+    enabled = bool(settings.app_id)
+    if not enabled:
+        log.warning(
+            "Teams: MicrosoftAppId is not set, so %s accepts UNAUTHENTICATED requests "
+            "from anyone who can reach it. Use this only locally or with the Bot Framework "
+            "Emulator; set MicrosoftAppId and MicrosoftAppPassword anywhere else.",
+            MESSAGES_PATH,
+        )
+    elif settings.app_type != "UserAssignedMSI" and settings.app_password is None:
+        log.warning("Teams: MicrosoftAppPassword is not set: replies cannot be authenticated")
+    authentication, close_authentication = build_authentication(settings)
+    runtime.on_close.append(close_authentication)
+    endpoint = MessagesEndpoint(
+        adapter=CloudAdapter(authentication),
+        bot=AskloopBot(runtime, Replier(runtime, settings), FeedbackRecorder(runtime)),
+        authenticator=RequestAuthenticator(
+            authentication, enabled=enabled, openid_metadata=metadata_url(settings)
+        ),
+        metrics=runtime.metrics,
+    )
+    app.router.add_post(MESSAGES_PATH, endpoint.handle)

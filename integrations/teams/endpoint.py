@@ -1,0 +1,76 @@
+"""``POST /api/messages``: authenticate, run the bot's turn, answer the HTTP request.
+
+Authentication happens before anything else touches the activity, and every way it
+fails is a 401 with nothing processed. The bot's turn only acknowledges (answers run in
+the background), so the response goes out in milliseconds; an invoke gets the bot's
+invoke response as its body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import ActivityHandler, serializer_helper
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+
+from integrations.serving import Metrics
+from integrations.teams.auth import NotAuthenticatedError, RequestAuthenticator
+from integrations.teams.tenancy import PLATFORM
+
+__all__ = ["MessagesEndpoint"]
+
+log = logging.getLogger(__name__)
+
+
+class MessagesEndpoint:
+    def __init__(
+        self,
+        *,
+        adapter: CloudAdapter,
+        bot: ActivityHandler,
+        authenticator: RequestAuthenticator,
+        metrics: Metrics,
+    ) -> None:
+        self._adapter = adapter
+        self._bot = bot
+        self._authenticator = authenticator
+        self._metrics = metrics
+
+    def _refuse(self, status: int, outcome: str, why: str) -> web.Response:
+        self._metrics.requests.labels(PLATFORM, outcome).inc()
+        return web.json_response({"error": why}, status=status)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        if self._authenticator.enabled and not authorization:
+            log.warning("teams: request without a token refused (401)")
+            return self._refuse(401, "unauthorized", "unauthorized")
+        if request.content_type != "application/json":
+            return self._refuse(415, "bad_request", "expected application/json")
+        try:
+            body: Any = await request.json()
+            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except Exception:
+            activity = None
+        if activity is None or not activity.type:
+            return self._refuse(400, "bad_request", "expected a Bot Framework activity")
+        try:
+            identity = await self._authenticator.authenticate(activity, authorization)
+        except NotAuthenticatedError as exc:
+            log.warning("teams: request refused (401): %s", exc)
+            return self._refuse(401, "unauthorized", "unauthorized")
+        try:
+            invoke_response = await self._adapter.process_activity(
+                identity, activity, self._bot.on_turn
+            )
+        except Exception:
+            log.exception("teams: a %s activity failed", activity.type)
+            return self._refuse(500, "error", "internal error")
+        if invoke_response is not None:
+            return web.json_response(
+                serializer_helper(invoke_response.body), status=int(invoke_response.status)
+            )
+        return web.Response(status=200)
