@@ -1,0 +1,273 @@
+"""Questions → answers: mentions, direct messages, thread follow-ups, deletions.
+
+Listeners run on the ack path: they parse the event, hand the work to
+``runtime.spawn`` and return, so Slack is acknowledged before any retrieval or model
+work. The spawned work claims the delivery (``event_id``, then ``channel:ts``) in the
+log database, so a retry, a second replica, or the same message arriving both as
+``app_mention`` and as ``message`` is answered once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
+
+from agent.answers import MessageRole, Turn
+from agent.errors import AskloopError, InvalidInputError
+from config.settings import SlackSettings
+from integrations.serving import ServerRuntime
+from integrations.slack.background import start
+from integrations.slack.dedup import Deliveries, event_key
+from integrations.slack.inbound import (
+    Question,
+    envelope_of,
+    question_from,
+    thread_marker,
+)
+from integrations.slack.mrkdwn import question_text
+from integrations.slack.reply import ReplyWriter
+from integrations.slack.rules import Refusal, Rules
+from integrations.slack.webapi import Identity, SlackApi, SlackCallError
+
+__all__ = ["APOLOGY", "EMPTY_QUESTION", "Conversations"]
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
+EMPTY_QUESTION = "Ask me a question after the mention, e.g. “how many days of leave do I get?”"
+_TITLE_CHARS = 80
+
+
+class Conversations:
+    """The listeners for questions and the work that answers them."""
+
+    def __init__(
+        self,
+        runtime: ServerRuntime,
+        api: SlackApi,
+        rules: Rules,
+        settings: SlackSettings,
+        deliveries: Deliveries,
+    ) -> None:
+        self._runtime = runtime
+        self._deliveries = deliveries
+        self._assistant = runtime.assistant
+        self._metrics = runtime.metrics
+        self._api = api
+        self._rules = rules
+        self._settings = settings
+
+    # -- listeners (ack path) ---------------------------------------------------------
+
+    async def on_mention(self, args: AsyncArgs) -> None:
+        await args.ack()
+        self._hand_off("mention", args)
+
+    async def on_message(self, args: AsyncArgs) -> None:
+        await args.ack()
+        event = args.body.get("event") or {}
+        if event.get("subtype") == "message_deleted":
+            start(self._runtime, self._deleted(event), name="slack-message-deleted")
+        else:
+            self._hand_off("message", args)
+
+    async def on_thread_started(self, args: AsyncArgs) -> None:
+        await args.ack()
+        start(self._runtime, self._thread_started(args.body), name="slack-thread-started")
+
+    def _hand_off(self, via: Literal["mention", "message"], args: AsyncArgs) -> None:
+        envelope = envelope_of(args.context, args.request.headers, args.body)
+        question = question_from(via, args.body, envelope)
+        if question is not None:
+            start(self._runtime, self.handle(question), name=f"slack-{via}-{question.ref}")
+
+    # -- after the ack ----------------------------------------------------------------
+
+    def _from_a_bot(self, q: Question, me: Identity) -> bool:
+        if (q.user and q.user == me.user_id) or (q.bot_id and q.bot_id == me.bot_id):
+            return True  # our own message
+        if q.bot_id:
+            # Another app's message; unknown identity: it may be ours, so never answer it.
+            return self._settings.ignore_bots or me.bot_id is None
+        return False
+
+    async def handle(self, q: Question) -> None:
+        """Answer ``q`` unless it was handled already or is not for askloop."""
+        try:
+            me = await self._api.identity()
+            if me.user_id is None and q.envelope.bot_user_id:
+                me = Identity(user_id=q.envelope.bot_user_id, bot_id=me.bot_id)
+            if self._from_a_bot(q, me):
+                return
+            mentioned = q.via == "mention" or bool(me.user_id and f"<@{me.user_id}" in q.text)
+            if q.follow_up and mentioned:
+                return  # the app_mention event of the same message answers it
+            decision = self._rules.decide(
+                channel=q.channel,
+                direct=q.direct,
+                user=q.user,
+                mentioned=mentioned,
+                platform_tenant=q.envelope.platform_tenant,
+            )
+            if isinstance(decision, Refusal):
+                if not q.follow_up:
+                    log.info(
+                        "Slack: not answering %s in %s (%s)", q.user, q.channel, decision.reason
+                    )
+                return
+            if q.follow_up and not await self._in_thread(q.channel, q.thread_ts or ""):
+                return
+            if self._api.disabled:
+                log.warning(
+                    "Slack: ignoring a question in %s: posting is off (%s)",
+                    q.channel,
+                    self._api.disabled,
+                )
+                return
+            # Only now, for a question askloop would answer, the claims (database writes).
+            if not await self._deliveries.first(event_key(q.event_id)):
+                return
+            if q.envelope.retry_num:
+                # Slack retries only what it thinks went unanswered: worth knowing.
+                log.info("Slack: retry %d of %s is the first to reach askloop",
+                         q.envelope.retry_num, q.event_id)  # fmt: skip
+            if not await self._deliveries.first(f"slack:message:{q.ref}"):
+                return
+            text = question_text(q.text, bot_user_ids={me.user_id, q.envelope.bot_user_id})
+            turn = Turn(
+                question=text,
+                tenant=decision.tenant,
+                platform="slack",
+                conversation_id=q.conversation_id,
+                user=q.user,
+                channel_id=q.channel,
+                team_id=q.envelope.team_id,
+                allow_finetuned=decision.allow_finetuned,
+            )
+            await self._answer(q, turn)
+        except Exception:
+            log.exception("Slack: handling message %s failed", q.ref)
+
+    async def _in_thread(self, channel: str, thread_ts: str) -> bool:
+        """Has askloop answered in this thread (on any replica)?"""
+        try:
+            ref = thread_marker(channel, thread_ts)
+            return (
+                await self._assistant.answer_for_message(platform="slack", message_ref=ref)
+                is not None
+            )
+        except Exception as exc:
+            log.warning(
+                "Slack: cannot tell whether askloop is in thread %s:%s (%s)",
+                channel,
+                thread_ts,
+                exc,
+            )
+            return False
+
+    async def _answer(self, q: Question, turn: Turn) -> None:
+        writer = ReplyWriter(
+            self._api,
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            draft_after=self._settings.draft_after_seconds,
+        )
+        if not turn.question:
+            await self._say(writer, EMPTY_QUESTION, reason="empty_question")
+            return
+        if q.direct and q.thread_ts:
+            await self._title(q.channel, q.thread_ts, turn.question)
+        await writer.thinking()
+        if self._api.disabled:  # the token just failed: an answer could not be posted
+            return
+        try:
+            record = await self._assistant.answer(turn, on_progress=writer.progress)
+        except InvalidInputError:
+            await self._say(writer, EMPTY_QUESTION, reason="empty_question")
+            return
+        except AskloopError as exc:
+            log.warning("Slack: answering %s failed: %s", q.ref, exc)
+            await self._say(writer, APOLOGY, reason="answer_failed")
+            return
+        except Exception:
+            log.exception("Slack: answering %s failed unexpectedly", q.ref)
+            await self._say(writer, APOLOGY, reason="answer_failed")
+            return
+        try:
+            posted = await writer.finish(record)
+        except SlackCallError as err:
+            self._metrics.answer_failures.labels("slack", f"slack_{err.error}").inc()
+            posted = list(writer.posted)
+        else:
+            if record.error:
+                self._metrics.answer_failures.labels("slack", record.error).inc()
+            else:
+                self._metrics.answers.labels("slack", record.route).inc()
+        await self._link(record.answer_id, q, posted)
+
+    async def _say(self, writer: ReplyWriter, text: str, *, reason: str) -> None:
+        self._metrics.answer_failures.labels("slack", reason).inc()
+        try:
+            await writer.say(text)
+        except SlackCallError:
+            pass  # logged by SlackApi
+
+    async def _title(self, channel: str, thread_ts: str, question: str) -> None:
+        """Name an assistant thread after its first question (once, on any replica)."""
+        if not await self._deliveries.claim(f"slack:title:{channel}:{thread_ts}"):
+            return
+        title = question if len(question) <= _TITLE_CHARS else question[: _TITLE_CHARS - 1] + "…"
+        await self._api.set_title(channel, thread_ts, title)
+
+    async def _link(self, answer_id: str, q: Question, posted: list[str]) -> None:
+        """Remember which messages carry and asked the answer (reactions, deletions,
+        thread follow-ups find it through them)."""
+        links: list[tuple[str, MessageRole]] = [
+            (f"{q.channel}:{ts}", "answer") for ts in posted if ts
+        ]
+        links.append((q.ref, "question"))
+        if posted and not q.direct and q.reply_thread:
+            links.append((thread_marker(q.channel, q.reply_thread), "thread"))
+        for ref, role in links:
+            try:
+                await self._assistant.link_message(
+                    answer_id=answer_id, platform="slack", message_ref=ref, role=role
+                )
+            except Exception as exc:
+                log.warning("Slack: could not link %s to answer %s (%s)", ref, answer_id, exc)
+
+    async def _deleted(self, event: Mapping[str, Any]) -> None:
+        """A deleted answer (or its question) withdraws the answer."""
+        previous = event.get("previous_message") or {}
+        ts = event.get("deleted_ts") or previous.get("ts")
+        channel = event.get("channel")
+        if not channel or not ts:
+            return
+        try:
+            answer_id = await self._assistant.withdraw_message(
+                platform="slack", message_ref=f"{channel}:{ts}"
+            )
+        except Exception as exc:
+            log.warning("Slack: could not withdraw the answer of %s:%s (%s)", channel, ts, exc)
+            return
+        if answer_id:
+            log.info(
+                "Slack: answer %s withdrawn, message %s:%s was deleted", answer_id, channel, ts
+            )
+
+    async def _thread_started(self, body: Mapping[str, Any]) -> None:
+        """A user opened an assistant thread: offer the suggested prompts."""
+        thread = (body.get("event") or {}).get("assistant_thread") or {}
+        channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
+        prompts = self._settings.suggested_prompts
+        if not channel or not thread_ts or not prompts:
+            return
+        event_id = body.get("event_id") or f"{channel}:{thread_ts}"
+        if not await self._deliveries.first(event_key(event_id)):
+            return
+        if not self._settings.rule_for(channel, direct=True).enabled:
+            return
+        await self._api.set_suggested_prompts(channel, thread_ts, prompts, title="Try asking")

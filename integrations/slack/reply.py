@@ -1,0 +1,180 @@
+"""Delivering one answer: status line, the answer as it is written, the final message.
+
+While the graph runs, status events become the thread's native "is thinking…" line
+(``assistant.threads.setStatus``, at most once a second, newest first). Text events
+(the answer so far) are posted once and then edited, at most one edit per throttle
+slot — intermediate texts are skipped, not queued — once writing takes longer than
+``draft_after`` seconds (a quick answer is simply posted, complete; time spent waiting
+for a free worker does not count). The final answer replaces the draft and may add
+messages when it is long; a ``msg_too_long`` from Slack splits it further and edits
+what was already posted, so nothing is posted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from agent.answers import AnswerRecord, Progress
+from integrations.slack.render import Budget, answer_messages, notice, progress_message
+from integrations.slack.webapi import OutMessage, SlackApi, SlackCallError
+
+__all__ = ["Latest", "ReplyWriter", "status_line"]
+
+log = logging.getLogger(__name__)
+
+THINKING = "is thinking…"
+STATUS_EVERY_SECONDS = 1.0
+
+
+def status_line(text: str) -> str:
+    """ "Searching the knowledge base…" → "is searching the knowledge base…"."""
+    text = text.strip()
+    return f"is {text[:1].lower()}{text[1:]}" if text else THINKING
+
+
+class Latest:
+    """Sends only the newest value put, never before ``not_before`` (loop time).
+
+    Values put while one is being sent are coalesced: only the last goes next. ``close``
+    drops what has not been sent and waits for a send in flight unless
+    ``interruptible()`` says it may be cut short (a draft's first post never is: the
+    message's ts must be known).
+    """
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        name: str,
+        interruptible: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._send = send
+        self._name = name
+        self._interruptible = interruptible
+        self._value: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sending = False
+        self.not_before = 0.0
+
+    def put(self, value: str) -> None:
+        self._value = value
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._value is not None:
+            if (delay := self.not_before - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            value, self._value = self._value, None
+            if value is None:
+                return
+            self._sending = True
+            try:
+                await self._send(value)
+            finally:
+                self._sending = False
+
+    async def close(self) -> None:
+        self._value = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self._sending or self._interruptible():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class ReplyWriter:
+    """Writes one answer into a channel, thread or direct conversation."""
+
+    def __init__(
+        self, api: SlackApi, *, channel: str, thread_ts: str | None, draft_after: float = 1.0
+    ) -> None:
+        self._api = api
+        self.channel = channel
+        self.thread_ts = thread_ts
+        #: ts of every message of this answer posted so far, in order.
+        self.posted: list[str] = []
+        self._draft_after = draft_after
+        # Once the draft is posted, an edit still waiting for its slot is not worth
+        # waiting for: the final answer replaces it anyway.
+        self._drafts = Latest(
+            self._send_draft, name="slack-draft", interruptible=lambda: bool(self.posted)
+        )
+        self._drafting = False
+        self._drafts_failed = False
+        self._status = Latest(self._send_status, name="slack-status")
+
+    async def thinking(self) -> None:
+        """Show "is thinking…" under the thread (threads only: Slack has no status line
+        for a top-level direct message)."""
+        if self.thread_ts:
+            await self._send_status(THINKING)
+
+    async def progress(self, event: Progress) -> None:
+        """An ``on_progress`` listener for ``AsyncAssistant.answer``."""
+        if event.kind == "status":
+            if self.thread_ts and not self.posted:
+                self._status.put(status_line(event.text))
+            return
+        if self._drafts_failed or not event.text.strip():
+            return
+        if not self._drafting:  # generation has started: the draft clock runs from now
+            self._drafting = True
+            self._drafts.not_before = asyncio.get_running_loop().time() + self._draft_after
+        self._drafts.put(event.text)
+
+    async def _send_status(self, line: str) -> None:
+        if self.thread_ts and not self.posted:
+            await self._api.set_status(self.channel, self.thread_ts, line, loading=[line])
+        # A status line stays up until the answer is posted: changing it once a second
+        # is plenty (a quick answer costs one call).
+        self._status.not_before = asyncio.get_running_loop().time() + STATUS_EVERY_SECONDS
+
+    async def _send_draft(self, text: str) -> None:
+        try:
+            await self._put(0, progress_message(text))
+        except SlackCallError:
+            self._drafts_failed = True  # logged by SlackApi; the final post tries again
+
+    async def _settle(self) -> None:
+        await self._drafts.close()
+        await self._status.close()
+
+    async def _put(self, index: int, message: OutMessage) -> None:
+        """Edit the index-th message of this answer, or post it."""
+        quiet = ("msg_too_long",)
+        if index < len(self.posted):
+            await self._api.update(self.channel, self.posted[index], message, quiet=quiet)
+        else:
+            ts = await self._api.post(self.channel, message, thread_ts=self.thread_ts, quiet=quiet)
+            self.posted.append(ts)
+
+    async def finish(self, record: AnswerRecord) -> list[str]:
+        """Post the final answer; returns the ts of its messages (raises SlackCallError)."""
+        await self._settle()
+        budget: Budget | None = Budget()
+        while budget is not None:
+            messages = answer_messages(record, budget)
+            try:
+                for i, message in enumerate(messages):
+                    await self._put(i, message)
+            except SlackCallError as err:
+                if err.error != "msg_too_long":
+                    raise
+                budget = budget.smaller()
+                continue
+            return list(self.posted)
+        log.warning("Slack refused answer %s as too long even split small", record.answer_id)
+        raise SlackCallError("chat.postMessage", "msg_too_long", channel=self.channel)
+
+    async def say(self, text: str) -> list[str]:
+        """A short message of askloop's own (apology, hint) in place of an answer."""
+        await self._settle()
+        await self._put(0, notice(text))
+        return self.posted[:1]

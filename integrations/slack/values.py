@@ -1,0 +1,72 @@
+"""What travels through Slack and comes back: constant ids and typed, validated values.
+
+Slack hands button values and modal metadata back to us verbatim inside signed
+payloads, but a value is still input: it is parsed strictly, and the answer id it
+names is checked against the log (and the asker's tenant) before anything is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "FEEDBACK_ACTION",
+    "FEEDBACK_MODAL",
+    "CORRECTION_BLOCK",
+    "CORRECTION_INPUT",
+    "REASON_BLOCK",
+    "REASON_INPUT",
+    "FeedbackValue",
+    "ModalState",
+    "TamperedValueError",
+]
+
+#: action_id of the feedback_buttons element on every answer.
+FEEDBACK_ACTION = "askloop_feedback"
+#: callback_id of the "what was wrong?" modal opened by a 👎.
+FEEDBACK_MODAL = "askloop_feedback_modal"
+REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
+CORRECTION_BLOCK, CORRECTION_INPUT = "correction", "correction_input"
+
+_ANSWER_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_SLACK_ID = r"^[A-Z0-9]{1,32}$"
+_TS = r"^\d{1,12}\.\d{1,8}$"
+
+
+class TamperedValueError(ValueError):
+    """A value that came back from Slack is not one askloop produced."""
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def encode(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def decode(cls, raw: object) -> Self:
+        if not isinstance(raw, str) or len(raw) > 2000:
+            raise TamperedValueError(f"not a {cls.__name__}")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise TamperedValueError(f"not a {cls.__name__}: {exc.error_count()} errors") from None
+
+
+class FeedbackValue(_Value):
+    """The value of a feedback button: which answer, which way."""
+
+    v: Literal[1] = 1
+    answer_id: str = Field(pattern=_ANSWER_ID)
+    rating: Literal["up", "down"]
+
+
+class ModalState(_Value):
+    """``private_metadata`` of the feedback modal: where the 👎 was clicked."""
+
+    v: Literal[1] = 1
+    answer_id: str = Field(pattern=_ANSWER_ID)
+    channel: str = Field(pattern=_SLACK_ID)
+    thread_ts: str | None = Field(default=None, pattern=_TS)
