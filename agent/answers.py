@@ -26,7 +26,8 @@ __all__ = [
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
 FeedbackSource = Literal["button", "reaction", "invoke", "cli"]
-MessageRole = Literal["answer", "question"]
+#: "thread": a marker that askloop takes part in a thread (not a real message).
+MessageRole = Literal["answer", "question", "thread"]
 
 
 def new_answer_id() -> str:

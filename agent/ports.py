@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -152,6 +153,10 @@ class AnswerLog(Protocol):
         Shared by every process on the same database, so a redelivered event is
         handled once however many replicas receive it.
         """
+        ...
+
+    def prune_deliveries(self, *, older_than: timedelta) -> int:
+        """Forget delivery claims older than ``older_than``; returns how many."""
         ...
 
     def link_message(

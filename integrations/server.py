@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -76,12 +77,31 @@ async def start(runtime: ServerRuntime, *, host: str, port: int) -> web.AppRunne
         await runtime.aclose()
         raise
     await runtime.assistant.warm_up()
+    runtime.housekeeping = asyncio.create_task(_housekeeping(runtime), name="askloop-housekeeping")
     return runner
+
+
+#: Platforms stop redelivering within minutes (Slack) to hours; claims are kept for days.
+DELIVERY_CLAIMS_KEPT = timedelta(days=3)
+
+
+async def _housekeeping(runtime: ServerRuntime, every_seconds: float = 3600.0) -> None:
+    """Forget old delivery claims, hourly (every replica may do it; it is idempotent)."""
+    while True:
+        try:
+            pruned = await runtime.assistant.prune_deliveries(older_than=DELIVERY_CLAIMS_KEPT)
+            if pruned:
+                log.info("forgot %d delivery claims older than %s", pruned, DELIVERY_CLAIMS_KEPT)
+        except Exception:
+            log.warning("pruning delivery claims failed", exc_info=True)
+        await asyncio.sleep(every_seconds)
 
 
 async def stop(runtime: ServerRuntime, runner: web.AppRunner) -> None:
     """Stop accepting, let acknowledged work finish, close everything."""
     grace = runtime.settings.server.shutdown_grace_seconds
+    if runtime.housekeeping is not None:
+        runtime.housekeeping.cancel()
     for site in list(runner.sites):
         await site.stop()
     cancelled = await runtime.drain(grace)

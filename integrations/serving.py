@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -149,6 +150,11 @@ class AsyncAssistant:
     async def claim_delivery(self, key: str) -> bool:
         return await self._run(self._io, self._services.answer_log.claim_delivery, key)
 
+    async def prune_deliveries(self, *, older_than: timedelta) -> int:
+        return await self._run(
+            self._io, lambda: self._services.answer_log.prune_deliveries(older_than=older_than)
+        )
+
     async def link_message(
         self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
     ) -> None:
@@ -220,6 +226,8 @@ class ServerRuntime:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Closed by the server on shutdown (e.g. adapters' HTTP sessions).
         self.on_close: list[Callable[[], Awaitable[None]]] = []
+        #: The server's periodic upkeep (not background work: shutdown cancels it).
+        self.housekeeping: asyncio.Task[None] | None = None
 
     def tenant_for(self, platform: str, platform_tenant: str) -> str:
         """The askloop tenant of a verified platform tenant id (unmapped → default)."""
@@ -240,11 +248,17 @@ class ServerRuntime:
         return task
 
     async def drain(self, grace_seconds: float) -> int:
-        """Wait for background work; cancel what is left after ``grace_seconds``.
-        Returns how many tasks had to be cancelled."""
-        pending = set(self._tasks)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=grace_seconds)
+        """Wait for background work, including work that it spawns meanwhile; cancel
+        what is left after ``grace_seconds``. Returns how many tasks were cancelled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._tasks:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await asyncio.wait(set(self._tasks), timeout=left)
+            await asyncio.sleep(0)  # let done-callbacks forget finished tasks
+        pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             task.cancel()
         return len(pending)

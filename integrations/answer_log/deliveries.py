@@ -53,7 +53,7 @@ class DeliveriesMixin:
     ) -> None:
         if not platform or not message_ref:
             raise InvalidInputError("a message link needs a platform and a message ref")
-        if role not in ("answer", "question"):
+        if role not in ("answer", "question", "thread"):
             raise InvalidInputError(f"unknown message role {role!r}")
         with self._transaction() as cur:
             cur.execute(self._sql("SELECT 1 FROM answers WHERE answer_id = ?"), (answer_id,))

@@ -119,12 +119,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX deliveries_claimed ON deliveries (claimed_at)",
             # Which platform message carries an answer (role 'answer') or asked it
             # ('question'): a reaction, a feedback invoke or a delete names the message.
+            # 'thread' marks a thread askloop answers in (follow-ups need no mention).
             """
             CREATE TABLE answer_messages (
                 platform    TEXT NOT NULL,
                 message_ref TEXT NOT NULL,
                 answer_id   TEXT NOT NULL REFERENCES answers (answer_id),
-                role        TEXT NOT NULL CHECK (role IN ('answer', 'question')),
+                role        TEXT NOT NULL CHECK (role IN ('answer', 'question', 'thread')),
                 PRIMARY KEY (platform, message_ref)
             )
             """,

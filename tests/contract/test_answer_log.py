@@ -287,3 +287,12 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
         "m004_deliveries_and_message_links",
     ]
     log.close()
+
+
+def test_a_thread_marker_links_like_a_message_and_unknown_roles_are_refused(answer_log):
+    answer_log.save_answer(record())
+    answer_log.link_message(answer_id="a1", platform="slack", message_ref="thread:C1:1.0",
+                            role="thread")  # fmt: skip
+    assert answer_log.answer_for_message(platform="slack", message_ref="thread:C1:1.0") == "a1"
+    with pytest.raises(InvalidInputError):
+        answer_log.link_message(answer_id="a1", platform="slack", message_ref="x", role="reply")

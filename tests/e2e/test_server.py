@@ -71,6 +71,57 @@ def test_metrics_count_answers_and_progress_arrives_in_order(tmp_path):
     assert "askloop_answers_in_flight 0.0" in text
 
 
+def test_shutdown_waits_for_work_that_background_work_spawns(tmp_path):
+    import asyncio
+
+    done: list[str] = []
+    with fake_services(tmp_path) as services, running_server(services) as srv:
+        runtime = srv.runtime
+
+        async def child() -> None:
+            await asyncio.sleep(0.2)
+            done.append("child")
+
+        async def parent() -> None:
+            await asyncio.sleep(0.05)
+            runtime.spawn(child(), name="child")
+            done.append("parent")
+
+        async def start_and_drain() -> int:
+            runtime.spawn(parent(), name="parent")
+            return await runtime.drain(5)
+
+        assert srv.call(start_and_drain()) == 0
+    assert done == ["parent", "child"]
+
+
+def test_housekeeping_forgets_old_delivery_claims(tmp_path):
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from integrations.server import _housekeeping
+
+    with fake_services(tmp_path) as services, running_server(services) as srv:
+        log = services.answer_log
+        assert srv.runtime.housekeeping is not None  # started with the server
+        assert log.claim_delivery("slack:event:old") is True
+        assert log.claim_delivery("slack:event:new") is True
+        with log._transaction() as cur:  # the first claim is four days old
+            cur.execute(
+                "UPDATE deliveries SET claimed_at = ? WHERE key = ?",
+                (log._ts(datetime.now(UTC) - timedelta(days=4)), "slack:event:old"),
+            )
+
+        async def one_round() -> None:
+            task = asyncio.create_task(_housekeeping(srv.runtime, every_seconds=60))
+            await asyncio.sleep(0.3)
+            task.cancel()
+
+        srv.call(one_round())
+        assert log.claim_delivery("slack:event:old") is True  # forgotten: claimable again
+        assert log.claim_delivery("slack:event:new") is False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
