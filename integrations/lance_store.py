@@ -73,7 +73,7 @@ class LanceStore:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         # Exact vector search in memory for tenants up to this many chunks (~1.5 KB each).
-        self._vectors = VectorCache(max_rows=vector_cache_rows)
+        self._vectors = VectorCache(max_rows=vector_cache_rows, columns=RESULT_COLUMNS)
 
     # -- connection -------------------------------------------------------------------
 
@@ -304,7 +304,7 @@ class LanceStore:
             if mode == "vector":
                 top = self._vectors.top(table, tenant, where, vector, k) if cached else None
                 if top is not None:
-                    return self._hits(table, {}, top, dict(top), "vector", k)
+                    return self._hits(table, {}, top, dict(top), "vector", k, (tenant, where))
                 builder = table.search(
                     vector, vector_column_name="vector", query_type="vector"
                 ).distance_type("cosine")
@@ -322,7 +322,8 @@ class LanceStore:
                 alpha=self._alpha,
             )
             scores = {key: (score, (kw.get(key) or vec[key])[1]) for key, score in fused.items()}
-            return self._hits(table, kw, vec, scores, "hybrid", k)
+            held = (tenant, where) if cached else None
+            return self._hits(table, kw, vec, scores, "hybrid", k, held)
         except (InvalidInputError, IncompatibleStoreError):
             raise
         except Exception as exc:
@@ -357,12 +358,19 @@ class LanceStore:
         scores: dict[str, tuple[float, int]],
         mode: SearchMode,
         k: int,
+        held: tuple[str, str] | None = None,
     ) -> list[Hit]:
+        """The ``k`` best as hits; rows from the in-memory copy when ``held`` (tenant,
+        where) names a tenant it holds, else read from LanceDB by row id."""
         best = sorted(scores.items(), key=lambda item: (-item[1][0], item[0]))[:k]
         if not best:
             return []
-        rows = table.take_row_ids([row_id for _, (_, row_id) in best])
-        by_id = {r["chunk_id"]: r for r in rows.select(RESULT_COLUMNS).to_list()}
+        by_id = None
+        if held is not None:
+            by_id = self._vectors.rows(table, *held, [key for key, _ in best])
+        if by_id is None:
+            rows = table.take_row_ids([row_id for _, (_, row_id) in best])
+            by_id = {r["chunk_id"]: r for r in rows.select(RESULT_COLUMNS).to_list()}
         return [
             Hit(
                 chunk=chunk_from_row(by_id[key]),

@@ -1,10 +1,12 @@
-"""An in-memory copy of each tenant's vectors, for exact cosine search in microseconds.
+"""An in-memory copy of each tenant's vectors (and, for small tenants, rows).
 
 Every LanceDB query costs a few milliseconds however small the table, which is most of
-the routing budget. For knowledge bases up to ``max_rows`` chunks per tenant the
-vector leg is a matrix product over a copy of the vectors instead; rows are still read
-from LanceDB, for the winners only. The copy is keyed by the table version, so any
-write (by this process or, after the read-consistency interval, another one) makes
+the routing budget, and reading a few rows back costs as much again (more in the tail:
+each row may sit in its own page). For knowledge bases up to ``max_rows`` chunks per
+tenant the vector leg is a matrix product over a copy of the vectors; up to
+``max_cached_rows`` the result rows are kept too (as one Arrow table, ~1-2 KB a chunk),
+so a search needs no LanceDB read at all. The copy is keyed by the table version, so
+any write (by this process or, after the read-consistency interval, another one) makes
 the next search reload it. Bigger tenants use LanceDB's own (indexed) vector search.
 """
 
@@ -31,11 +33,16 @@ class _Copy:
     matrix: np.ndarray | None
     chunk_ids: list[str]
     row_ids: list[int]
+    #: The result columns of every row, in ``chunk_ids`` order, when the tenant is small.
+    rows: Any = None
+    index: dict[str, int] | None = None
 
 
 class VectorCache:
-    def __init__(self, *, max_rows: int) -> None:
+    def __init__(self, *, max_rows: int, max_cached_rows: int = 20_000, columns: list[str]) -> None:
         self._max_rows = max_rows
+        self._max_cached_rows = max_cached_rows
+        self._columns = columns
         self._copies: dict[str, _Copy] = {}
         self._lock = threading.Lock()
 
@@ -62,6 +69,21 @@ class VectorCache:
         best = np.argpartition(-scores, n - 1)[:n]
         return {copy.chunk_ids[i]: (float(scores[i]), copy.row_ids[i]) for i in best}
 
+    def rows(
+        self, table: Any, tenant: str, where: str, chunk_ids: list[str]
+    ) -> dict[str, dict[str, Any]] | None:
+        """The result columns of these chunks from memory, or None if not held."""
+        if self._max_rows <= 0:
+            return None
+        copy = self._current(table, tenant, where)
+        if copy.rows is None or copy.index is None:
+            return None
+        positions = [copy.index[c] for c in chunk_ids if c in copy.index]
+        if len(positions) != len(chunk_ids):
+            return None
+        picked = copy.rows.take(positions).to_pylist()
+        return {r["chunk_id"]: r for r in picked}
+
     def _current(self, table: Any, tenant: str, where: str) -> _Copy:
         version = int(table.version)
         copy = self._copies.get(tenant)
@@ -80,8 +102,10 @@ class VectorCache:
             log.info("tenant %s has %d chunks, more than the vector cache holds (%d); "
                      "searching LanceDB directly", tenant, rows, self._max_rows)  # fmt: skip
             return _Copy(version, None, [], [])
+        keep_rows = rows <= self._max_cached_rows
+        columns = [*self._columns, "vector"] if keep_rows else ["chunk_id", "vector"]
         result = (
-            table.search().where(where).select(["chunk_id", "vector"]).with_row_id(True)
+            table.search().where(where).select(columns).with_row_id(True)
             .limit(None).to_arrow()
         )  # fmt: skip
         chunk_ids = result.column("chunk_id").to_pylist()
@@ -92,4 +116,8 @@ class VectorCache:
         matrix = matrix.reshape(len(chunk_ids), width)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-        return _Copy(version, matrix, chunk_ids, row_ids)
+        if not keep_rows:
+            return _Copy(version, matrix, chunk_ids, row_ids)
+        held = result.select(self._columns).combine_chunks()
+        index = {c: i for i, c in enumerate(chunk_ids)}
+        return _Copy(version, matrix, chunk_ids, row_ids, held, index)

@@ -30,11 +30,25 @@ def test_the_copy_ranks_and_scores_like_lancedb(tmp_path, embedder, mode):
     for query in QUERIES:
         a = search(cached, embedder, "acme", query, mode=mode, k=4)
         b = search(direct, embedder, "acme", query, mode=mode, k=4)
-        assert [h.chunk.chunk_id for h in a] == [h.chunk.chunk_id for h in b], query
+        assert [h.chunk for h in a] == [h.chunk for h in b], query  # rows from memory
         assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
     assert {h.chunk.title for h in search(cached, embedder, "globex", "leave", mode=mode)} == {
         "Parking"
     }  # the copy is per tenant
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_beyond_the_row_budget_rows_are_read_from_lancedb(tmp_path, embedder, mode):
+    store = store_at(tmp_path, embedder)
+    store._vectors._max_cached_rows = 2  # vectors in memory, rows read per search
+    for source in DOCS:
+        put(store, embedder, "acme", make_chunks(source))
+    direct = store_at(tmp_path, embedder, vector_cache_rows=0)
+    a = search(store, embedder, "acme", "garage visitors", mode=mode)
+    assert store._vectors._copies["acme"].rows is None
+    assert [h.chunk for h in a] == [
+        h.chunk for h in search(direct, embedder, "acme", "garage visitors", mode=mode)
+    ]
 
 
 def test_a_write_is_seen_by_the_next_search(tmp_path, embedder):
