@@ -56,7 +56,7 @@ class LanceStore:
         candidates: int = 50,
         vector_index_min_rows: int = 20_000,
         refresh_seconds: float = 5.0,
-        vector_cache_rows: int = 100_000,
+        vector_cache_rows: int = 20_000,
     ) -> None:
         self._path = Path(path)
         # How stale a long-running reader (askloop serve) may be after another process
@@ -72,7 +72,8 @@ class LanceStore:
         self._dirty = False
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
-        # Exact vector search in memory for tenants up to this many chunks (~1.5 KB each).
+        # Exact vector search in memory for tenants up to this many chunks (~3 KB each
+        # with their rows); bigger ones have an HNSW index, which is faster at their size.
         self._vectors = VectorCache(max_rows=vector_cache_rows, columns=RESULT_COLUMNS)
 
     # -- connection -------------------------------------------------------------------

@@ -32,11 +32,12 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _cache_key(model_dir: Path) -> str:
-    import torch
+    # The exporter's version without importing it: a cached export needs no torch.
+    from importlib.metadata import version
 
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    parts = [_EXPORT_VERSION, torch.__version__, str(stat.st_size),
+    parts = [_EXPORT_VERSION, version("torch"), str(stat.st_size),
              (model_dir / "config.json").read_text()]  # fmt: skip
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
