@@ -67,7 +67,7 @@ def label(record: AnswerRecord) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-route", type=int, default=5, help="questions per route")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the embedder")
+    parser.add_argument("--threads", type=int, default=1, help="threads of the embedder")
     parser.add_argument("--llm-threads", type=int, default=1, help="llama.cpp threads")
     args = parser.parse_args()
 

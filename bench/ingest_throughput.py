@@ -58,7 +58,7 @@ def main() -> None:
         f"{report.documents_written} documents, {report.chunks_written} chunks in {wall:.1f}s: "
         f"{report.chunks_written / wall:.1f} chunks/s, "
         f"{report.documents_written / wall:.1f} docs/s "
-        f"(torch threads={args.threads})"
+        f"(embedder threads={args.threads})"
     )
     verdict = "met" if share >= TARGET_EMBED_SHARE else "MISSED"
     print(
