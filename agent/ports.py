@@ -20,6 +20,7 @@ __all__ = [
     "VectorStore",
     "Vectors",
     "check_search",
+    "check_upsert",
 ]
 
 Vectors = npt.NDArray[np.float32]
@@ -91,6 +92,19 @@ class VectorStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def check_upsert(chunks: Sequence[Chunk], vectors: Vectors, *, dimensions: int) -> Vectors:
+    """Validate ``VectorStore.upsert`` vectors the same way in every store: one row of
+    ``dimensions`` per chunk. Returns them as a float32 array."""
+    from agent.errors import InvalidInputError
+
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.shape != (len(chunks), dimensions):
+        raise InvalidInputError(
+            f"expected {len(chunks)} vectors of {dimensions} dims, got {array.shape}"
+        )
+    return array
 
 
 def check_search(

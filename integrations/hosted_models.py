@@ -150,14 +150,9 @@ class AnthropicChatModel:
     def context_tokens(self) -> int:
         return self._context_tokens
 
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-    ) -> Completion:
+    def _request(
+        self, messages: Sequence[Message], max_tokens: int, stop: Sequence[str]
+    ) -> dict[str, Any]:
         system, rest = _split_system(messages)
         # The current Messages API sets sampling per model; ``temperature`` is not sent.
         kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens,
@@ -166,6 +161,17 @@ class AnthropicChatModel:
             kwargs["system"] = system
         if stop:
             kwargs["stop_sequences"] = list(stop)
+        return kwargs
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        kwargs = self._request(messages, max_tokens, stop)
         resp = self._retry.call(lambda: self._client.messages.create(**kwargs),
                                 what=self.model_id)  # fmt: skip
         text = "".join(getattr(block, "text", "") for block in resp.content)
@@ -183,13 +189,7 @@ class AnthropicChatModel:
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> Completion:
-        system, rest = _split_system(messages)
-        kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens,
-                                  "messages": rest, "stream": True}  # fmt: skip
-        if system:
-            kwargs["system"] = system
-        if stop:
-            kwargs["stop_sequences"] = list(stop)
+        kwargs = self._request(messages, max_tokens, stop) | {"stream": True}
         # An HTTP error (429, 5xx) surfaces here, before any text: that part is retried.
         events = self._retry.call(lambda: self._client.messages.create(**kwargs),
                                   what=self.model_id)  # fmt: skip

@@ -17,11 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
-from agent.ports import Filters, Vectors, check_search
+from agent.ports import Filters, Vectors, check_search, check_upsert
 from agent.records import Chunk, Hit, SearchMode
 from config.settings import validate_tenant
 from integrations.lance_schema import (
@@ -182,11 +181,7 @@ class LanceStore:
         validate_tenant(tenant)
         if not chunks:
             return 0
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(chunks), self._dimensions):
-            raise InvalidInputError(
-                f"expected {len(chunks)} vectors of {self._dimensions} dims, got {vectors.shape}"
-            )
+        vectors = check_upsert(chunks, vectors, dimensions=self._dimensions)
         table = self._open(create=True)
         now = datetime.now(UTC)
         data = pa.table(

@@ -21,11 +21,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-import numpy as np
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from agent.errors import InvalidInputError, StoreUnavailableError
-from agent.ports import Embedder, Filters, Vectors, check_search
+from agent.ports import Embedder, Filters, Vectors, check_search, check_upsert
 from agent.records import Chunk, Hit, SearchMode
 from config.settings import Settings, SettingsError
 from integrations.weaviate_connect import EmbeddedEndpoint, Endpoint, Timeouts
@@ -237,11 +236,7 @@ class WeaviateStore:
         weaviate_tenant(tenant)
         if not chunks:
             return 0
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(chunks), self._dimensions):
-            raise InvalidInputError(
-                f"expected {len(chunks)} vectors of {self._dimensions} dims, got {vectors.shape}"
-            )
+        vectors = check_upsert(chunks, vectors, dimensions=self._dimensions)
         now = datetime.now(UTC)
         objects, sizes = [], []
         for chunk, vector in zip(chunks, vectors, strict=True):

@@ -27,6 +27,7 @@ class DeliveriesMixin:
         def _transaction(self) -> AbstractContextManager[Any]: ...
         def _sql(self, statement: str) -> str: ...
         def _ts(self, value: datetime) -> Any: ...
+        def _exists(self, cur: Any, answer_id: str, *, tenant: str | None = None) -> bool: ...
 
     def claim_delivery(self, key: str) -> bool:
         if not key or len(key) > _MAX_KEY:
@@ -56,8 +57,7 @@ class DeliveriesMixin:
         if role not in ("answer", "question", "thread"):
             raise InvalidInputError(f"unknown message role {role!r}")
         with self._transaction() as cur:
-            cur.execute(self._sql("SELECT 1 FROM answers WHERE answer_id = ?"), (answer_id,))
-            if cur.fetchone() is None:
+            if not self._exists(cur, answer_id):
                 raise UnknownAnswerError(f"no answer {answer_id!r} to link a message to")
             cur.execute(
                 self._sql(

@@ -228,11 +228,7 @@ class SqlAnswerLog(DeliveriesMixin):
 
     def add_feedback(self, feedback: Feedback, *, tenant: str | None = None) -> LoggedAnswer:
         with self._transaction() as cur:
-            where, params = "answer_id = ?", [feedback.answer_id]
-            if tenant is not None:
-                where, params = where + " AND tenant = ?", [*params, tenant]
-            cur.execute(self._sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
-            if cur.fetchone() is None:
+            if not self._exists(cur, feedback.answer_id, tenant=tenant):
                 raise UnknownAnswerError(f"no answer {feedback.answer_id!r} to rate")
             cur.execute(
                 self._sql(
@@ -260,10 +256,15 @@ class SqlAnswerLog(DeliveriesMixin):
                 ),
                 (self._ts(datetime.now(UTC)), answer_id),
             )
-            if cur.rowcount:
-                return True
-            cur.execute(self._sql("SELECT 1 FROM answers WHERE answer_id = ?"), (answer_id,))
-            return cur.fetchone() is not None
+            return bool(cur.rowcount) or self._exists(cur, answer_id)
+
+    def _exists(self, cur: Any, answer_id: str, *, tenant: str | None = None) -> bool:
+        """Whether the answer is logged (in ``tenant``, if given)."""
+        where, params = "answer_id = ?", [answer_id]
+        if tenant is not None:
+            where, params = where + " AND tenant = ?", [*params, tenant]
+        cur.execute(self._sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
+        return cur.fetchone() is not None
 
     def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
         if limit < 1:
