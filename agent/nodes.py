@@ -99,6 +99,11 @@ def _complete(
         return None
 
 
+def _writer(state: State, runtime: Runtime[Context]) -> Callable[[Any], None] | None:
+    """The graph's stream writer when someone listens for the answer text, else None."""
+    return runtime.stream_writer if state.get("stream") else None
+
+
 def _versions(state: State, *names: str) -> dict[str, str]:
     versions = dict(state.get("prompt_versions") or {})
     versions.update({name: load_prompt(name).version for name in names})
@@ -262,7 +267,7 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
         Message("user", user),
     ]
     text = _complete(ctx.answer_model, messages, ctx.policy.max_answer_tokens,
-                     runtime.stream_writer)  # fmt: skip
+                     _writer(state, runtime))  # fmt: skip
     step = _step("answer_with_context", "answered" if text else "model_unavailable", started,
                  documents=len(hits), model=ctx.answer_model.model_id)  # fmt: skip
     return {
@@ -295,7 +300,7 @@ def _direct(
 def answer_direct(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     ctx = runtime.context
-    text, hits, prompts = _direct(state, ctx, runtime.stream_writer)
+    text, hits, prompts = _direct(state, ctx, _writer(state, runtime))
     step = _step("answer_direct", "answered" if text else "model_unavailable", started,
                  model=ctx.finetuned_model.model_id, with_context=bool(hits))  # fmt: skip
     return {
@@ -319,15 +324,17 @@ def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     elif ctx.policy.give_up == "not_found" or not state.get("allow_finetuned", True):
         out["answer"] = NOT_FOUND
     else:
-        writer = runtime.stream_writer
-        caveat_sent: list[bool] = []
+        writer = _writer(state, runtime)
+        after_caveat: Callable[[Any], None] | None = None
+        if writer is not None:
+            caveat_sent: list[bool] = []
 
-        def after_caveat(piece: Any) -> None:
-            # The streamed text starts like the final answer: with the caveat.
-            if not caveat_sent:
-                caveat_sent.append(True)
-                writer({"text": CAVEAT})
-            writer(piece)
+            def after_caveat(piece: Any) -> None:
+                # The streamed text starts like the final answer: with the caveat.
+                if not caveat_sent:
+                    caveat_sent.append(True)
+                    writer({"text": CAVEAT})
+                writer(piece)
 
         text, hits, prompts = _direct(state, ctx, after_caveat)
         out.update(

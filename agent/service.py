@@ -87,6 +87,8 @@ class Assistant:
             inputs = {
                 "question": question, "tenant": turn.tenant,
                 "allow_finetuned": turn.allow_finetuned,
+                # Set every turn: the thread's checkpoint keeps the previous turn's value.
+                "stream": on_progress is not None,
             }  # fmt: skip
             if on_progress is None:
                 result = self._graph.invoke(inputs, config, context=self._context)

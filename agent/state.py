@@ -40,6 +40,10 @@ class InputState(TypedDict):
     #: False where only knowledge-base answers are allowed (a channel rule): route
     #: always searches and give_up says "not found" instead of asking the tuned model.
     allow_finetuned: NotRequired[bool]
+    #: True when someone listens to the graph's "custom" stream: the answer nodes then
+    #: stream the model's text into it as ``{"text": piece}``. Off, models are called
+    #: without streaming (no streaming HTTP nobody reads, and full usage figures).
+    stream: NotRequired[bool]
 
 
 class State(InputState, total=False):

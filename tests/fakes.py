@@ -69,6 +69,7 @@ class FakeChatModel:
         self._model_id = model_id
         self.down = down
         self.calls: list[list] = []
+        self.streamed = 0  # how many of the calls were streamed
 
     @property
     def model_id(self) -> str:
@@ -90,6 +91,7 @@ class FakeChatModel:
 
     def stream(self, messages, *, on_text, max_tokens=512, temperature=0.0, stop=()):
         """``complete``, handing the reply out word by word first."""
+        self.streamed += 1
         out = self.complete(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
         for piece in re.findall(r"\S+\s*", out.text):
             on_text(piece)

@@ -157,6 +157,20 @@ def test_progress_names_each_slow_step_in_order(assistant):
     assert texts[-1] == record.answer
 
 
+def test_models_stream_only_when_someone_listens(assistant):
+    model = assistant.context.answer_model
+    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
+                          conversation_id="t1"))  # fmt: skip
+    assert (len(model.calls), model.streamed) == (1, 0)
+    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
+                          conversation_id="t1"), on_progress=lambda _: None)  # fmt: skip
+    assert (len(model.calls), model.streamed) == (2, 1)
+    # The thread remembers its state; a later turn without a listener does not stream.
+    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
+                          conversation_id="t1"))  # fmt: skip
+    assert (len(model.calls), model.streamed) == (3, 1)
+
+
 def test_a_give_up_streams_the_caveat_first(store, embedder, answer_log):
     from agent.messages import CAVEAT
 
