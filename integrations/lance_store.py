@@ -35,7 +35,7 @@ from integrations.lance_schema import (
     table_schema,
     where_clause,
 )
-from integrations.lance_vectors import VectorCache
+from integrations.lance_vectors import TenantCopy, VectorCache
 
 __all__ = ["LanceStore"]
 
@@ -298,9 +298,9 @@ class LanceStore:
             # Unfiltered searches (the graph's) use the in-memory copy of the vectors.
             cached = filters is None
             if mode == "vector":
-                top = self._vectors.top(table, tenant, where, vector, k) if cached else None
-                if top is not None:
-                    return self._hits(table, {}, top, dict(top), "vector", k, (tenant, where))
+                near = self._vectors.top(table, tenant, where, vector, k) if cached else None
+                if near is not None:
+                    return self._hits(table, {}, near[0], dict(near[0]), "vector", k, near[1])
                 builder = table.search(
                     vector, vector_column_name="vector", query_type="vector"
                 ).distance_type("cosine")
@@ -309,8 +309,12 @@ class LanceStore:
             # The two legs are independent; LanceDB releases the GIL, so run them at once.
             pool = self._executor()
             kw_future = pool.submit(self._keyword, table, query, where, n)
-            top = self._vectors.top(table, tenant, where, vector, n) if cached else None
-            vec = top if top is not None else self._vector(table, vector, where, n)
+            near = self._vectors.top(table, tenant, where, vector, n) if cached else None
+            held: TenantCopy | None = None
+            if near is not None:
+                vec, held = near
+            else:
+                vec = self._vector(table, vector, where, n)
             kw = kw_future.result()
             fused = fuse_relative(
                 {key: s for key, (s, _) in kw.items()},
@@ -318,7 +322,6 @@ class LanceStore:
                 alpha=self._alpha,
             )
             scores = {key: (score, (kw.get(key) or vec[key])[1]) for key, score in fused.items()}
-            held = (tenant, where) if cached else None
             return self._hits(table, kw, vec, scores, "hybrid", k, held)
         except (InvalidInputError, IncompatibleStoreError):
             raise
@@ -354,16 +357,16 @@ class LanceStore:
         scores: dict[str, tuple[float, int]],
         mode: SearchMode,
         k: int,
-        held: tuple[str, str] | None = None,
+        held: TenantCopy | None = None,
     ) -> list[Hit]:
-        """The ``k`` best as hits; rows from the in-memory copy when ``held`` (tenant,
-        where) names a tenant it holds, else read from LanceDB by row id."""
+        """The ``k`` best as hits; rows from the in-memory copy ``held`` when it has
+        them all, else read from LanceDB by row id."""
         best = sorted(scores.items(), key=lambda item: (-item[1][0], item[0]))[:k]
         if not best:
             return []
         by_id = None
         if held is not None:
-            by_id = self._vectors.rows(table, *held, [key for key, _ in best])
+            by_id = held.rows_for([key for key, _ in best])
         if by_id is None:
             rows = table.take_row_ids([row_id for _, (_, row_id) in best])
             by_id = {r["chunk_id"]: r for r in rows.select(RESULT_COLUMNS).to_list()}

@@ -21,13 +21,13 @@ import numpy as np
 
 from agent.ports import Vectors
 
-__all__ = ["VectorCache"]
+__all__ = ["TenantCopy", "VectorCache"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class _Copy:
+class TenantCopy:
     version: int
     #: None when the tenant has more rows than the cache holds.
     matrix: np.ndarray | None
@@ -37,13 +37,22 @@ class _Copy:
     rows: Any = None
     index: dict[str, int] | None = None
 
+    def rows_for(self, chunk_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        """The result columns of these chunks from memory; None unless all are held."""
+        if self.rows is None or self.index is None:
+            return None
+        positions = [self.index[c] for c in chunk_ids if c in self.index]
+        if len(positions) != len(chunk_ids):
+            return None
+        return {r["chunk_id"]: r for r in self.rows.take(positions).to_pylist()}
+
 
 class VectorCache:
     def __init__(self, *, max_rows: int, max_cached_rows: int = 20_000, columns: list[str]) -> None:
         self._max_rows = max_rows
         self._max_cached_rows = max_cached_rows
         self._columns = columns
-        self._copies: dict[str, _Copy] = {}
+        self._copies: dict[str, TenantCopy] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -52,39 +61,25 @@ class VectorCache:
 
     def top(
         self, table: Any, tenant: str, where: str, vector: Vectors, n: int
-    ) -> dict[str, tuple[float, int]] | None:
-        """{chunk_id: (cosine, row id)} of the ``n`` nearest chunks, or None when the
-        tenant is too big to hold (the caller then asks LanceDB)."""
+    ) -> tuple[dict[str, tuple[float, int]], TenantCopy] | None:
+        """{chunk_id: (cosine, row id)} of the ``n`` nearest chunks and the copy they
+        come from (its ``rows_for`` serves their rows), or None when the tenant is too
+        big to hold (the caller then asks LanceDB)."""
         if self._max_rows <= 0:
             return None
         copy = self._current(table, tenant, where)
         if copy.matrix is None:
             return None
         if not copy.chunk_ids:
-            return {}
+            return {}, copy
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         norm = float(np.linalg.norm(query))
         scores = copy.matrix @ (query / norm if norm else query)
         n = min(n, len(scores))
         best = np.argpartition(-scores, n - 1)[:n]
-        return {copy.chunk_ids[i]: (float(scores[i]), copy.row_ids[i]) for i in best}
+        return {copy.chunk_ids[i]: (float(scores[i]), copy.row_ids[i]) for i in best}, copy
 
-    def rows(
-        self, table: Any, tenant: str, where: str, chunk_ids: list[str]
-    ) -> dict[str, dict[str, Any]] | None:
-        """The result columns of these chunks from memory, or None if not held."""
-        if self._max_rows <= 0:
-            return None
-        copy = self._current(table, tenant, where)
-        if copy.rows is None or copy.index is None:
-            return None
-        positions = [copy.index[c] for c in chunk_ids if c in copy.index]
-        if len(positions) != len(chunk_ids):
-            return None
-        picked = copy.rows.take(positions).to_pylist()
-        return {r["chunk_id"]: r for r in picked}
-
-    def _current(self, table: Any, tenant: str, where: str) -> _Copy:
+    def _current(self, table: Any, tenant: str, where: str) -> TenantCopy:
         version = int(table.version)
         copy = self._copies.get(tenant)
         if copy is not None and copy.version == version:
@@ -96,12 +91,12 @@ class VectorCache:
                 self._copies[tenant] = copy
             return copy
 
-    def _load(self, table: Any, tenant: str, where: str, version: int) -> _Copy:
+    def _load(self, table: Any, tenant: str, where: str, version: int) -> TenantCopy:
         rows = int(table.count_rows(where))
         if rows > self._max_rows:
             log.info("tenant %s has %d chunks, more than the vector cache holds (%d); "
                      "searching LanceDB directly", tenant, rows, self._max_rows)  # fmt: skip
-            return _Copy(version, None, [], [])
+            return TenantCopy(version, None, [], [])
         keep_rows = rows <= self._max_cached_rows
         columns = [*self._columns, "vector"] if keep_rows else ["chunk_id", "vector"]
         result = (
@@ -117,7 +112,7 @@ class VectorCache:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
         if not keep_rows:
-            return _Copy(version, matrix, chunk_ids, row_ids)
+            return TenantCopy(version, matrix, chunk_ids, row_ids)
         held = result.select(self._columns).combine_chunks()
         index = {c: i for i, c in enumerate(chunk_ids)}
-        return _Copy(version, matrix, chunk_ids, row_ids, held, index)
+        return TenantCopy(version, matrix, chunk_ids, row_ids, held, index)
