@@ -53,6 +53,9 @@ class MessagesEndpoint:
         try:
             body: Any = await request.json()
             activity = Activity().deserialize(body) if isinstance(body, dict) else None
+        except web.HTTPRequestEntityTooLarge:
+            log.warning("teams: request over %d bytes refused (413)", request.client_max_size)
+            return self._refuse(413, "too_large", "request body too large")
         except Exception:
             activity = None
         if activity is None or not activity.type:
