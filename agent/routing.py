@@ -25,6 +25,7 @@ sample handbook): it is the one knob to tune per deployment, e.g. from logged tr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -48,6 +49,7 @@ _SUFFIXES = ("ing", "es", "ed", "s")
 _QUALIFIER = re.compile(r"\s*\([^)]*\)")  # "Mercury (planet)" names "Mercury"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -66,11 +68,17 @@ def features(question: str, hits: Sequence[HitData]) -> dict[str, float]:
     title_match = 0.0
     found = 0
     for h in hits:
-        names = [h["title"], *h["heading_path"]]
-        if asked and any(_words(_QUALIFIER.sub("", name)) == asked for name in names):
-            title_match = 1.0
-        opening = " ".join(h["text"].split()[:OPENING_WORDS])
-        found = max(found, len(asked & _words(" ".join([*names, opening]))))
+        # Each name and the opening are read once (this runs on every question).
+        named: set[str] = set()
+        for name in (h["title"], *h["heading_path"]):
+            words = _words(name)
+            named |= words
+            if "(" in name:
+                words = _words(_QUALIFIER.sub("", name))
+            if asked and words == asked:
+                title_match = 1.0
+        opening = h["text"].split(maxsplit=OPENING_WORDS)[:OPENING_WORDS]
+        found = max(found, len(asked & (named | _words(" ".join(opening)))))
     overlap = min(found, OVERLAP_CAP) / OVERLAP_CAP
     score = best + TITLE_WEIGHT * title_match + OVERLAP_WEIGHT * overlap
     return {
