@@ -1,15 +1,28 @@
-"""Edge functions: pure, total over the state, returning the next node's name."""
+"""Edge functions: pure, total over what they read, returning the next node's name.
+
+Each declares the few state fields it reads, so LangGraph hands it only those.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
-from agent.state import State
-
-__all__ = ["after_grade", "after_retrieve", "after_route"]
+__all__ = ["GradeOutcome", "RouteOutcome", "after_grade", "after_route"]
 
 
-def after_route(state: State) -> Literal["retrieve", "answer_direct", "give_up"]:
+class RouteOutcome(TypedDict, total=False):
+    error: str
+    decision: Literal["retrieve", "finetuned"]
+
+
+class GradeOutcome(TypedDict, total=False):
+    error: str
+    grade: Literal["good", "poor"]
+    rewrites: int
+    max_rewrites: int
+
+
+def after_route(state: RouteOutcome) -> Literal["retrieve", "answer_direct", "give_up"]:
     if state.get("error"):
         return "give_up"
     decision = state.get("decision")
@@ -20,11 +33,11 @@ def after_route(state: State) -> Literal["retrieve", "answer_direct", "give_up"]
     raise ValueError(f"route left an unknown decision: {decision!r}")
 
 
-def after_retrieve(state: State) -> Literal["grade", "give_up"]:
-    return "give_up" if state.get("error") else "grade"
-
-
-def after_grade(state: State) -> Literal["answer_with_context", "rewrite", "give_up"]:
+def after_grade(state: GradeOutcome) -> Literal["answer_with_context", "rewrite", "give_up"]:
+    # A failed search (store down) is graded poor and goes straight to give_up: a
+    # rewrite would search the same dead store again.
+    if state.get("error"):
+        return "give_up"
     verdict = state.get("grade")
     if verdict == "good":
         return "answer_with_context"

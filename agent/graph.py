@@ -4,7 +4,8 @@ START → route ─┬─ finetuned ──────────────�
                └─ retrieve → grade ─┬─ good → answer_with_context ────┤
                     ↑               ├─ poor, rewrites left → rewrite  ├→ check_citations
                     └───────────────┴──────────────────────┘          │
-                                    └─ poor, none left → give_up ─────┘
+                                    └─ poor, none left, or the ───────┘
+                                       search failed → give_up
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from agent.context import Context
-from agent.edges import after_grade, after_retrieve, after_route
+from agent.edges import after_grade, after_route
 from agent.nodes import (
     answer_direct,
     answer_with_context,
@@ -53,7 +54,7 @@ def make_builder(wrap: NodeWrapper | None = None) -> StateGraph[Any, Any, Any, A
         b.add_node(name, wrap(fn) if wrap else fn)
     b.add_edge(START, "route")
     b.add_conditional_edges("route", after_route)
-    b.add_conditional_edges("retrieve", after_retrieve)
+    b.add_edge("retrieve", "grade")
     b.add_conditional_edges("grade", after_grade)
     b.add_edge("rewrite", "retrieve")
     b.add_edge("answer_with_context", "check_citations")

@@ -201,7 +201,9 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     best = _best_cosine(hits)
     verdict = "good" if hits and best >= policy.grade_threshold else "poor"
     reason = f"best cosine {best:.3f} vs threshold {policy.grade_threshold}"
-    if hits and policy.grader == "llm":
+    if state.get("error"):
+        verdict, reason = "poor", f"the search failed: {state['error']}"
+    elif hits and policy.grader == "llm":
         passages = "\n".join(f"- {h['title']}: {h['text'][:300]}" for h in hits[:3])
         reply = _complete(runtime.context.answer_model, [
             Message("system", "Do these passages answer the question? Reply YES or NO."),

@@ -162,6 +162,39 @@ def test_an_unreachable_store_says_so_and_cites_nothing(embedder):
     assert nodes(result) == ["route", "give_up", "check_citations"]
 
 
+class StoreDyingAfter:
+    """The real store for the first ``searches`` calls, then connection refused."""
+
+    def __init__(self, store, searches: int) -> None:
+        self._store, self._left = store, searches
+
+    def search(self, **kwargs):
+        if self._left <= 0:
+            raise StoreUnavailableError("connection refused")
+        self._left -= 1
+        return self._store.search(**kwargs)
+
+    def count(self, **kwargs):
+        return self._store.count(**kwargs)
+
+
+@pytest.mark.parametrize("searches", [1, 2])
+def test_a_store_dying_mid_run_gives_up_at_once_without_rewriting(store, embedder, searches):
+    # searches=1: the probe works, the first retrieve fails. searches=2: the first
+    # retrieve is judged poor, the query is rewritten, and the second retrieve fails.
+    # With searches=2 the grade threshold is out of reach: the first search is poor.
+    grade_threshold = 1.1 if searches == 2 else 0.5
+    ctx = make_context(StoreDyingAfter(store, searches), embedder, grade_threshold=grade_threshold)
+    result = run(ctx, "how many days of paid annual leave does an employee get")
+    assert result["answer"] == STORE_DOWN and result["cited"] == []
+    assert result["error"] == "store_unavailable" and result["give_up_reason"] == "store_unavailable"
+    expected = ["route", "retrieve", "grade"]
+    if searches == 2:
+        expected += ["rewrite", "retrieve", "grade"]
+    assert nodes(result) == [*expected, "give_up", "check_citations"]
+    assert result["trace"][-3]["detail"]["reason"] == "the search failed: store_unavailable"
+
+
 def test_an_empty_knowledge_base_routes_to_the_finetuned_model(store, embedder):
     result = run(make_context(store, embedder), "paid annual leave days", tenant="nobody")
     assert result["route"] == "finetuned"
