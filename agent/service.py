@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +48,14 @@ def hash_user(platform: str, user: str) -> str:
 
 class Assistant:
     def __init__(self, *, graph: Any, context: Context, answer_log: AnswerLog) -> None:
+        # Thread memory needs each turn's end state only, so a threaded run writes one
+        # checkpoint when it ends ("exit"), not one per step (nine on the longest route).
+        # A turn without a conversation has nothing to remember: it runs on a copy of
+        # the graph without the checkpointer and leaves no rows behind.
+        memory = getattr(graph, "checkpointer", None) is not None
         self._graph = graph
+        self._once = graph.copy({"checkpointer": None}) if memory else graph
+        self._run_options: dict[str, Any] = {"durability": "exit"} if memory else {}
         self._context = context
         self._log = answer_log
 
@@ -72,16 +78,16 @@ class Assistant:
         it runs on the calling thread and must not block.
         """
         question = self._question(turn.question)
-        if turn.conversation_id:
-            thread = f"{turn.tenant}:{turn.platform}:{turn.conversation_id}"
-        else:
-            thread = f"once:{uuid.uuid4().hex}"
         policy = self._context.policy
-        config = {
-            "configurable": {"thread_id": thread},
+        config: dict[str, Any] = {
             # The rewrite loop is bounded by its counter; leave the recursion limit room.
             "recursion_limit": 12 + 3 * policy.max_rewrites,
         }
+        graph, options = self._once, {}
+        if turn.conversation_id:
+            thread = f"{turn.tenant}:{turn.platform}:{turn.conversation_id}"
+            config["configurable"] = {"thread_id": thread}
+            graph, options = self._graph, self._run_options
         started = time.perf_counter()
         try:
             inputs = {
@@ -91,9 +97,9 @@ class Assistant:
                 "stream": on_progress is not None,
             }  # fmt: skip
             if on_progress is None:
-                result = self._graph.invoke(inputs, config, context=self._context)
+                result = graph.invoke(inputs, config, context=self._context, **options)
             else:
-                result = self._stream(inputs, config, on_progress)
+                result = self._stream(graph, inputs, config, options, on_progress)
         except AskloopError:
             raise
         except Exception as exc:
@@ -105,8 +111,10 @@ class Assistant:
 
     def _stream(
         self,
+        graph: Any,
         inputs: dict[str, Any],
         config: dict[str, Any],
+        options: dict[str, Any],
         on_progress: Callable[[Progress], None],
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -118,8 +126,12 @@ class Assistant:
             except Exception:
                 log.warning("a progress listener failed", exc_info=True)
 
-        for mode, chunk in self._graph.stream(
-            inputs, config, context=self._context, stream_mode=["updates", "custom", "values"]
+        for mode, chunk in graph.stream(
+            inputs,
+            config,
+            context=self._context,
+            stream_mode=["updates", "custom", "values"],
+            **options,
         ):
             if mode == "values":
                 result = chunk

@@ -67,6 +67,26 @@ def test_follow_ups_in_a_conversation_record_the_history_they_saw(assistant):
     assert alone.history == ()
 
 
+def test_thread_memory_keeps_one_checkpoint_per_turn_and_none_for_one_off_turns(
+    store, embedder, answer_log
+):
+    saver = InMemorySaver()
+    assistant = Assistant(
+        graph=build_graph(saver), context=make_context(store, embedder), answer_log=answer_log
+    )
+    for question in ["paid annual leave days employee", "and for part-time staff?"]:
+        assistant.answer(Turn(question=question, tenant="acme", conversation_id="t-1"))
+    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme"))
+    checkpoints = list(saver.list(None))
+    # One per threaded turn (not one per graph step), and the one-off turn left nothing.
+    assert len(checkpoints) == 2
+    assert {c.config["configurable"]["thread_id"] for c in checkpoints} == {"acme:cli:t-1"}
+    latest = saver.get_tuple({"configurable": {"thread_id": "acme:cli:t-1"}})
+    assert [t["role"] for t in latest.checkpoint["channel_values"]["turns"]] == [
+        "user", "assistant", "user", "assistant"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("question", ["", "   ", "\u200b\u200b", "\n\t"])
 def test_empty_questions_are_refused(assistant, question):
     with pytest.raises(InvalidInputError, match="empty"):
