@@ -11,14 +11,23 @@ the share of end-to-end time that is not model time is reported. That figure is 
 than the instant one suggests (~5 ms rather than ~2): after each sleep the process runs
 on cold CPU caches, as it would after a real model call.
 
+Last, the same longest route with thread memory, as the Assistant runs a turn in a
+conversation: a SQLite checkpointer in a temporary ASKLOOP_HOME (or ``--memory-url``,
+e.g. the PostgreSQL at postgresql://127.0.0.1/test), with the one checkpoint per turn
+askloop writes (``durability="exit"``) and, for comparison, LangGraph's default of one
+per step.
+
     python bench/graph_overhead.py [--runs 500] [--slow-runs 5] [--sleep 0.5]
+                                   [--memory-runs 200] [--memory-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.chat import Completion, Message  # noqa: E402
 from agent.context import Context, Policy  # noqa: E402
-from agent.graph import graph  # noqa: E402
+from agent.graph import build_graph, graph  # noqa: E402
 from agent.records import Chunk, Hit, SearchMode  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
+from integrations.checkpoints import open_checkpointer  # noqa: E402
 
 TARGET_P50_MS, TARGET_SHARE = 2.0, 0.01
 QUESTION = "How many days of annual leave do employees get?"
@@ -158,6 +168,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--slow-runs", type=int, default=5)
     parser.add_argument("--sleep", type=float, default=0.5, help="fake LLM seconds per call")
+    parser.add_argument("--memory-runs", type=int, default=200)
+    parser.add_argument("--memory-url", default=None, help="PostgreSQL URL for thread memory")
     args = parser.parse_args()
 
     model = ScriptedModel()
@@ -211,6 +223,42 @@ def main() -> None:
         f"(total - slept) / total: median {percentile(shares, 50):.4%}, worst {share:.4%}  "
         f"target <= {TARGET_SHARE:.0%}: {'met' if share <= TARGET_SHARE else 'MISSED'}"
     )
+
+    memory(args.memory_runs, args.warmup, args.memory_url)
+
+
+def memory(runs: int, warmup: int, url: str | None) -> None:
+    model = ScriptedModel()
+    ctx, _ = make_context(model)
+    with tempfile.TemporaryDirectory() as home:
+        saver, conn = open_checkpointer(url, Path(home))
+        try:
+            threaded = build_graph(saver)
+            print(
+                f"with thread memory ({'SQLite' if url is None else url.split(':')[0]} "
+                f"checkpointer), {runs} turns on 50 threads after {warmup} warm-up:"
+            )
+            for durability, who in [("exit", "askloop, one per turn"),
+                                    ("async", "LangGraph's default, one per step")]:  # fmt: skip
+                prefix = uuid.uuid4().hex[:8]
+                ms = []
+                for i in range(warmup + runs):
+                    config = {"recursion_limit": 50,
+                              "configurable": {"thread_id": f"{prefix}-{i % 50}"}}  # fmt: skip
+                    t = time.perf_counter()
+                    inputs = {"question": QUESTION, "tenant": "bench"}
+                    result = threaded.invoke(inputs, config, context=ctx, durability=durability)
+                    if i >= warmup:
+                        ms.append((time.perf_counter() - t) * 1000)
+                    check_longest(result)
+                print(
+                    f"  durability={durability:5s} ({who}): p50={percentile(ms, 50):.3f} ms  "
+                    f"p99={percentile(ms, 99):.3f}"
+                )
+                for i in range(50):  # leave nothing behind in a shared database
+                    saver.delete_thread(f"{prefix}-{i}")
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":
