@@ -187,7 +187,7 @@ def test_a_store_dying_mid_run_gives_up_at_once_without_rewriting(store, embedde
     ctx = make_context(StoreDyingAfter(store, searches), embedder, grade_threshold=grade_threshold)
     result = run(ctx, "how many days of paid annual leave does an employee get")
     assert result["answer"] == STORE_DOWN and result["cited"] == []
-    assert result["error"] == "store_unavailable" and result["give_up_reason"] == "store_unavailable"
+    assert result["error"] == result["give_up_reason"] == "store_unavailable"
     expected = ["route", "retrieve", "grade"]
     if searches == 2:
         expected += ["rewrite", "retrieve", "grade"]
