@@ -54,6 +54,9 @@ class Turn:
     team_id: str = ""
     #: False where a rule allows knowledge-base answers only (never the tuned model).
     allow_finetuned: bool = True
+    #: True when the caller asked for the fine-tuned model's own answer (the
+    #: ``ask_finetuned_model`` tool): no search, logged like any other answer.
+    direct: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,10 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         policy.max_rewrites, "hits": [], "retrieved": [], "context_hits": [], "cited": [],
         "answer": "", "error": "", "give_up_reason": "", "prompt_versions": {}, "model": "",
     }  # fmt: skip
+    if state.get("direct") and state.get("allow_finetuned", True):
+        step = _step("route", "finetuned", started, reason="the caller asked the tuned model",
+                     probe_hits=0, truncated=truncated, policy="direct")  # fmt: skip
+        return {**reset, "decision": "finetuned", "trace": [step]}
     try:
         hits = _search(ctx, state["tenant"], question, policy.probe_mode)
     except (StoreUnavailableError, InvalidInputError) as exc:

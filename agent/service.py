@@ -92,8 +92,8 @@ class Assistant:
         try:
             inputs = {
                 "question": question, "tenant": turn.tenant,
-                "allow_finetuned": turn.allow_finetuned,
-                # Set every turn: the thread's checkpoint keeps the previous turn's value.
+                # Flags are set every turn: a thread's checkpoint keeps the last turn's.
+                "allow_finetuned": turn.allow_finetuned, "direct": turn.direct,
                 "stream": on_progress is not None,
             }  # fmt: skip
             if on_progress is None:

@@ -44,6 +44,10 @@ class InputState(TypedDict):
     #: stream the model's text into it as ``{"text": piece}``. Off, models are called
     #: without streaming (no streaming HTTP nobody reads, and full usage figures).
     stream: NotRequired[bool]
+    #: True when the caller asked for the fine-tuned model's own answer: route sends
+    #: the question to ``answer_direct`` without a probe search (unless the tuned
+    #: model is not allowed, when it searches as usual).
+    direct: NotRequired[bool]
 
 
 class State(InputState, total=False):

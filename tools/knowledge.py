@@ -16,12 +16,10 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.answers import Turn
-from agent.chat import Message
 from agent.errors import AskloopError, InvalidInputError
 from agent.service import Assistant
 from agent.text import clean_text
 from config.settings import validate_tenant
-from prompts import load_prompt
 
 __all__ = ["MAX_K", "build_tools"]
 
@@ -48,8 +46,8 @@ ASK_DESCRIPTION = (
 FINETUNED_DESCRIPTION = (
     "Answer a question straight from askloop's fine-tuned model, without searching the "
     "knowledge base, so the answer has no sources and may be out of date. Returns "
-    "{answer, model}. Prefer `ask` for company-specific facts; use this for general "
-    "questions, or to get the model's own view when the knowledge base has nothing."
+    "{answer, model, answer_id}. Prefer `ask` for company-specific facts; use this for "
+    "general questions, or to get the model's own view when the knowledge base has nothing."
 )
 
 
@@ -95,7 +93,13 @@ def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
 
     def ask_finetuned_model(question: str) -> dict[str, Any]:
         with _reported("ask_finetuned_model"):
-            return _ask_finetuned(assistant, question)
+            # Through the Assistant like any answer: logged, with an id to rate it by.
+            turn = Turn(question=question, tenant=tenant, platform="tool", direct=True)
+            record = assistant.answer(turn)
+            if record.error:
+                raise ToolException("Error: the fine-tuned model is unavailable; try again later.")
+            return {"answer": record.answer, "model": record.model,
+                    "answer_id": record.answer_id}  # fmt: skip
 
     return [
         _tool(search_knowledge_base, SearchArgs, SEARCH_DESCRIPTION),
@@ -134,19 +138,6 @@ def _search(assistant: Assistant, tenant: str, query: str, k: int) -> list[dict[
          "score": round(h.score, 4), "text": h.chunk.text}
         for n, h in enumerate(hits, 1)
     ]  # fmt: skip
-
-
-def _ask_finetuned(assistant: Assistant, question: str) -> dict[str, Any]:
-    ctx = assistant.context
-    question = clean_text(question)[: ctx.policy.max_question_chars]
-    if not question:
-        raise InvalidInputError("the question is empty")
-    messages = [Message("system", load_prompt("answer_direct").text), Message("user", question)]
-    completion = ctx.finetuned_model.complete(messages, max_tokens=ctx.policy.max_answer_tokens)
-    answer = completion.text.strip()
-    if not answer:
-        raise ToolException("The fine-tuned model returned an empty answer.")
-    return {"answer": answer, "model": completion.model or ctx.finetuned_model.model_id}
 
 
 @contextmanager

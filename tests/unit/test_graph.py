@@ -162,6 +162,31 @@ def test_an_unreachable_store_says_so_and_cites_nothing(embedder):
     assert nodes(result) == ["route", "give_up", "check_citations"]
 
 
+@pytest.mark.parametrize("allowed", [True, False])
+def test_a_direct_question_skips_the_probe_unless_the_tuned_model_is_not_allowed(
+    store, embedder, allowed
+):
+    searches = []
+
+    class CountingStore:
+        def search(self, **kwargs):
+            searches.append(kwargs["query"])
+            return store.search(**kwargs)
+
+    question = "how many days of paid annual leave does an employee get"
+    result = graph.invoke(
+        {"question": question, "tenant": "acme", "direct": True, "allow_finetuned": allowed},
+        {"recursion_limit": 100},
+        context=make_context(CountingStore(), embedder),
+    )
+    if allowed:
+        assert nodes(result) == ["route", "answer_direct", "check_citations"]
+        assert searches == [] and result["route"] == "finetuned"
+    else:  # a knowledge-base-only channel: searched as usual
+        assert nodes(result)[:3] == ["route", "retrieve", "grade"]
+        assert len(searches) >= 2 and result["route"] == "retrieve"
+
+
 class StoreDyingAfter:
     """The real store for the first ``searches`` calls, then connection refused."""
 

@@ -171,9 +171,13 @@ def test_ask_remembers_a_thread(by_name, answer_log):
 # -- ask_finetuned_model ---------------------------------------------------------------------
 
 
-def test_ask_finetuned_model_calls_only_the_finetuned_model(by_name, assistant, answer_log):
+def test_ask_finetuned_model_asks_only_that_model_and_logs_the_answer(
+    by_name, assistant, answer_log
+):
+    # A knowledge-base question: `ask` would search; this tool must not.
     out = by_name["ask_finetuned_model"].invoke({"question": "paid annual leave days"})
-    assert out == {"answer": "General answer.", "model": "fake:tuned"}
+    assert set(out) == {"answer", "model", "answer_id"}
+    assert (out["answer"], out["model"]) == ("General answer.", "fake:tuned")
     ctx = assistant.context
     assert ctx.answer_model.calls == []
     [messages] = ctx.finetuned_model.calls
@@ -181,14 +185,25 @@ def test_ask_finetuned_model_calls_only_the_finetuned_model(by_name, assistant, 
         ("system", load_prompt("answer_direct").text),
         ("user", "paid annual leave days"),
     ]
-    assert answer_log.recent() == []  # a direct answer is not logged (no answer id)
+    logged = answer_log.get_answer(out["answer_id"], tenant="acme").record
+    assert (logged.platform, logged.route, logged.answer) == ("tool", "finetuned", out["answer"])
+    assert logged.retrieved == () and logged.citations == ()
+    [route, direct, _check] = logged.trace
+    assert route.node == "route" and route.detail["policy"] == "direct"
+    assert route.detail["probe_hits"] == 0
+    assert direct.node == "answer_direct"
+    # It can be rated like any answer.
+    assert assistant.rate(answer_id=out["answer_id"], rating="up", user="agent", source="cli")
 
 
 def test_a_finetuned_model_that_is_down_is_a_clear_message(store, embedder, answer_log):
     down = FakeChatModel(model_id="fake:tuned", down=True)
     helper = assistant_for(make_context(store, embedder, finetuned=down), answer_log)
     out = build_tools(helper, tenant="acme")[2].invoke({"question": "hello"})
-    assert out == "Error: fake model is down."
+    assert out == "Error: the fine-tuned model is unavailable; try again later."
+    # The failed attempt is still in the log, with its error.
+    [logged] = answer_log.recent()
+    assert logged.record.error == "model_unavailable"
 
 
 # -- errors reach the agent as messages --------------------------------------------------------
