@@ -166,6 +166,9 @@ class ServerSettings(_Section):
     workers: int = Field(default=4, ge=1, le=64)
     #: On shutdown, how long answers already acknowledged may take to finish.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    #: A conversation's thread memory (the earlier turns follow-ups see) is deleted this
+    #: many days after its last turn, hourly; 0 keeps it forever. The answer log stays.
+    thread_memory_days: int = Field(default=30, ge=0)
 
 
 SlackRoute = Literal["retrieve", "rewrite", "finetuned"]

@@ -1,12 +1,27 @@
-"""Thread memory: a LangGraph checkpointer on SQLite (default) or PostgreSQL."""
+"""Thread memory: a LangGraph checkpointer on SQLite (default) or PostgreSQL.
+
+With one checkpoint per turn (the Assistant runs threaded turns with durability "exit"),
+memory still grows with every conversation ever held. ``forget_idle_threads`` deletes
+the threads whose last turn is older than a retention period; the server runs it hourly.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_checkpointer"]
+__all__ = ["forget_idle_threads", "open_checkpointer"]
+
+# Both savers keep one row per checkpoint in a table of this name, keyed by thread_id
+# and a time-ordered checkpoint_id (a UUIDv6; see ``checkpoint_id_at``).
+_IDLE_THREADS = (
+    "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(checkpoint_id) < {p}"
+)
+# UUIDv6 counts 100 ns intervals from the Gregorian epoch, 1582-10-15.
+_GREGORIAN_OFFSET = 0x01B21DD213814000
 
 
 def open_checkpointer(database_url: str | None, home: Path) -> tuple[Any, Any]:
@@ -26,3 +41,37 @@ def open_checkpointer(database_url: str | None, home: Path) -> tuple[Any, Any]:
     home.mkdir(parents=True, exist_ok=True)
     lite = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
     return SqliteSaver(lite), lite
+
+
+def checkpoint_id_at(moment: datetime) -> str:
+    """The smallest checkpoint id LangGraph could have given a checkpoint at ``moment``.
+
+    LangGraph's checkpoint ids are UUIDv6: the timestamp fills the leading hex digits, so
+    ids compare as text in time order, and every id made later is larger than this one.
+    """
+    ticks = int(moment.timestamp() * 10_000_000) + _GREGORIAN_OFFSET
+    value = ((ticks >> 12) & 0xFFFF_FFFF_FFFF) << 80  # time_high, time_mid
+    value |= (0x6000 | (ticks & 0x0FFF)) << 64  # version 6, time_low
+    value |= 0x8000 << 48  # RFC 4122 variant; clock sequence and node 0
+    return str(uuid.UUID(int=value))
+
+
+def forget_idle_threads(
+    saver: Any, conn: Any, *, older_than: timedelta, now: datetime | None = None
+) -> int:
+    """Delete every thread whose newest checkpoint is older than ``older_than``.
+
+    Returns how many threads were deleted. Each goes through the saver's own
+    ``delete_thread`` (checkpoints, pending writes and blobs alike).
+    """
+    boundary = checkpoint_id_at((now or datetime.now(UTC)) - older_than)
+    with saver.lock:  # the saver shares this connection with the graph's threads
+        if isinstance(conn, sqlite3.Connection):
+            saver.setup()  # SqliteSaver creates its tables on first use
+            rows = conn.execute(_IDLE_THREADS.format(p="?"), (boundary,)).fetchall()
+        else:
+            rows = conn.execute(_IDLE_THREADS.format(p="%s"), (boundary,)).fetchall()
+    threads = [row["thread_id"] if isinstance(row, dict) else row[0] for row in rows]
+    for thread_id in threads:
+        saver.delete_thread(thread_id)
+    return len(threads)

@@ -86,7 +86,9 @@ DELIVERY_CLAIMS_KEPT = timedelta(days=3)
 
 
 async def _housekeeping(runtime: ServerRuntime, every_seconds: float = 3600.0) -> None:
-    """Forget old delivery claims, hourly (every replica may do it; it is idempotent)."""
+    """Hourly: forget old delivery claims and the memory of long-idle conversations
+    (every replica may do it; both are idempotent)."""
+    memory_days = runtime.settings.server.thread_memory_days
     while True:
         try:
             pruned = await runtime.assistant.prune_deliveries(older_than=DELIVERY_CLAIMS_KEPT)
@@ -94,6 +96,14 @@ async def _housekeeping(runtime: ServerRuntime, every_seconds: float = 3600.0) -
                 log.info("forgot %d delivery claims older than %s", pruned, DELIVERY_CLAIMS_KEPT)
         except Exception:
             log.warning("pruning delivery claims failed", exc_info=True)
+        if memory_days:
+            try:
+                idle = timedelta(days=memory_days)
+                forgotten = await runtime.assistant.forget_idle_threads(older_than=idle)
+                if forgotten:
+                    log.info("forgot the memory of %d conversations idle for %s", forgotten, idle)
+            except Exception:
+                log.warning("forgetting idle conversations failed", exc_info=True)
         await asyncio.sleep(every_seconds)
 
 

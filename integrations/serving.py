@@ -155,6 +155,11 @@ class AsyncAssistant:
             self._io, lambda: self._services.answer_log.prune_deliveries(older_than=older_than)
         )
 
+    async def forget_idle_threads(self, *, older_than: timedelta) -> int:
+        return await self._run(
+            self._io, lambda: self._services.forget_idle_threads(older_than=older_than)
+        )
+
     async def link_message(
         self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
     ) -> None:

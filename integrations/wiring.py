@@ -8,6 +8,7 @@ chat model, and one that only rates never loads the embedder.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -140,14 +141,39 @@ class Services:
         def build() -> Assistant:
             from agent.graph import build_graph
             from agent.service import Assistant
-            from integrations.checkpoints import open_checkpointer
 
-            saver, conn = open_checkpointer(self.settings.database_url, self.settings.home)
-            self._closers.append(conn.close)
+            saver, _ = self.thread_memory
             return Assistant(graph=build_graph(saver), context=self.context,
                              answer_log=self.answer_log)  # fmt: skip
 
         return self._get("assistant", build)
+
+    @property
+    def thread_memory(self) -> tuple[Any, Any]:
+        """(LangGraph checkpointer, its connection): the conversations' memory."""
+
+        def build() -> tuple[Any, Any]:
+            from integrations.checkpoints import open_checkpointer
+
+            saver, conn = open_checkpointer(self.settings.database_url, self.settings.home)
+
+            def close() -> None:
+                # Under the saver's lock: never while a graph run or the hourly clean-up
+                # is using the connection (closing SQLite under a running query crashes).
+                with saver.lock:
+                    conn.close()
+
+            self._closers.append(close)
+            return saver, conn
+
+        return self._get("thread_memory", build)
+
+    def forget_idle_threads(self, *, older_than: timedelta) -> int:
+        """Delete the memory of conversations idle for longer than ``older_than``."""
+        from integrations.checkpoints import forget_idle_threads
+
+        saver, conn = self.thread_memory
+        return forget_idle_threads(saver, conn, older_than=older_than)
 
     def close(self) -> None:
         while self._closers:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +12,7 @@ from agent.answers import Turn
 from agent.graph import build_graph
 from agent.service import Assistant
 from integrations.answer_log.sql_log import SqlAnswerLog
-from integrations.checkpoints import open_checkpointer
+from integrations.checkpoints import forget_idle_threads, open_checkpointer
 from tests.contract.conftest import PG_URL
 from tests.fakes import HashingEmbedder
 from tests.kb_fixture import make_context, make_kb_store
@@ -36,11 +38,12 @@ def kb(tmp_path):
     store.close()
 
 
-def assistant(database_url, home, store, embedder):
+def assistant(database_url, home, store, embedder, *, with_saver=False):
     saver, conn = open_checkpointer(database_url, home)
     log = SqlAnswerLog.sqlite(home / "log.db")
-    return Assistant(graph=build_graph(saver), context=make_context(store, embedder),
-                     answer_log=log), conn  # fmt: skip
+    helper = Assistant(graph=build_graph(saver), context=make_context(store, embedder),
+                       answer_log=log)  # fmt: skip
+    return (helper, saver, conn) if with_saver else (helper, conn)
 
 
 def test_a_follow_up_after_a_restart_sees_the_earlier_turns(database_url, tmp_path, kb):
@@ -58,3 +61,29 @@ def test_a_follow_up_after_a_restart_sees_the_earlier_turns(database_url, tmp_pa
     conn.close()
     assert [h["content"] for h in follow_up.history][0] == "paid annual leave days employee"
     assert other.history == ()  # same thread id in another tenant is another thread
+
+
+def test_idle_conversations_are_forgotten_and_active_ones_kept(database_url, tmp_path, kb):
+    store, embedder = kb
+    helper, saver, conn = assistant(database_url, tmp_path, store, embedder, with_saver=True)
+    try:
+        # Nothing to forget in a new database (SQLite creates its tables on first use).
+        assert forget_idle_threads(saver, conn, older_than=timedelta(days=30)) == 0
+        for thread in ["idle", "active"]:
+            helper.answer(Turn("paid annual leave days employee", "acme", conversation_id=thread))
+            time.sleep(0.01)
+            if thread == "idle":
+                between = datetime.now(UTC)
+                time.sleep(0.01)
+        # A month after `between`, "idle" has been quiet for a month, "active" not quite.
+        month = timedelta(days=30)
+        assert forget_idle_threads(saver, conn, older_than=month, now=between) == 0
+        assert forget_idle_threads(saver, conn, older_than=month, now=between + month) == 1
+        idle, active = (
+            helper.answer(Turn("paid annual leave days again", "acme", conversation_id=thread))
+            for thread in ["idle", "active"]
+        )
+        assert idle.history == ()  # forgotten: a follow-up starts afresh
+        assert [h["content"] for h in active.history][0] == "paid annual leave days employee"
+    finally:
+        conn.close()

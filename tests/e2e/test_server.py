@@ -95,10 +95,11 @@ def test_shutdown_waits_for_work_that_background_work_spawns(tmp_path):
     assert done == ["parent", "child"]
 
 
-def test_housekeeping_forgets_old_delivery_claims(tmp_path):
+def test_housekeeping_forgets_old_delivery_claims_and_idle_conversations(tmp_path):
     import asyncio
     from datetime import UTC, datetime, timedelta
 
+    from integrations.checkpoints import checkpoint_id_at
     from integrations.server import _housekeeping
 
     with fake_services(tmp_path) as services, running_server(services) as srv:
@@ -111,6 +112,15 @@ def test_housekeeping_forgets_old_delivery_claims(tmp_path):
                 "UPDATE deliveries SET claimed_at = ? WHERE key = ?",
                 (log._ts(datetime.now(UTC) - timedelta(days=4)), "slack:event:old"),
             )
+        for thread in ["idle", "active"]:
+            services.assistant.answer(Turn(question="paid annual leave days", tenant="acme",
+                                           conversation_id=thread))  # fmt: skip
+        saver, conn = services.thread_memory
+        with saver.lock:  # the "idle" conversation's last turn was 31 days ago
+            old = checkpoint_id_at(datetime.now(UTC) - timedelta(days=31))
+            conn.execute("UPDATE checkpoints SET checkpoint_id = ? WHERE thread_id LIKE ?",
+                         (old, "%:idle"))  # fmt: skip
+            conn.commit()
 
         async def one_round() -> None:
             task = asyncio.create_task(_housekeeping(srv.runtime, every_seconds=60))
@@ -120,6 +130,28 @@ def test_housekeeping_forgets_old_delivery_claims(tmp_path):
         srv.call(one_round())
         assert log.claim_delivery("slack:event:old") is True  # forgotten: claimable again
         assert log.claim_delivery("slack:event:new") is False
+        threads = {c.config["configurable"]["thread_id"] for c in saver.list(None)}
+        assert threads == {"acme:cli:active"}  # the default keeps 30 days
+
+
+def test_thread_memory_is_closed_only_when_nothing_is_using_it(tmp_path):
+    # The hourly clean-up runs on a worker thread; closing SQLite under it crashed the
+    # process (a segfault, not an exception). Closing now waits for the saver's lock.
+    import sqlite3
+    import threading
+
+    services = fake_services(tmp_path)
+    saver, conn = services.thread_memory
+    closer = threading.Thread(target=services.close)
+    with saver.lock:  # a query in progress
+        closer.start()
+        closer.join(timeout=0.2)
+        assert closer.is_alive()  # waiting, connection still usable
+        conn.execute("SELECT 1")
+    closer.join(timeout=5)
+    assert not closer.is_alive()
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")
 
 
 def _free_port() -> int:
