@@ -34,7 +34,15 @@ from agent.context import Policy
 from agent.state import HitData
 from agent.text import content_words
 
-__all__ = ["OPENING_WORDS", "OVERLAP_CAP", "OVERLAP_WEIGHT", "TITLE_WEIGHT", "decide", "features"]
+__all__ = [
+    "OPENING_WORDS",
+    "OVERLAP_CAP",
+    "OVERLAP_WEIGHT",
+    "TITLE_WEIGHT",
+    "decide",
+    "features",
+    "tune_threshold",
+]
 
 #: Added to the score when a hit's title (or a heading) has exactly the question's words.
 TITLE_WEIGHT = 0.3
@@ -108,3 +116,35 @@ def decide(
         f"{f['question_words']:.0f} question words in a title or opening)"
     )
     return decision, reason, f
+
+
+def tune_threshold(points: Sequence[tuple[float, bool]]) -> tuple[float, float]:
+    """``(threshold, accuracy)``: the ``route_threshold`` that best separates labelled
+    routing scores, ``points`` being ``(score, should_search)`` (``askloop export
+    --format router`` writes them). Thresholds halfway between neighbouring scores are
+    tried; of equally good ones, the middle one is taken.
+    """
+    if not points:
+        raise ValueError("no labelled routing decisions to tune on")
+    ordered = sorted(points)
+    scores = sorted({s for s, _ in ordered})
+    candidates = [scores[0] - 0.01]
+    candidates += [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]
+    candidates.append(scores[-1] + 0.01)
+    # Sweep upwards: at threshold t, scores >= t search. Right are the scores below t
+    # that should not search and those at or above t that should.
+    total_search = sum(1 for _, search in ordered if search)
+    best: list[float] = []
+    top = -1
+    below_no, below_yes, i = 0, 0, 0
+    for t in candidates:
+        while i < len(ordered) and ordered[i][0] < t:
+            below_yes += ordered[i][1]
+            below_no += not ordered[i][1]
+            i += 1
+        correct = below_no + (total_search - below_yes)
+        if correct > top:
+            top, best = correct, [t]
+        elif correct == top:
+            best.append(t)
+    return round(best[len(best) // 2], 4), top / len(ordered)

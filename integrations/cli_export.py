@@ -12,6 +12,7 @@ from typing import Any
 from agent.answers import RetrievedChunk
 from agent.datasets.formats import FORMATS
 from agent.errors import InvalidInputError
+from agent.routing import tune_threshold
 from config.settings import validate_tenant
 from integrations.exporter import WARN_BELOW, ExportOptions, ExportReport, export_dataset
 
@@ -99,7 +100,23 @@ def run(args: argparse.Namespace, services: Any) -> int:
                              raft_p=args.raft_oracle_p)  # fmt: skip
         report = export_dataset(answer_log, opts, more=more, progress=_progress)
         status = max(status, _print_report(args.fmt, report))
+        if args.fmt == "router" and report.files:
+            _print_tuning(report, services.settings.graph.route_threshold)
     return status
+
+
+def _print_tuning(r: ExportReport, current: float) -> None:
+    """What the examples say about ``route_threshold`` (both labels are needed)."""
+    search = sum(1 for _, s in r.routing if s)
+    print(f"  router: {search} examples should search, {len(r.routing) - search} should not")
+    if not 0 < search < len(r.routing):
+        print("  router: both kinds are needed to suggest a route_threshold")
+        return
+    best, accuracy = tune_threshold(r.routing)
+    now = sum((score >= current) == s for score, s in r.routing) / len(r.routing)
+    print(f"  router: route_threshold {current} is right on {now:.1%} of them; {best} would "
+          f"be on {accuracy:.1%} ([graph] route_threshold = {best}; in-sample, check on "
+          f"new feedback before trusting it)")  # fmt: skip
 
 
 def _print_report(fmt: str, r: ExportReport) -> int:

@@ -27,6 +27,7 @@ from agent.datasets.formats import (
     RecordError,
     dpo_record,
     kto_record,
+    router_record,
     sft_record,
     validate,
 )
@@ -65,6 +66,8 @@ class ExportReport:
     unknown_prompt: int = 0
     desirable: int = 0
     undesirable: int = 0
+    #: router: (routing score, should search) of every example written, for tuning.
+    routing: list[tuple[float, bool]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -106,6 +109,9 @@ class _Writer:
         if self._opts.fmt == "trl-kto":
             self._report.desirable += record["label"]
             self._report.undesirable += not record["label"]
+        elif self._opts.fmt == "router":
+            point = (float(record["features"]["score"]), record["label"] == "retrieve")
+            self._report.routing.append(point)
         side = "val" if is_validation(thread, self._opts.val_fraction, self._opts.seed) else "train"
         self._files[side].write(line + b"\n")
         if side == "val":
@@ -142,6 +148,8 @@ def _records(
             record = kto_record(ex)
         elif fmt == "raft":
             record = _raft(opts, ex, texts, more)
+        elif fmt == "router":
+            record = router_record(ex)
         else:
             if ex.rating == "down" and ex.correction.strip() and ex.correction != ex.answer:
                 yield dpo_record(ex.prompt, ex.correction, ex.answer,
@@ -197,8 +205,9 @@ def export_dataset(
         return cache[version]
 
     def examples() -> Iterator[Example]:
-        items: Iterable[LoggedAnswer] = answer_log.iter_rated(tenant=opts.tenant,
-                                                               since=opts.since)  # fmt: skip
+        items: Iterable[LoggedAnswer] = answer_log.iter_rated(
+            tenant=opts.tenant, since=opts.since, with_trace=opts.fmt == "router"
+        )
         if progress is not None:
             items = progress(items, answer_log.count_rated(tenant=opts.tenant, since=opts.since))
         for item in items:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk
+from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
 from prompts import load_prompt
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -39,6 +39,16 @@ PARKING = RetrievedChunk(
 )
 
 
+def routed(decision: str, score: float | None) -> tuple[TraceStep, ...]:
+    """The route step as the graph records it (no features when the probe failed)."""
+    detail: dict = {"reason": "store_unavailable"}
+    if score is not None:
+        features = {"best_cosine": round(score - 0.1, 4), "title_match": 0.0,
+                    "overlap_words": 1.0, "question_words": 3.0, "score": score}  # fmt: skip
+        detail = {"reason": "…", "features": features, "policy": "probe"}
+    return (TraceStep(node="route", verdict=decision, ms=3.0, detail=detail),)
+
+
 def answer(n: int, question: str, text: str, **kw) -> AnswerRecord:
     base = dict(
         answer_id=f"a{n:02d}",
@@ -51,6 +61,7 @@ def answer(n: int, question: str, text: str, **kw) -> AnswerRecord:
         prompt_versions=DIRECT_VERSIONS,
         conversation_id=f"C1:{n}",
         created_at=T0 + timedelta(minutes=n),
+        trace=routed("finetuned", round(0.2 + n / 1000, 4)),
     )
     base.update(kw)
     return AnswerRecord(**base)
@@ -66,6 +77,7 @@ def kb_answer(n: int, question: str, text: str, **kw) -> AnswerRecord:
         context=("c-leave", "c-carry"),
         prompt_versions=CTX_VERSIONS,
         citations=(Citation(n=1, chunk_id="c-leave", title="Annual leave", source="/kb/leave.md"),),
+        trace=routed("retrieve", 0.9),
         **kw,
     )
 
@@ -91,11 +103,13 @@ def populate(log) -> None:
         )
     )
     log.save_answer(answer(3, "What is the capital of France?", "Paris."))
-    log.save_answer(answer(4, "Who wrote Hamlet?", "Shakespeare."))
+    # Searched, found nothing good, gave up: the tuned model answered (route finetuned).
+    log.save_answer(answer(4, "Who wrote Hamlet?", "Shakespeare.", trace=routed("retrieve", 0.5)))
     log.save_answer(answer(5, "who wrote hamlet", "Marlowe.", conversation_id="C1:other"))
     log.save_answer(answer(6, "What is 2+2?", "5."))
     log.save_answer(answer(7, "Withdrawn question?", "Withdrawn answer."))
-    log.save_answer(answer(8, "Store down?", "I can't search...", error="store_unavailable"))
+    log.save_answer(answer(8, "Store down?", "I can't search...", error="store_unavailable",
+                           trace=routed("retrieve", None)))  # fmt: skip
     log.save_answer(
         answer(
             9,

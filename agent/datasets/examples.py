@@ -46,6 +46,13 @@ class Example:
     retrieved: tuple[RetrievedChunk, ...]
     #: Prompt name -> version used at answer time.
     versions: dict[str, str]
+    #: The question as asked (redacted like the prompt), and how it was answered.
+    question: str = ""
+    route: str = ""
+    #: The router's decision ("retrieve" | "finetuned") and the features it decided on,
+    #: when the probe router decided (not for a direct question or a dead store).
+    decision: str = ""
+    route_features: dict[str, float] | None = None
 
 
 class MissingPromptError(LookupError):
@@ -97,6 +104,8 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
     messages += [{"role": h["role"], "content": clean(h["content"])} for h in r.history]
     messages.append({"role": "user", "content": user})
     answer = r.answer.removeprefix(CAVEAT)
+    step = next((s for s in r.trace if s.node == "route"), None)
+    features = step.detail.get("features") if step is not None else None
     return Example(
         answer_id=r.answer_id,
         tenant=r.tenant,
@@ -110,4 +119,8 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
         cited=tuple(c.chunk_id for c in r.citations),
         retrieved=r.retrieved,
         versions=dict(r.prompt_versions),
+        question=clean(r.question),
+        route=r.route,
+        decision=step.verdict if step is not None else "",
+        route_features=dict(features) if isinstance(features, dict) else None,
     )

@@ -3,7 +3,8 @@
 Field names follow the trainers exactly: OpenAI fine-tuning (chat SFT with per-message
 ``weight``, DPO with ``input``/``preferred_output``/``non_preferred_output``), TRL's
 conversational SFT, DPO (``prompt``/``chosen``/``rejected``) and KTO
-(``prompt``/``completion``/``label``), and RAFT in chat form.
+(``prompt``/``completion``/``label``), and RAFT in chat form. ``router`` is askloop's
+own: labelled routing decisions to tune (or train) the router.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "RecordError",
     "dpo_record",
     "kto_record",
+    "router_record",
     "sft_record",
     "validate",
 ]
@@ -48,6 +50,7 @@ FORMATS: Mapping[str, Format] = {
         Format("trl-dpo", 1, "TRL DPOTrainer, conversational (pairs)"),
         Format("trl-kto", 2, "TRL KTOTrainer, every rated answer (both labels needed)"),
         Format("raft", 1, "Retrieval-augmented fine-tuning: oracle + distractor documents"),
+        Format("router", 1, "Routing: the router's features and the route a 👍 confirms"),
     )
 }
 
@@ -99,6 +102,27 @@ def kto_record(example: Example) -> dict[str, Any] | None:
         "prompt": [dict(m) for m in example.prompt],
         "completion": [_assistant(example.answer)],
         "label": example.rating == "up",
+    }
+
+
+ROUTES = ("retrieve", "finetuned")
+
+
+def router_record(example: Example) -> dict[str, Any] | None:
+    """What the router should have decided, where feedback says so.
+
+    A 👍 confirms the route that made the answer: the knowledge base ("retrieve", also
+    after rewrites) or the tuned model ("finetuned", also when a search found nothing and
+    gave up, which the router could have skipped). A 👎 says the answer was bad, not
+    which route would have been better, so it labels nothing.
+    """
+    if example.rating != "up" or not example.route_features or example.decision not in ROUTES:
+        return None
+    return {
+        "question": example.question,
+        "features": example.route_features,
+        "decision": example.decision,
+        "label": "finetuned" if example.route == "finetuned" else "retrieve",
     }
 
 
@@ -168,5 +192,15 @@ def validate(fmt: str, record: Mapping[str, Any]) -> None:
         _one_assistant(record["completion"], "completion")
         if not isinstance(record["label"], bool):
             raise RecordError("label must be true or false")
+    elif fmt == "router":
+        if keys != {"question", "features", "decision", "label"}:
+            raise RecordError("router keys are question/features/decision/label")
+        if not isinstance(record["question"], str) or not record["question"].strip():
+            raise RecordError("router question must be non-empty text")
+        features = record["features"]
+        if not isinstance(features, dict) or not isinstance(features.get("score"), int | float):
+            raise RecordError("router features must be a mapping with a numeric 'score'")
+        if record["decision"] not in ROUTES or record["label"] not in ROUTES:
+            raise RecordError(f"router decision and label are one of {ROUTES}")
     else:
         raise RecordError(f"unknown format {fmt!r}")

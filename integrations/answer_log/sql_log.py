@@ -275,11 +275,18 @@ class SqlAnswerLog(DeliveriesMixin):
     # -- export reading -----------------------------------------------------------------------
 
     def iter_rated(
-        self, *, tenant: str | None = None, since: datetime | None = None, batch: int = 1000
+        self,
+        *,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        batch: int = 1000,
+        with_trace: bool = False,
     ) -> Iterator[LoggedAnswer]:
         """Answers with feedback, oldest first, in constant memory (keyset pages).
 
-        Withdrawn answers and apologies (answers with an error) are never yielded.
+        Withdrawn answers and apologies (answers with an error) are never yielded. The
+        decision trace and queries are left empty unless ``with_trace`` (they are most
+        of a row, and only the router dataset reads them).
         """
         where = (
             "withdrawn_at IS NULL AND error = '' AND EXISTS (SELECT 1 FROM feedback_events f "
@@ -298,7 +305,7 @@ class SqlAnswerLog(DeliveriesMixin):
                 page_params = (*params, after[0], after[1])
             with self._transaction() as cur:
                 page = self._load(cur, page_where, page_params, tenant=tenant, limit=batch,
-                                  oldest_first=True, light=True)  # fmt: skip
+                                  oldest_first=True, light=not with_trace)  # fmt: skip
             yield from page
             if len(page) < batch:
                 return

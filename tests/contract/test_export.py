@@ -103,6 +103,23 @@ def test_kto_labels_every_rated_answer_and_reports_the_balance(log, tmp_path):
     assert report.desirable + report.undesirable == report.written == len(records)
 
 
+def test_router_examples_label_the_route_a_thumbs_up_confirms(log, tmp_path):
+    report, records = run(log, "router", tmp_path)
+    by_question = {r["question"]: r for r in records}
+    # A 👍 on a knowledge-base answer: the router was right to search.
+    leave = by_question["How many days of annual leave do I get?"]
+    assert (leave["decision"], leave["label"]) == ("retrieve", "retrieve")
+    # Searched, gave up, the tuned model's answer got a 👍: no search was needed.
+    hamlet = by_question["Who wrote Hamlet?"]
+    assert (hamlet["decision"], hamlet["label"]) == ("retrieve", "finetuned")
+    assert hamlet["features"]["score"] == 0.5
+    # A 👎 says nothing about the route; the store-down apology is not an example.
+    assert "And can I carry some over?" not in by_question
+    assert "What is 2+2?" not in by_question and "Store down?" not in by_question
+    assert report.routing == [(r["features"]["score"], r["label"] == "retrieve")
+                              for r in records]  # fmt: skip
+
+
 def test_raft_mixes_the_oracle_with_hard_negatives(log, tmp_path):
     _, records = run(log, "raft", tmp_path, raft_k=2, raft_p=1.0)
     assert len(records) == 1  # a01: the only 👍 answer with a citation

@@ -28,6 +28,19 @@ def test_kto_export_prints_counts_and_balancing_weights(logged, capsys):
     assert all("label" in json.loads(line) for line in out.read_text().splitlines())
 
 
+def test_router_export_suggests_a_route_threshold(logged, capsys, monkeypatch):
+    monkeypatch.setenv("ASKLOOP_CONFIG", str(logged / "askloop.toml"))
+    (logged / "askloop.toml").write_text("[graph]\nroute_threshold = 0.95\n")
+    out = logged / "router.jsonl"
+    assert main(["export", "--format", "router", "--out", str(out), "--tenant", "acme"]) == 0
+    printed = capsys.readouterr().out
+    # The fixture's one 👍 knowledge-base answer scores 0.9, every other 👍 at most 0.5:
+    # 0.95 misroutes that one, a threshold between 0.5 and 0.9 gets all of them right.
+    assert "1 examples should search, 12 should not" in printed
+    assert "route_threshold 0.95 is right on 92.3% of them; 0.7 would be on 100.0%" in printed
+    assert len(out.read_text().splitlines()) == 13
+
+
 def test_without_a_tenant_each_tenant_gets_its_own_file(logged, capsys):
     out = logged / "sft.jsonl"
     status = main(["export", "--format", "trl-sft", "--out", str(out)])

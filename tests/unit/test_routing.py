@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.context import Policy
-from agent.routing import OVERLAP_WEIGHT, TITLE_WEIGHT, decide, features
+from agent.routing import OVERLAP_WEIGHT, TITLE_WEIGHT, decide, features, tune_threshold
 
 
 def hit(title, text, cosine, headings=()):
@@ -43,3 +43,15 @@ def test_the_threshold_decides():
     hits = [hit("Parking", "Level 2 is for visitors.", 0.3)]
     assert decide("parking for visitors", hits, Policy(route_threshold=0.2))[0] == "retrieve"
     assert decide("parking for visitors", hits, Policy(route_threshold=1.5))[0] == "finetuned"
+
+
+def test_the_tuned_threshold_separates_labelled_scores_best():
+    # Should search (True) from 0.6 up, except one outlier at 0.3.
+    points = [(0.1, False), (0.2, False), (0.3, True), (0.45, False), (0.6, True), (0.9, True)]
+    threshold, accuracy = tune_threshold(points)
+    assert 0.45 < threshold <= 0.6 and accuracy == 5 / 6
+    assert all((score >= threshold) == search for score, search in points if score != 0.3)
+    # One kind only: every threshold below (or above) all scores is right.
+    assert tune_threshold([(0.5, True), (0.7, True)])[1] == 1.0
+    with pytest.raises(ValueError, match="no labelled"):
+        tune_threshold([])
