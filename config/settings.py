@@ -263,6 +263,9 @@ class TeamsSettings(_Section):
     stream_interval_seconds: float = Field(default=1.0, ge=0.0, le=10.0)
     #: Messages askloop sends into one conversation per second at most (Teams: about 7).
     max_sends_per_second: int = Field(default=7, ge=1, le=50)
+    #: 👍/👎 on an answer opens Teams' own form ("default": a free-text comment) or
+    #: askloop's ("custom": what was wrong, and the correct answer for training).
+    feedback_form: Literal["default", "custom"] = "default"
     #: Questions the welcome message suggests (at most 3 are shown).
     suggested_prompts: tuple[str, ...] = (
         "How many days of annual leave do I get?",

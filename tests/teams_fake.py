@@ -3,13 +3,16 @@ metadata and its signing keys, and Teams activities as Teams sends them.
 
 Both HTTP fakes run on loopback in their own threads (botbuilder fetches the OpenID
 metadata with blocking ``requests`` and posts replies from a thread pool, so neither may
-run on the server's event loop). Payload shapes follow ``/work/shared/fixtures/teams``.
+run on the server's event loop). Payload shapes follow ``/work/shared/fixtures/teams``;
+tests that replay those documented payloads verbatim read them through
+:func:`doc_fixture` and are skipped (:data:`needs_doc_fixtures`) where they are absent.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -363,6 +367,24 @@ def feedback_invoke(
     )  # fmt: skip
 
 
+def fetch_task_invoke(
+    reply_to_id: str,
+    *,
+    service_url: str,
+    reaction: str = "like",
+    activity_id: str = "f:fetchtask-0001",
+    conversation_id: str = PERSONAL,
+    tenant: str | None = TENANT,
+) -> dict[str, Any]:
+    """``message/fetchTask``: a 👍/👎 click on an answer sent with a custom feedback form."""
+    conversation = {"conversationType": "personal", "id": conversation_id}
+    return _envelope(
+        "invoke", service_url=service_url, conversation=conversation, activity_id=activity_id,
+        tenant=tenant, name="message/fetchTask", replyToId=reply_to_id,
+        value={"actionName": "feedback", "actionValue": {"reaction": reaction}},
+    )  # fmt: skip
+
+
 def bot_added(
     *, service_url: str, conversation_type: str = "personal", conversation_id: str = PERSONAL
 ) -> dict[str, Any]:
@@ -382,6 +404,31 @@ def message_delete(
         activity_id=activity_id, tenant=TENANT,
         channel_data={"eventType": "softDeleteMessage"},
     )  # fmt: skip
+
+
+# --- Teams' documented payloads ------------------------------------------------
+
+
+def _shared_fixtures() -> Path:
+    # Teams' documented example payloads live beside the design docs (shared/fixtures),
+    # not in this repository: ASKLOOP_SHARED_FIXTURES, else ../shared next to the repo.
+    env = os.environ.get("ASKLOOP_SHARED_FIXTURES")
+    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    return base / "teams"
+
+
+TEAMS_DOC_FIXTURES = _shared_fixtures()
+#: For tests that replay Teams' documented payloads verbatim; skipped without them.
+needs_doc_fixtures = pytest.mark.skipif(
+    not TEAMS_DOC_FIXTURES.is_dir(),
+    reason=f"Teams' documented example payloads are not at {TEAMS_DOC_FIXTURES}",
+)
+
+
+def doc_fixture(name: str) -> dict[str, Any]:
+    """One of Teams' documented payloads (see SOURCES.md beside them)."""
+    body: dict[str, Any] = json.loads((TEAMS_DOC_FIXTURES / name).read_text())
+    return body
 
 
 # --- talking to askloop ----------------------------------------------------------

@@ -3,16 +3,17 @@
 botbuilder (``CloudAdapter`` + ``ConfigurationBotFrameworkAuthentication``) stays inside
 this package, so the SDK can be swapped without touching the rest of askloop.
 
-| module      | what                                                                 |
-|-------------|----------------------------------------------------------------------|
-| endpoint    | the HTTP handler: authenticate (every failure is a 401), run the turn |
-| auth        | inbound JWT checks, outbound tokens fetched off the event loop        |
-| bot         | the ActivityHandler: messages, installs, deletes, feedback invokes    |
-| replies     | the background answer: typing, streaming, final message, links        |
-| streaming   | per-conversation send pacing and the streamed answer                  |
-| rendering   | answers as activities: citations, AI label, feedback loop, streaminfo |
-| feedback    | the ``message/submitAction`` feedback invoke                          |
-| tenancy     | tenants from ``channelData.tenant.id``; message and delivery keys     |
+| module        | what                                                                  |
+|---------------|-----------------------------------------------------------------------|
+| endpoint      | the HTTP handler: authenticate (every failure is a 401), run the turn |
+| auth          | inbound JWT checks, outbound tokens fetched off the event loop        |
+| bot           | the ActivityHandler: messages, installs, deletes, feedback invokes    |
+| replies       | the background answer: typing, streaming, final message, links        |
+| streaming     | per-conversation send pacing and the streamed answer                  |
+| rendering     | answers as activities: citations, AI label, feedback loop, streaminfo |
+| feedback      | the ``message/submitAction`` feedback invoke                          |
+| feedback_form | askloop's own feedback form: the ``message/fetchTask`` dialog         |
+| tenancy       | tenants from ``channelData.tenant.id``; message and delivery keys     |
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
     from integrations.teams.bot import AskloopBot
     from integrations.teams.endpoint import MessagesEndpoint
     from integrations.teams.feedback import FeedbackRecorder
+    from integrations.teams.feedback_form import FeedbackForm
     from integrations.teams.replies import Replier
 
     settings = runtime.settings.teams
@@ -57,7 +59,9 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
     runtime.on_close.append(close_authentication)
     endpoint = MessagesEndpoint(
         adapter=CloudAdapter(authentication),
-        bot=AskloopBot(runtime, Replier(runtime, settings), FeedbackRecorder(runtime)),
+        bot=AskloopBot(
+            runtime, Replier(runtime, settings), FeedbackRecorder(runtime), FeedbackForm(runtime)
+        ),
         authenticator=RequestAuthenticator(
             authentication, enabled=enabled, openid_metadata=metadata_url(settings)
         ),

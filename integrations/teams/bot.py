@@ -18,6 +18,7 @@ from msrest.serialization import Model
 from config.settings import TeamsSettings
 from integrations.serving import ServerRuntime
 from integrations.teams.feedback import FEEDBACK_INVOKE, FeedbackRecorder
+from integrations.teams.feedback_form import FETCH_TASK_INVOKE, FeedbackForm
 from integrations.teams.rendering import text_activity, welcome_activity
 from integrations.teams.replies import Question, Replier
 from integrations.teams.tenancy import (
@@ -67,16 +68,21 @@ def _without_my_mention(activity: Any) -> tuple[bool, str]:
 
 
 class AskloopBot(ActivityHandler):
-    """Messages are answered, conversation installs greeted, feedback invokes recorded,
-    deleted messages withdraw their answer."""
+    """Messages are answered, conversation installs greeted, feedback invokes recorded
+    (askloop's feedback form served), deleted messages withdraw their answer."""
 
     def __init__(
-        self, runtime: ServerRuntime, replier: Replier, feedback: FeedbackRecorder
+        self,
+        runtime: ServerRuntime,
+        replier: Replier,
+        feedback: FeedbackRecorder,
+        form: FeedbackForm,
     ) -> None:
         self._runtime = runtime
         self._settings: TeamsSettings = runtime.settings.teams
         self._replier = replier
         self._feedback = feedback
+        self._form = form
 
     def _hand_off(self, ctx: TurnContext, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``work`` after the HTTP response. CloudAdapter disposes of nothing when
@@ -169,8 +175,13 @@ class AskloopBot(ActivityHandler):
         self._count("deleted")
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        if turn_context.activity.name == FEEDBACK_INVOKE:
-            await self._feedback.record(turn_context.activity)
+        activity = turn_context.activity
+        if activity.name == FEEDBACK_INVOKE:
+            await self._feedback.record(activity)
             # Teams wants exactly {}; an empty msrest Model serialises to that.
             return InvokeResponse(status=200, body=Model())
+        if activity.name == FETCH_TASK_INVOKE:
+            # Served whatever feedback_form says now: answers sent before a switch to
+            # "default" still open askloop's form.
+            return InvokeResponse(status=200, body=await self._form.fetch(activity))
         return await super().on_invoke_activity(turn_context)

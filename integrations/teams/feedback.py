@@ -1,10 +1,13 @@
-"""Teams' native feedback loop: 👍/👎 (and the optional text) on an answer.
+"""Teams' feedback loop: 👍/👎 on an answer, with what the user wrote in the form.
 
 Teams sends an ``invoke`` named ``message/submitAction`` whose value is
 ``{"actionName": "feedback", "actionValue": {"reaction": "like"|"dislike",
-"feedback": "<a JSON string: {\\"feedbackText\\": …}>"}}``; ``replyToId`` is the rated
-bot message. The invoke must be answered 200 with ``{}`` whatever happens, so nothing
-here raises: what cannot be recorded is logged and dropped.
+"feedback": "<a JSON string of the form's values>"}}``; ``replyToId`` is the rated bot
+message. The form is Teams' own (``{"feedbackText": …}``) or, with ``[teams]
+feedback_form = "custom"``, askloop's (:mod:`integrations.teams.feedback_form`: the
+inputs :data:`REASON_INPUT` and :data:`CORRECTION_INPUT`). The invoke must be answered
+200 with ``{}`` whatever happens, so nothing here raises: what cannot be recorded is
+logged and dropped.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ from integrations.teams.tenancy import (
 )
 
 __all__ = [
+    "CORRECTION_INPUT",
+    "CORRECTION_MAX",
     "FEEDBACK_ACTION",
     "FEEDBACK_INVOKE",
+    "REASON_INPUT",
+    "REASON_MAX",
     "BadFeedbackError",
     "FeedbackAction",
     "FeedbackRecorder",
     "parse_feedback",
+    "parse_rating",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,20 +49,35 @@ FEEDBACK_INVOKE = "message/submitAction"
 FEEDBACK_ACTION = "feedback"
 _RATINGS: dict[str, Rating] = {"like": "up", "dislike": "down"}
 
+#: The one field of Teams' own form.
+DEFAULT_TEXT = "feedbackText"
+#: The input ids of askloop's form: what was wrong / good, and the correct answer.
+REASON_INPUT = "reason"
+CORRECTION_INPUT = "correction"
+#: The answer log keeps this much of a reason (and the Slack modal accepts as much); a
+#: longer one is cut.
+REASON_MAX = 2000
+#: As much as the Slack modal accepts. A correction trains askloop, so a longer one is
+#: refused rather than cut (askloop's form never sends one: its input has this maxLength).
+CORRECTION_MAX = 3000
+
 
 class BadFeedbackError(ValueError):
-    """A submitAction value that is not a feedback askloop can record."""
+    """A feedback invoke value that is not a feedback askloop can record."""
 
 
 @dataclass(frozen=True, slots=True)
 class FeedbackAction:
     rating: Rating
-    #: What the user typed in Teams' feedback form ("" when nothing).
-    text: str
+    #: What was wrong, or good ("" when nothing): Teams' comment box or askloop's form.
+    reason: str
+    #: The correct answer, from askloop's form on a 👎 ("" when none).
+    correction: str = ""
 
 
-def parse_feedback(value: Any) -> FeedbackAction:
-    """The typed feedback in a ``message/submitAction`` value; ``BadFeedbackError`` else."""
+def parse_rating(value: Any) -> Rating:
+    """The rating a feedback invoke value carries (``message/fetchTask`` carries only
+    that); ``BadFeedbackError`` else."""
     if not isinstance(value, Mapping) or value.get("actionName") != FEEDBACK_ACTION:
         raise BadFeedbackError("not a feedback action")
     action = value.get("actionValue")
@@ -64,19 +87,44 @@ def parse_feedback(value: Any) -> FeedbackAction:
     rating = _RATINGS.get(reaction) if isinstance(reaction, str) else None
     if rating is None:
         raise BadFeedbackError(f"unknown reaction {reaction!r}")
-    raw = action.get("feedback")
+    return rating
+
+
+def _field(form: Mapping[str, Any], key: str) -> str:
+    text = form.get(key, "")
+    if not isinstance(text, str):
+        raise BadFeedbackError(f"the feedback's {key} is not a string")
+    return text.strip()
+
+
+def parse_feedback(value: Any) -> FeedbackAction:
+    """The typed feedback in a ``message/submitAction`` value; ``BadFeedbackError`` else.
+
+    Teams' form gives the reason (``feedbackText``); askloop's gives the reason and, on
+    a 👎, the correction. A form carrying fields of both is refused.
+    """
+    rating = parse_rating(value)
+    raw = value["actionValue"].get("feedback")
     if raw is None or raw == "":
         return FeedbackAction(rating, "")
     form = raw
     if isinstance(raw, str):
         try:
             form = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadFeedbackError("the feedback is not JSON") from None
-    text = form.get("feedbackText", "") if isinstance(form, Mapping) else None
-    if not isinstance(text, str):
-        raise BadFeedbackError("the feedback has no feedbackText string")
-    return FeedbackAction(rating, text.strip())
+    if not isinstance(form, Mapping):
+        raise BadFeedbackError("the feedback is not a JSON object")
+    if DEFAULT_TEXT in form:
+        if REASON_INPUT in form or CORRECTION_INPUT in form:
+            raise BadFeedbackError("the feedback mixes Teams' form and askloop's")
+        return FeedbackAction(rating, _field(form, DEFAULT_TEXT)[:REASON_MAX])
+    reason = _field(form, REASON_INPUT)[:REASON_MAX]
+    correction = _field(form, CORRECTION_INPUT)
+    if len(correction) > CORRECTION_MAX:
+        raise BadFeedbackError(f"the correction is longer than {CORRECTION_MAX} characters")
+    # askloop's form asks for a correction only on a 👎 (and the export reads it only there).
+    return FeedbackAction(rating, reason, correction if rating == "down" else "")
 
 
 class FeedbackRecorder:
@@ -124,7 +172,8 @@ class FeedbackRecorder:
         try:
             await assistant.rate(
                 answer_id=answer_id, rating=action.rating, user=user_of(activity),
-                source="invoke", platform=PLATFORM, reason=action.text, tenant=decision.tenant,
+                source="invoke", platform=PLATFORM, reason=action.reason,
+                correction=action.correction, tenant=decision.tenant,
             )  # fmt: skip
         except UnknownAnswerError as exc:
             log.warning("teams: feedback not recorded: %s", exc)

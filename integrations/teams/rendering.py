@@ -2,7 +2,8 @@
 
 An answer is Markdown with ``[n]`` markers plus, in one ``https://schema.org/Message``
 entity, the citations (``Claim`` with a ``DigitalDocument`` appearance) and the
-AI-generated label; ``channelData`` turns on Teams' native 👍/👎 feedback loop. Stream
+AI-generated label; ``channelData`` turns on Teams' native 👍/👎 feedback loop (with
+Teams' form or askloop's, :mod:`integrations.teams.feedback_form`). Stream
 updates are typing activities with a ``streaminfo`` entity.
 
 botbuilder's ``Entity`` serialises only the fields in its attribute map and drops the
@@ -27,6 +28,7 @@ from agent.answers import AnswerRecord, Route
 
 __all__ = [
     "ABSTRACT_MAX",
+    "FeedbackLoopType",
     "KEYWORDS_MAX",
     "NAME_MAX",
     "StreamType",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 StreamType = Literal["informative", "streaming", "final"]
+#: Which form 👍/👎 opens: Teams' comment box, or askloop's (a ``message/fetchTask``).
+FeedbackLoopType = Literal["default", "custom"]
 
 #: Teams' limits on a citation's appearance.
 NAME_MAX = 80
@@ -130,7 +134,7 @@ def citations_of(record: AnswerRecord) -> list[dict[str, Any]]:
     return claims
 
 
-def answer_activity(record: AnswerRecord) -> Activity:
+def answer_activity(record: AnswerRecord, *, feedback: FeedbackLoopType = "default") -> Activity:
     """The message that carries an answer: text, citations, AI label, feedback loop.
 
     The route is a discreet last line. An apology (``record.error``) is plain text:
@@ -144,7 +148,7 @@ def answer_activity(record: AnswerRecord) -> Activity:
         text_format="markdown",
         entities=[MessageEntity(citation=citations_of(record))],
         # feedbackLoop is the current switch; older clients read feedbackLoopEnabled.
-        channel_data={"feedbackLoop": {"type": "default"}, "feedbackLoopEnabled": True},
+        channel_data={"feedbackLoop": {"type": feedback}, "feedbackLoopEnabled": True},
     )
 
 

@@ -156,7 +156,7 @@ class Replier:
         await self._link(
             record.answer_id, question.conversation_id, question.activity_id, "question"
         )
-        return record, answer_activity(record)
+        return record, answer_activity(record, feedback=self._settings.feedback_form)
 
     async def _deliver(
         self,

@@ -50,6 +50,15 @@ def message_entity(activity: dict) -> dict:
     return entity
 
 
+def test_askloops_feedback_form_switches_the_loop_to_custom():
+    activity = wire(answer_activity(record(), feedback="custom"))
+
+    assert activity["channelData"] == {
+        "feedbackLoop": {"type": "custom"},
+        "feedbackLoopEnabled": True,
+    }
+
+
 def test_an_answer_carries_citations_the_ai_label_and_the_feedback_loop():
     activity = wire(answer_activity(record()))
 
