@@ -218,6 +218,10 @@ class SlackSettings(_Section):
     post_interval_seconds: float = Field(default=1.0, ge=0.0, le=60.0)
     #: An answer still being written after this long is shown as it grows (0 = at once).
     draft_after_seconds: float = Field(default=1.0, ge=0.0, le=600.0)
+    #: How a growing answer is shown: "update" posts a draft and edits it (every
+    #: workspace); "native" types it into one message with Slack's streaming API
+    #: (chat.startStream/appendStream/stopStream), falling back to "update" if refused.
+    streaming: Literal["update", "native"] = "update"
     #: Offered when someone opens a new assistant thread with askloop (at most 4 are shown).
     suggested_prompts: tuple[str, ...] = (
         "How many days of annual leave do I get?",

@@ -4,6 +4,9 @@
 methods askloop calls, records every call, keeps the messages it was sent (with
 their edits), enforces Slack's per-channel message rate limit (429 + ``Retry-After``)
 and can be told to fail: ``not_in_channel``, ``invalid_auth``, 5xx, ``msg_too_long``…
+Streamed messages (``chat.startStream``/``appendStream``/``stopStream``) are checked the
+way Slack checks them and kept like any other message: the text as streamed, then, once
+stopped, a ``markdown`` block of it followed by the blocks the stop added.
 It also serves ``apps.connections.open`` and the WebSocket behind it, so the real
 slack_sdk Socket Mode client can connect and be sent envelopes.
 
@@ -48,7 +51,11 @@ BOT_USER = "UASKLOOP"
 BOT_ID = "BASKLOOP"
 
 #: Methods that post or edit a channel message: Slack allows ~1 per second per channel.
-MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.update"})
+MESSAGE_METHODS = frozenset(
+    {"chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream"}
+)
+#: Slack's limit on one streaming call's ``markdown_text``.
+MAX_MARKDOWN_CHARS = 12_000
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,21 @@ class Message:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     edits: int = 0
+    #: Started with chat.startStream and not stopped yet.
+    streaming: bool = False
+    #: The ``markdown_text`` of each streaming call that was accepted, in order.
+    pieces: list[str] = field(default_factory=list)
 
     def section_text(self) -> str:
         return "\n".join(b["text"]["text"] for b in self.blocks if b.get("type") == "section")
+
+    def shown_text(self) -> str:
+        """The answer text a user reads: streamed Markdown, or the sections."""
+        kinds = {"markdown": lambda b: b["text"], "section": lambda b: b["text"]["text"]}
+        return "\n".join(kinds[b["type"]](b) for b in self.blocks if b.get("type") in kinds)
+
+    def has_block(self, kind: str) -> bool:
+        return any(b.get("type") == kind for b in self.blocks)
 
 
 def _parse_params(raw: bytes, content_type: str, query: dict[str, str]) -> dict[str, Any]:
@@ -327,9 +346,63 @@ class FakeSlack:
         message = self._messages.get((params["channel"], params["ts"]))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
+        if message.streaming:  # Slack's answer to an edit of a message still streaming
+            return {"ok": False, "error": "streaming_state_conflict"}
         message.text = params.get("text") or ""
         message.blocks = params.get("blocks") or []
         message.edits += 1
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _m_chat_startStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, thread_ts = params.get("channel"), params.get("thread_ts")
+        if not channel or not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D"):  # outside a DM Slack wants the recipient
+            for arg in ("recipient_user_id", "recipient_team_id"):
+                if not params.get(arg):
+                    return {"ok": False, "error": f"missing_{arg}"}
+        markdown = str(params.get("markdown_text") or "")
+        if len(markdown) > MAX_MARKDOWN_CHARS:
+            return {"ok": False, "error": "msg_too_long"}
+        ts = self._next_ts()
+        self._messages[(channel, ts)] = Message(
+            channel, ts, thread_ts, markdown, streaming=True, pieces=[markdown]
+        )
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _streaming(self, params: dict[str, Any]) -> Message | dict[str, Any]:
+        """The open stream ``params`` name, or the error Slack answers with."""
+        if not params.get("channel") or not params.get("ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(str(params.get("markdown_text") or "")) > MAX_MARKDOWN_CHARS:
+            return {"ok": False, "error": "msg_too_long"}
+        message = self._messages.get((params["channel"], params["ts"]))
+        if message is None or not message.streaming:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        return message
+
+    def _m_chat_appendStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("markdown_text"):
+            return {"ok": False, "error": "invalid_arguments"}
+        message = self._streaming(params)
+        if not isinstance(message, Message):
+            return message
+        message.text += params["markdown_text"]
+        message.pieces.append(params["markdown_text"])
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _m_chat_stopStream(self, params: dict[str, Any]) -> dict[str, Any]:
+        message = self._streaming(params)
+        if not isinstance(message, Message):
+            return message
+        markdown = str(params.get("markdown_text") or "")
+        blocks = params.get("blocks") or []
+        if len(message.text) + len(markdown) + len(json.dumps(blocks)) > self.max_message_chars:
+            return {"ok": False, "error": "msg_too_long"}
+        message.text += markdown
+        message.pieces.append(markdown)
+        message.blocks = [{"type": "markdown", "text": message.text}, *blocks]
+        message.streaming = False
         return {"ok": True, "channel": message.channel, "ts": message.ts}
 
     def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:

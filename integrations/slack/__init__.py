@@ -7,10 +7,11 @@ Mode as well. The agent core never sees a Slack type: the adapter turns events i
 
 Modules: ``app`` (wiring, Bolt), ``endpoint`` (the HTTP handler, early acks),
 ``socket_mode``, ``inbound`` (events → questions), ``conversations`` (answering),
-``reply`` (status, drafts, posting), ``render``/``mrkdwn`` (Block Kit, defanging,
-splitting), ``feedback`` (buttons, modal, reactions), ``rules`` (tenancy, per-channel
-rules), ``dedup`` (delivery claims), ``throttle``, ``webapi`` (Web API faults),
-``values`` (what travels through Slack).
+``reply`` (status, drafts, posting), ``stream`` (Slack's native streaming of a
+reply), ``render``/``mrkdwn`` (Block Kit, defanging, splitting), ``feedback``
+(buttons, modal, reactions), ``rules`` (tenancy, per-channel rules), ``dedup``
+(delivery claims), ``throttle``, ``webapi`` (Web API faults), ``values`` (what travels
+through Slack).
 """
 
 from __future__ import annotations

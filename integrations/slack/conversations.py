@@ -174,6 +174,9 @@ class Conversations:
             channel=q.channel,
             thread_ts=q.reply_thread,
             draft_after=self._settings.draft_after_seconds,
+            streaming=self._settings.streaming,
+            recipient_user=q.user,
+            recipient_team=q.envelope.team_id,
         )
         if not turn.question:
             await self._say(writer, EMPTY_QUESTION, reason="empty_question")

@@ -5,6 +5,8 @@ a Slack control sequence (``<!channel>``, ``<!here>``, ``<@U…>``, ``<url|label
 ``@channel``/``@here``/``@everyone`` get a word joiner so they never notify; the only
 links are the ones built here, to cited sources. Everything else that looks like a
 link is shown as text (bare URLs as code, so no client turns them into links).
+``to_markdown`` defangs the same way for Slack's streaming API, which takes standard
+Markdown rather than mrkdwn.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
-__all__ = ["escape", "link", "question_text", "split_mrkdwn", "to_mrkdwn"]
+__all__ = ["escape", "link", "question_text", "split_mrkdwn", "to_markdown", "to_mrkdwn"]
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -123,6 +125,58 @@ def to_mrkdwn(
     if in_code:
         out.append("```")
     return "\n".join(out).strip("\n")
+
+
+_ENTITY_AMP = re.compile(r"&(?=#?\w+;)")
+_QUOTE_MARKS = re.compile(r"^\s{0,3}(?:>\s?)+")
+
+
+def _escape_markdown(text: str) -> str:
+    """``escape`` for standard Markdown: an ``&`` only where it would start an entity,
+    so "Q&A" stays as written."""
+    text = _ENTITY_AMP.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
+
+
+def _inline_markdown(text: str) -> str:
+    out: list[str] = []
+    end = 0
+    for m in _TOKENS.finditer(text):
+        out.append(_escape_markdown(text[end : m.start()]))
+        end = m.end()
+        if m["code"]:
+            out.append(_escape_markdown(m["code"]))
+        elif m["image"]:
+            out.append(_escape_markdown(m["alt"] or ""))
+        elif m["link"]:
+            out.append(_escape_markdown(m["label"]))
+        elif m["url"]:
+            out.append(f"`{_escape_markdown(m['url'])}`")
+        else:
+            out.append(m.group(0))
+    out.append(_escape_markdown(text[end:]))
+    return "".join(out)
+
+
+def to_markdown(markdown: str) -> str:
+    """Model Markdown as the streaming API's ``markdown_text``: still Markdown (Slack
+    renders headings, lists, quotes and code itself), defanged like ``to_mrkdwn`` —
+    links become their label, bare URLs code, ``<``/``>`` are escaped. Each token is
+    converted on its own, so a longer text's result extends a shorter one's as long as
+    no token was cut in half."""
+    out: list[str] = []
+    in_code = False
+    for line in markdown.replace("\x00", "").split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+            out.append(_escape_markdown(line))
+        elif in_code:
+            out.append(_escape_markdown(line))
+        else:
+            quote = _QUOTE_MARKS.match(line)
+            prefix = quote.group(0) if quote else ""
+            out.append(prefix + _inline_markdown(line[len(prefix) :]))
+    return "\n".join(out)
 
 
 _PIECES = re.compile(r"<[^<>\n]*>|&\w+;|[^\s<&]+|\s+|.", re.S)

@@ -235,6 +235,65 @@ class SlackApi:
             quiet=quiet,
         )
 
+    # -- a message typed in as it is written (chat.startStream/appendStream/stopStream) -
+
+    async def start_stream(
+        self,
+        channel: str,
+        thread_ts: str,
+        markdown: str,
+        *,
+        recipient_user: str | None = None,
+        recipient_team: str | None = None,
+        quiet: Collection[str] | Literal[True] = (),
+    ) -> str:
+        """Start a streamed thread reply showing ``markdown``; returns its ts. Outside a
+        direct message Slack wants the user and team it is written for."""
+        await self.throttle.wait(channel)
+        data = await self._call(
+            "chat.startStream",
+            lambda: self.client.chat_startStream(
+                channel=channel,
+                thread_ts=thread_ts,
+                markdown_text=markdown or None,
+                recipient_user_id=recipient_user or None,
+                recipient_team_id=recipient_team or None,
+            ),
+            channel=channel,
+            quiet=quiet,
+        )
+        return str(data.get("ts") or "")
+
+    async def append_stream(self, channel: str, ts: str, markdown: str) -> None:
+        """Add ``markdown`` (only the new text) to a streamed message."""
+        await self.throttle.wait(channel)
+        await self._call(
+            "chat.appendStream",
+            lambda: self.client.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown),
+            channel=channel,
+        )
+
+    async def stop_stream(
+        self,
+        channel: str,
+        ts: str,
+        *,
+        markdown: str = "",
+        blocks: Collection[dict[str, Any]] = (),
+        quiet: Collection[str] = (),
+    ) -> None:
+        """Finish a streamed message: ``markdown`` is appended first, ``blocks`` are shown
+        below the text."""
+        await self.throttle.wait(channel)
+        await self._call(
+            "chat.stopStream",
+            lambda: self.client.chat_stopStream(
+                channel=channel, ts=ts, markdown_text=markdown or None, blocks=list(blocks) or None
+            ),
+            channel=channel,
+            quiet=quiet,
+        )
+
     async def ephemeral(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None
     ) -> None:
