@@ -4,14 +4,12 @@ fake Slack: Events API envelopes, reactions, feedback clicks and modal submissio
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.shared_fixtures import doc_fixtures
+from tests.shared_fixtures import needs_doc_fixtures as needs_shared
 from tests.slack_fake import BOT_ID, BOT_USER
 
 __all__ = [
@@ -263,17 +261,6 @@ def thread_started(
     return event_body(event, **envelope)
 
 
-def _shared_fixtures() -> Path:
-    # Slack's documented example payloads live beside the design docs (shared/fixtures),
-    # not in this repository: ASKLOOP_SHARED_FIXTURES, else ../shared next to the repo.
-    env = os.environ.get("ASKLOOP_SHARED_FIXTURES")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    return base / "slack"
-
-
-SLACK_DOC_FIXTURES = _shared_fixtures()
+SLACK_DOC_FIXTURES = doc_fixtures("slack")
 #: For tests that replay Slack's documented payloads verbatim; skipped without them.
-needs_doc_fixtures = pytest.mark.skipif(
-    not SLACK_DOC_FIXTURES.is_dir(),
-    reason=f"Slack's documented example payloads are not at {SLACK_DOC_FIXTURES}",
-)
+needs_doc_fixtures = needs_shared("slack", "Slack")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 import time
 import urllib.error
@@ -26,12 +25,13 @@ from typing import Any
 from urllib.parse import unquote
 
 import jwt
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from config.settings import Settings, TeamsSettings
 from tests.server_harness import RunningServer, fake_services, running_server
+from tests.shared_fixtures import doc_fixtures
+from tests.shared_fixtures import needs_doc_fixtures as needs_shared
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "0d9b1b5e-0000-4000-8000-00000000beef"
@@ -409,20 +409,9 @@ def message_delete(
 # --- Teams' documented payloads ------------------------------------------------
 
 
-def _shared_fixtures() -> Path:
-    # Teams' documented example payloads live beside the design docs (shared/fixtures),
-    # not in this repository: ASKLOOP_SHARED_FIXTURES, else ../shared next to the repo.
-    env = os.environ.get("ASKLOOP_SHARED_FIXTURES")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    return base / "teams"
-
-
-TEAMS_DOC_FIXTURES = _shared_fixtures()
+TEAMS_DOC_FIXTURES = doc_fixtures("teams")
 #: For tests that replay Teams' documented payloads verbatim; skipped without them.
-needs_doc_fixtures = pytest.mark.skipif(
-    not TEAMS_DOC_FIXTURES.is_dir(),
-    reason=f"Teams' documented example payloads are not at {TEAMS_DOC_FIXTURES}",
-)
+needs_doc_fixtures = needs_shared("teams", "Teams")
 
 
 def doc_fixture(name: str) -> dict[str, Any]:

@@ -46,3 +46,43 @@ def small_kb(tmp_path: Path) -> Path:
         "reserved for visitors.</p></body></html>"
     )
     return root
+
+
+# -- Teams: the Bot Framework side (signing keys, OpenID metadata, connector) -------------
+
+
+@pytest.fixture(scope="module")
+def keys():
+    from tests.teams_fake import BotFrameworkKeys
+
+    return BotFrameworkKeys()
+
+
+@pytest.fixture(scope="module")
+def openid(keys):
+    from tests.teams_fake import FakeOpenId
+
+    fake = FakeOpenId(keys)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def connector():
+    from tests.teams_fake import FakeConnector
+
+    with FakeConnector() as fake:
+        yield fake
+
+
+#: What the stubbed Azure AD hands askloop for its outbound Bot Framework calls.
+OUTBOUND_TOKEN = "outbound-token-from-azure-ad"
+
+
+@pytest.fixture
+def azure_ad(monkeypatch):
+    """The outbound seam: Azure AD's token endpoint (msal) is not reachable in tests.
+    Modules that send with an app id use it: ``pytestmark = usefixtures("azure_ad")``."""
+    from integrations.teams import auth
+
+    monkeypatch.setattr(auth, "acquire_token", lambda credentials: OUTBOUND_TOKEN)

@@ -15,7 +15,7 @@ import pytest
 from tests.slack_fake import FakeSlack, post_signed
 from tests.slack_payloads import app_mention
 from tests.slack_rig import slack_rig
-from tests.teams_fake import PERSONAL, FakeConnector, personal_message, post, teams_server
+from tests.teams_fake import PERSONAL, personal_message, post, teams_server
 from tests.teams_fake import teams_settings as make_teams_settings
 
 HUGE = "How many days of annual leave do employees get? " + "Please explain in detail. " * 4000
@@ -33,12 +33,6 @@ def raw_post(url: str, body: bytes, content_type: str) -> int:
 @pytest.fixture
 def slack():
     with FakeSlack(rate_per_second=20, retry_after=0) as fake:
-        yield fake
-
-
-@pytest.fixture
-def connector():
-    with FakeConnector() as fake:
         yield fake
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from integrations.teams import auth
+from tests.e2e.conftest import OUTBOUND_TOKEN
 from tests.teams_fake import (
     APP_ID,
     PERSONAL,
     BotFrameworkKeys,
-    FakeConnector,
     FakeOpenId,
     feedback_invoke,
     personal_message,
@@ -21,32 +21,9 @@ from tests.teams_fake import (
     teams_settings,
 )
 
+pytestmark = pytest.mark.usefixtures("azure_ad")
+
 QUESTION = "How many days of annual leave do employees get?"
-OUTBOUND = "outbound-token-from-azure-ad"
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return BotFrameworkKeys()
-
-
-@pytest.fixture(scope="module")
-def openid(keys):
-    fake = FakeOpenId(keys)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def connector():
-    with FakeConnector() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def azure_ad(monkeypatch):
-    """The outbound seam: Azure AD's token endpoint (msal) is not reachable in tests."""
-    monkeypatch.setattr(auth, "acquire_token", lambda credentials: OUTBOUND)
 
 
 def secured(tmp_path, openid):
@@ -72,7 +49,7 @@ def test_a_valid_token_is_processed_and_replies_carry_the_bots_own_token(
 
     assert response.status == 200
     assert reply.activity["text"].startswith("Every employee gets 26 days [1].")
-    assert {s.authorization for s in connector.sent} == {f"Bearer {OUTBOUND}"}
+    assert {s.authorization for s in connector.sent} == {f"Bearer {OUTBOUND_TOKEN}"}
     assert (feedback.status, feedback.body) == (200, {})
     assert srv.runtime.services.answer_log.get_answer(logged.record.answer_id).rating == "up"
 

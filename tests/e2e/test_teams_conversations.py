@@ -14,7 +14,6 @@ from tests.teams_fake import (
     OTHER_TENANT,
     PERSONAL,
     TENANT,
-    FakeConnector,
     bot_added,
     channel_message,
     group_message,
@@ -26,12 +25,6 @@ from tests.teams_fake import (
 )
 
 QUESTION = "How many days of annual leave do employees get?"
-
-
-@pytest.fixture
-def connector():
-    with FakeConnector() as fake:
-        yield fake
 
 
 def answers(srv) -> list:

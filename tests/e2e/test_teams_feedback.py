@@ -9,7 +9,6 @@ import pytest
 from tests.teams_fake import (
     OTHER_TENANT,
     PERSONAL,
-    FakeConnector,
     feedback_invoke,
     personal_message,
     post,
@@ -18,12 +17,6 @@ from tests.teams_fake import (
 )
 
 QUESTION = "How many days of annual leave do employees get?"
-
-
-@pytest.fixture
-def connector():
-    with FakeConnector() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -8,14 +8,10 @@ import json
 
 import pytest
 
-from integrations.teams import auth
 from tests.teams_fake import (
     APP_ID,
     OTHER_TENANT,
     PERSONAL,
-    BotFrameworkKeys,
-    FakeConnector,
-    FakeOpenId,
     doc_fixture,
     feedback_invoke,
     fetch_task_invoke,
@@ -26,32 +22,10 @@ from tests.teams_fake import (
     teams_settings,
 )
 
+pytestmark = pytest.mark.usefixtures("azure_ad")
+
 QUESTION = "How many days of annual leave do employees get?"
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return BotFrameworkKeys()
-
-
-@pytest.fixture(scope="module")
-def openid(keys):
-    fake = FakeOpenId(keys)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def connector():
-    with FakeConnector() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def azure_ad(monkeypatch):
-    """The outbound seam: Azure AD's token endpoint (msal) is not reachable in tests."""
-    monkeypatch.setattr(auth, "acquire_token", lambda credentials: "outbound-token")
 
 
 @pytest.fixture
