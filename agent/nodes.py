@@ -67,17 +67,22 @@ def _search(ctx: Context, tenant: str, query: str, mode: SearchMode = "hybrid") 
     return [_hit_data(h, query) for h in found]
 
 
-def history_window(turns: Sequence[ThreadTurn], budget: int) -> list[Message]:
+def recent_turns(turns: Sequence[ThreadTurn], budget: int) -> list[ThreadTurn]:
     """The newest turns that fit in ``budget`` tokens, oldest first."""
-    kept: list[Message] = []
+    kept: list[ThreadTurn] = []
     used = 0
     for turn in reversed(turns):
         cost = count_tokens(turn["content"])
         if used + cost > budget:
             break
-        kept.append(Message(role=turn["role"], content=turn["content"]))
+        kept.append(turn)
         used += cost
     return list(reversed(kept))
+
+
+def history_window(turns: Sequence[ThreadTurn], budget: int) -> list[Message]:
+    """The newest turns that fit in ``budget`` tokens, oldest first, as messages."""
+    return [Message(role=t["role"], content=t["content"]) for t in recent_turns(turns, budget)]
 
 
 def _complete(
@@ -382,7 +387,10 @@ def check_citations(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         route = "rewrite" if state.get("rewrites", 0) else "retrieve"
     step = _step("check_citations", f"{len(cited)} cited", started, dropped=dropped,
                  route=route)  # fmt: skip
+    # What the next question's history can use: the newest earlier turns that fit the
+    # budget (history_window never reaches further), then this exchange.
     turns: list[ThreadTurn] = [
+        *recent_turns(state.get("turns") or [], runtime.context.policy.history_tokens),
         {"role": "user", "content": state["question"]},
         {"role": "assistant", "content": answer},
     ]

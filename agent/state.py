@@ -6,8 +6,7 @@ so a thread's checkpoint carries only ``turns`` from one question to the next.
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = ["HitData", "InputState", "State", "ThreadTurn"]
 
@@ -51,8 +50,10 @@ class InputState(TypedDict):
 
 
 class State(InputState, total=False):
-    #: Thread memory: every question and answer of this conversation, oldest first.
-    turns: Annotated[list[ThreadTurn], operator.add]
+    #: Thread memory: this conversation's questions and answers, oldest first; only the
+    #: newest that the next answer's history window can use are kept (``check_citations``
+    #: trims it), so a long-lived chat does not grow its checkpoint without bound.
+    turns: list[ThreadTurn]
     #: "retrieve" or "finetuned", as decided by ``route``.
     decision: Literal["retrieve", "finetuned"]
     #: Queries sent to the knowledge base this run: the question, then each rewrite.

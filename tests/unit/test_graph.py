@@ -247,14 +247,20 @@ def test_thread_memory_carries_turns_but_not_per_run_state(store, embedder):
     assert len(other["turns"]) == 2
 
 
-def test_history_is_bounded_in_tokens(store, embedder):
+def test_history_and_the_remembered_turns_are_bounded_in_tokens(store, embedder):
     app = build_graph(InMemorySaver())
     model = FakeChatModel("Twenty-six days [1].")
     context = make_context(store, embedder, answer=model, history_tokens=20)
-    for _ in range(5):
-        run(context, "paid annual leave days for every employee please", app=app, thread="t")
-    history = model.calls[-1][1:-1]
+    for i in range(12):
+        result = run(context, f"paid annual leave days for employee number {i} please",
+                     app=app, thread="t")  # fmt: skip
+    history = [m.content for m in model.calls[-1][1:-1]]
     assert 0 < len(history) < 8
+    # The thread remembers what the next history can use, not every turn ever: the
+    # newest earlier turns the last answer saw, then the last exchange.
+    remembered = [t["content"] for t in result["turns"]]
+    assert remembered == [*history, "paid annual leave days for employee number 11 please",
+                          "Twenty-six days [1]."]  # fmt: skip
 
 
 def test_a_give_up_answered_by_a_raft_model_with_context_is_a_finetuned_answer(store, embedder):
