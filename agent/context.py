@@ -40,6 +40,9 @@ class Policy:
     #: Thread history given to the models, newest turns first, within this budget.
     history_tokens: int = 1200
     max_answer_tokens: int = 400
+    #: An answer from the knowledge base that cites nothing cites the document it is
+    #: demonstrably drawn from (agent/attribution.py); the trace says so.
+    attribute_citations: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from agent.attribution import attribute
 from agent.chat import ChatModel, Message, StreamingChatModel
 from agent.context import Context
 from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
@@ -385,8 +386,20 @@ def check_citations(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         route = "finetuned"  # the fine-tuned model wrote it, by decision or after giving up
     else:
         route = "rewrite" if state.get("rewrites", 0) else "retrieve"
+    attributed = None
+    if (
+        not cited
+        and route != "finetuned"
+        and not state.get("error")
+        and runtime.context.policy.attribute_citations
+    ):
+        attributed = attribute(answer, docs)
+        if attributed is not None:  # "… per year [1]." as the models write it
+            end = len(answer) - 1 if answer.endswith((".", "!", "?")) else len(answer)
+            answer = f"{answer[:end]} [{attributed}]{answer[end:]}"
+            cited[attributed] = docs[attributed - 1]["chunk_id"]
     step = _step("check_citations", f"{len(cited)} cited", started, dropped=dropped,
-                 route=route)  # fmt: skip
+                 attributed=attributed, route=route)  # fmt: skip
     # What the next question's history can use: the newest earlier turns that fit the
     # budget (history_window never reaches further), then this exchange.
     turns: list[ThreadTurn] = [

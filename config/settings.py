@@ -155,6 +155,8 @@ class GraphSettings(_Section):
     max_question_chars: int = Field(default=4000, ge=100)
     history_tokens: int = Field(default=1200, ge=0)
     max_answer_tokens: int = Field(default=400, ge=16, le=8192)
+    #: An uncited knowledge-base answer cites the document it is demonstrably drawn from.
+    attribute_citations: bool = True
 
 
 class ServerSettings(_Section):

@@ -37,6 +37,27 @@ def test_a_knowledge_base_question_is_answered_from_the_first_search(store, embe
     assert {"answer_with_context", "context_message"} <= set(result["prompt_versions"])
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_uncited_answer_drawn_from_a_document_cites_it(store, embedder, enabled):
+    model = FakeChatModel("Every employee gets 26 days of paid annual leave.")
+    context = make_context(store, embedder, answer=model, attribute_citations=enabled)
+    result = run(context, "how many days of paid annual leave does an employee get")
+    step = result["trace"][-1]
+    if not enabled:
+        assert result["cited"] == [] and step["detail"]["attributed"] is None
+        return
+    leave = next(n for n, h in enumerate(result["context_hits"], 1) if h["title"] == "Annual leave")
+    assert result["answer"] == f"Every employee gets 26 days of paid annual leave [{leave}]."
+    assert result["cited"] == [(leave, result["context_hits"][leave - 1]["chunk_id"])]
+    assert step["detail"]["attributed"] == leave  # the trace says the model did not cite it
+
+
+def test_a_tuned_model_answer_is_never_attributed(store, embedder):
+    tuned = FakeChatModel("Every employee gets 26 days of paid annual leave.", model_id="t")
+    result = run(make_context(store, embedder, finetuned=tuned), "what is the capital of france")
+    assert result["route"] == "finetuned" and result["cited"] == []
+
+
 def test_a_hybrid_probe_is_reused_by_retrieve(store, embedder):
     calls = []
     search = store.search
