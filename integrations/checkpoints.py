@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agent.service import THREAD_ID
+
 __all__ = ["forget_idle_threads", "open_checkpointer"]
 
 # Both savers keep one row per checkpoint in a table of this name, keyed by thread_id
@@ -59,10 +61,12 @@ def checkpoint_id_at(moment: datetime) -> str:
 def forget_idle_threads(
     saver: Any, conn: Any, *, older_than: timedelta, now: datetime | None = None
 ) -> int:
-    """Delete every thread whose newest checkpoint is older than ``older_than``.
+    """Delete every askloop thread whose newest checkpoint is older than ``older_than``.
 
     Returns how many threads were deleted. Each goes through the saver's own
-    ``delete_thread`` (checkpoints, pending writes and blobs alike).
+    ``delete_thread`` (checkpoints, pending writes and blobs alike). Threads whose id is
+    not askloop's (``agent.service.THREAD_ID``) are left alone: another LangGraph
+    application may share the tables.
     """
     boundary = checkpoint_id_at((now or datetime.now(UTC)) - older_than)
     with saver.lock:  # the saver shares this connection with the graph's threads
@@ -71,7 +75,8 @@ def forget_idle_threads(
             rows = conn.execute(_IDLE_THREADS.format(p="?"), (boundary,)).fetchall()
         else:
             rows = conn.execute(_IDLE_THREADS.format(p="%s"), (boundary,)).fetchall()
-    threads = [row["thread_id"] if isinstance(row, dict) else row[0] for row in rows]
+    ids = (row["thread_id"] if isinstance(row, dict) else row[0] for row in rows)
+    threads = [t for t in ids if THREAD_ID.fullmatch(t)]
     for thread_id in threads:
         saver.delete_thread(thread_id)
     return len(threads)

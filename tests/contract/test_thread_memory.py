@@ -69,6 +69,13 @@ def test_idle_conversations_are_forgotten_and_active_ones_kept(database_url, tmp
     try:
         # Nothing to forget in a new database (SQLite creates its tables on first use).
         assert forget_idle_threads(saver, conn, older_than=timedelta(days=30)) == 0
+        # Another LangGraph application's thread in the same tables, as old as "idle".
+        foreign = str(uuid.uuid4())
+        build_graph(saver).invoke(
+            {"question": "paid annual leave days", "tenant": "acme"},
+            {"configurable": {"thread_id": foreign}, "recursion_limit": 50},
+            context=make_context(store, embedder),
+        )
         for thread in ["idle", "active"]:
             helper.answer(Turn("paid annual leave days employee", "acme", conversation_id=thread))
             time.sleep(0.01)
@@ -79,6 +86,7 @@ def test_idle_conversations_are_forgotten_and_active_ones_kept(database_url, tmp
         month = timedelta(days=30)
         assert forget_idle_threads(saver, conn, older_than=month, now=between) == 0
         assert forget_idle_threads(saver, conn, older_than=month, now=between + month) == 1
+        assert saver.get_tuple({"configurable": {"thread_id": foreign}}) is not None
         idle, active = (
             helper.answer(Turn("paid annual leave days again", "acme", conversation_id=thread))
             for thread in ["idle", "active"]
