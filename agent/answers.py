@@ -25,7 +25,7 @@ __all__ = [
 
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
-FeedbackSource = Literal["button", "reaction", "invoke", "cli"]
+FeedbackSource = Literal["button", "reaction", "invoke", "cli", "tool"]
 #: "thread": a marker that askloop takes part in a thread (not a real message).
 MessageRole = Literal["answer", "question", "thread"]
 

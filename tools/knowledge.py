@@ -1,4 +1,5 @@
-"""The askloop tools an agent can call: search the knowledge base, ask, ask the tuned model.
+"""The askloop tools an agent can call: search the knowledge base, ask, ask the tuned
+model, and pass on a user's 👍/👎 on an answer.
 
 The tenant is fixed when the tools are built, never an argument, so a calling agent cannot
 read another tenant's knowledge base. Every failure reaches the agent as a short message
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
@@ -43,6 +44,12 @@ ASK_DESCRIPTION = (
     "company: policies, processes, systems, people. Pass the same `thread_id` for "
     "follow-up questions so it remembers the conversation."
 )
+RATE_DESCRIPTION = (
+    "Pass on what the user thought of an askloop answer: `up` or `down`, with an optional "
+    "reason and, for `down`, the correct answer. Use it when the user reacts to an answer "
+    "you got from `ask` or `ask_finetuned_model` (by its answer_id); askloop learns from "
+    "these ratings. Returns {answer_id, rating, ups, downs}."
+)
 FINETUNED_DESCRIPTION = (
     "Answer a question straight from askloop's fine-tuned model, without searching the "
     "knowledge base, so the answer has no sources and may be out of date. Returns "
@@ -73,6 +80,26 @@ class FinetunedArgs(BaseModel):
     question: str = Field(description="The question, in full sentences.")
 
 
+class RateArgs(BaseModel):
+    answer_id: str = Field(
+        description="The answer_id that `ask` or `ask_finetuned_model` returned."
+    )
+    rating: Literal["up", "down"] = Field(description="up: the answer helped; down: it did not.")
+    reason: str = Field(
+        default="", max_length=2000,
+        description="Optional: what was good or wrong, in the user's words.",
+    )  # fmt: skip
+    correction: str = Field(
+        default="", max_length=3000,
+        description="Optional, with down: the correct answer, if the user gave one.",
+    )  # fmt: skip
+    user: str = Field(
+        default="", max_length=200,
+        description="Optional: who rated (an id from your platform); a user's latest rating "
+        "of an answer replaces their earlier one.",
+    )  # fmt: skip
+
+
 def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
     """The tools over ``assistant``, every one bound to ``tenant``."""
     validate_tenant(tenant)
@@ -101,10 +128,30 @@ def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
             return {"answer": record.answer, "model": record.model,
                     "answer_id": record.answer_id}  # fmt: skip
 
+    def rate_answer(
+        answer_id: str,
+        rating: Literal["up", "down"],
+        reason: str = "",
+        correction: str = "",
+        user: str = "",
+    ) -> dict[str, Any]:
+        with _reported("rate_answer"):
+            # Stored like every rating: durably, per user (hashed by the Assistant),
+            # latest wins; another tenant's answer is as unknown as a missing one.
+            logged = assistant.rate(
+                answer_id=answer_id.strip(), rating=rating, reason=reason.strip(),
+                correction=correction.strip() if rating == "down" else "",
+                user=user.strip() or "agent", source="tool",
+                platform="tool", tenant=tenant,
+            )  # fmt: skip
+            return {"answer_id": logged.record.answer_id, "rating": logged.rating,
+                    "ups": logged.ups, "downs": logged.downs}  # fmt: skip
+
     return [
         _tool(search_knowledge_base, SearchArgs, SEARCH_DESCRIPTION),
         _tool(ask, AskArgs, ASK_DESCRIPTION),
         _tool(ask_finetuned_model, FinetunedArgs, FINETUNED_DESCRIPTION),
+        _tool(rate_answer, RateArgs, RATE_DESCRIPTION),
     ]
 
 

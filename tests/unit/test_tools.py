@@ -69,8 +69,11 @@ class DownStore:
 # -- what an agent sees ----------------------------------------------------------------------
 
 
+TOOLS = ["search_knowledge_base", "ask", "ask_finetuned_model", "rate_answer"]
+
+
 def test_the_tools_have_names_descriptions_and_typed_described_arguments(by_name):
-    assert list(by_name) == ["search_knowledge_base", "ask", "ask_finetuned_model"]
+    assert list(by_name) == TOOLS
     for tool in by_name.values():
         assert len(tool.description) > 80
         schema = tool.args_schema.model_json_schema()
@@ -84,6 +87,8 @@ def test_the_tools_have_names_descriptions_and_typed_described_arguments(by_name
     ask = by_name["ask"].args_schema.model_json_schema()
     assert ask["required"] == ["question"] and ask["properties"]["thread_id"]["default"] == ""
     assert set(by_name["ask_finetuned_model"].args) == {"question"}
+    rate = by_name["rate_answer"].args_schema.model_json_schema()
+    assert rate["required"] == ["answer_id", "rating"]
     # No tool lets the agent pick a tenant.
     assert all("tenant" not in t.args for t in by_name.values())
     assert "knowledge base" in by_name["search_knowledge_base"].description
@@ -125,7 +130,7 @@ def test_search_only_sees_the_tenant_the_tools_were_built_for(assistant):
 
 def test_a_search_the_store_cannot_serve_is_a_clear_message(embedder, answer_log):
     down = assistant_for(make_context(DownStore(), embedder), answer_log)
-    search, ask, _ = build_tools(down, tenant="acme")
+    search, ask, *_ = build_tools(down, tenant="acme")
     assert search.invoke({"query": "leave"}) == "Error: the knowledge base is unreachable."
     # `ask` still answers, saying the knowledge base is down.
     assert ask.invoke({"question": "paid annual leave days"})["answer"] == STORE_DOWN
@@ -206,6 +211,38 @@ def test_a_finetuned_model_that_is_down_is_a_clear_message(store, embedder, answ
     assert logged.record.error == "model_unavailable"
 
 
+# -- rate_answer -----------------------------------------------------------------------------
+
+
+def test_an_agent_passes_on_ratings_stored_like_any_other(by_name, answer_log):
+    answer_id = by_name["ask"].invoke({"question": "how many days of paid annual leave"})[
+        "answer_id"
+    ]
+    rate = by_name["rate_answer"]
+    out = rate.invoke({"answer_id": answer_id, "rating": "down", "reason": "too vague",
+                       "correction": "26 days a year.", "user": "U1"})  # fmt: skip
+    assert out == {"answer_id": answer_id, "rating": "down", "ups": 0, "downs": 1}
+    logged = answer_log.get_answer(answer_id)
+    assert (logged.rating, logged.reason, logged.correction) == ("down", "too vague",
+                                                                 "26 days a year.")  # fmt: skip
+    # The same user changes their mind: the latest rating wins; another user adds one.
+    rate.invoke({"answer_id": answer_id, "rating": "up", "user": "U1"})
+    out = rate.invoke({"answer_id": answer_id, "rating": "up"})
+    assert (out["ups"], out["downs"]) == (2, 0)
+
+
+def test_rating_an_unknown_or_foreign_answer_is_a_message(by_name, assistant, answer_log):
+    out = by_name["rate_answer"].invoke({"answer_id": "nope", "rating": "up"})
+    assert isinstance(out, str) and out.startswith("Error:") and "nope" in out
+    answer_id = by_name["ask"].invoke({"question": "paid annual leave days"})["answer_id"]
+    globex = {t.name: t for t in build_tools(assistant, tenant="globex")}
+    out = globex["rate_answer"].invoke({"answer_id": answer_id, "rating": "up"})
+    assert isinstance(out, str) and out.startswith("Error:")
+    assert answer_log.get_answer(answer_id).rating is None  # nothing recorded
+    bad = by_name["rate_answer"].invoke({"answer_id": answer_id, "rating": "meh"})
+    assert bad.startswith("Invalid arguments: rating")
+
+
 # -- errors reach the agent as messages --------------------------------------------------------
 
 
@@ -245,7 +282,7 @@ def test_the_tools_work_in_a_prebuilt_react_agent(assistant):
     model = ToolCallingFake(messages=iter(replies))
     agent = create_react_agent(model, build_tools(assistant, tenant="acme"))
     result = agent.invoke({"messages": [("user", "how much leave do we get?")]})
-    assert model.bound == ["search_knowledge_base", "ask", "ask_finetuned_model"]
+    assert model.bound == TOOLS
     found, refused = [m for m in result["messages"] if isinstance(m, ToolMessage)]
     assert json.loads(found.content)[0]["title"] == "Annual leave"
     assert refused.status == "error" and "empty" in refused.content
@@ -277,7 +314,7 @@ def test_load_tools_wires_askloop_once_on_first_call(monkeypatch):
     try:
         first = tools.load_tools()
         tools.load_tools(tenant="acme")
-        assert [t.name for t in first] == ["search_knowledge_base", "ask", "ask_finetuned_model"]
+        assert [t.name for t in first] == TOOLS
         assert [tenant for _, tenant in built] == ["default", "acme"]
         assert built[0][0] is built[1][0]
     finally:
