@@ -1,4 +1,4 @@
-"""``askloop ask | route | rate | log``: the Assistant from the command line."""
+"""``askloop ask | route | rate | log | forget``: the Assistant from the command line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import sys
+from datetime import timedelta
 from typing import Any
 
 from agent.answers import AnswerRecord, LoggedAnswer, Turn
@@ -37,6 +38,12 @@ def add_parsers(sub: Any) -> None:
     rate.add_argument("rating", choices=["up", "down"])
     rate.add_argument("--reason", default="")
     rate.add_argument("--correction", default="", help="the right answer")
+
+    forget = sub.add_parser(
+        "forget", help="delete the thread memory of conversations idle for N days"
+    )
+    forget.add_argument("--idle-days", type=_days, default=None, metavar="N",
+                        help="default: [server] thread_memory_days")  # fmt: skip
 
     log = sub.add_parser("log", help="recent answers with their ratings")
     log.add_argument("--json", action="store_true")
@@ -84,7 +91,32 @@ def run(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
         return _route(args, services, tenant or services.settings.default_tenant)
     if args.command == "rate":
         return _rate(args, services)
+    if args.command == "forget":
+        return _forget(args, services)
     return _log(args, services, tenant)
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return days
+
+
+def _forget(args: argparse.Namespace, services: Any) -> int:
+    """What ``askloop serve`` does hourly, for installs that never run the server."""
+    days = args.idle_days or services.settings.server.thread_memory_days
+    if not days:
+        print("thread memory is kept for ever ([server] thread_memory_days = 0); "
+              "pass --idle-days N to forget idle conversations now")  # fmt: skip
+        return 0
+    forgotten = services.forget_idle_threads(older_than=timedelta(days=days))
+    print(f"forgot the memory of {forgotten} conversations idle for more than {days} days "
+          "(their answers and ratings stay in the log)")  # fmt: skip
+    return 0
 
 
 def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
