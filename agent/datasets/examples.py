@@ -90,6 +90,7 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
             raise MissingPromptError(f"no text for prompt {name} version {version}")
         return text
 
+    question = clean(r.question)  # redacted once: the prompt and the router record share it
     by_id = {c.chunk_id: c for c in r.retrieved}
     shown = tuple(by_id[cid] for cid in r.context if cid in by_id)
     if shown:
@@ -97,9 +98,9 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
         template = prompt_text("context_message")
         # Chunks recur across answers: redact each distinct text once.
         docs = [_scrubbed_chunk(c) if scrub else c for c in shown]
-        user = template.format(documents=documents_block(docs), question=clean(r.question))
+        user = template.format(documents=documents_block(docs), question=question)
     else:
-        system_name, user = "answer_direct", clean(r.question)
+        system_name, user = "answer_direct", question
     messages = [{"role": "system", "content": prompt_text(system_name)}]
     messages += [{"role": h["role"], "content": clean(h["content"])} for h in r.history]
     messages.append({"role": "user", "content": user})
@@ -119,7 +120,7 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
         cited=tuple(c.chunk_id for c in r.citations),
         retrieved=r.retrieved,
         versions=dict(r.prompt_versions),
-        question=clean(r.question),
+        question=question,
         route=r.route,
         decision=step.verdict if step is not None else "",
         route_features=dict(features) if isinstance(features, dict) else None,
