@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
+    "TENANT_NAME",
+    "THREAD_ID",
     "AnswerRecord",
     "Citation",
     "Feedback",
@@ -21,7 +24,14 @@ __all__ = [
     "TraceStep",
     "Turn",
     "new_answer_id",
+    "thread_id",
 ]
+
+#: What a tenant name may look like (settings validate names against it).
+TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+#: The shape of askloop's thread ids (see ``thread_id``): what retention may delete, so
+#: that another application's threads in the same checkpoint tables are never touched.
+THREAD_ID = re.compile(rf"{TENANT_NAME}:[a-z][a-z0-9_-]*:.+", re.DOTALL)
 
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
@@ -57,6 +67,11 @@ class Turn:
     #: True when the caller asked for the fine-tuned model's own answer (the
     #: ``ask_finetuned_model`` tool): no search, logged like any other answer.
     direct: bool = False
+
+
+def thread_id(turn: Turn) -> str:
+    """The checkpointer thread of a turn in a conversation (its tenant's own)."""
+    return f"{turn.tenant}:{turn.platform}:{turn.conversation_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from agent.answers import (
     TraceStep,
     Turn,
     new_answer_id,
+    thread_id,
 )
 from agent.context import Context
 from agent.errors import AnswerFailedError, AskloopError, InvalidInputError
@@ -35,19 +35,9 @@ from agent.nodes import history_window, route
 from agent.ports import AnswerLog
 from agent.text import clean_text
 
-__all__ = ["THREAD_ID", "Assistant", "hash_user", "rate_answer", "thread_id"]
+__all__ = ["Assistant", "hash_user", "rate_answer"]
 
 log = logging.getLogger(__name__)
-
-
-#: The shape of askloop's thread ids (tenant:platform:conversation): what retention may
-#: delete, so that another application's threads in the same tables are never touched.
-THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[a-z][a-z0-9_-]*:.+", re.DOTALL)
-
-
-def thread_id(turn: Turn) -> str:
-    """The checkpointer thread of a turn in a conversation (its tenant's own)."""
-    return f"{turn.tenant}:{turn.platform}:{turn.conversation_id}"
 
 
 def hash_user(platform: str, user: str) -> str:

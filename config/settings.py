@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agent.answers import TENANT_NAME
+
 __all__ = [
     "ENV_VARS",
     "EmbedderSettings",
@@ -37,7 +39,7 @@ __all__ = [
     "validate_tenant",
 ]
 
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TENANT_PATTERN = re.compile(rf"^{TENANT_NAME}$")
 
 
 def model_cache_dir() -> Path:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.service import THREAD_ID
+from agent.answers import THREAD_ID
 
 __all__ = ["forget_idle_threads", "open_checkpointer"]
 
@@ -65,7 +65,7 @@ def forget_idle_threads(
 
     Returns how many threads were deleted. Each goes through the saver's own
     ``delete_thread`` (checkpoints, pending writes and blobs alike). Threads whose id is
-    not askloop's (``agent.service.THREAD_ID``) are left alone: another LangGraph
+    not askloop's (``agent.answers.THREAD_ID``) are left alone: another LangGraph
     application may share the tables.
     """
     boundary = checkpoint_id_at((now or datetime.now(UTC)) - older_than)
