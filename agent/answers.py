@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
+    "CORRECTION_MAX_CHARS",
+    "REASON_MAX_CHARS",
     "TENANT_NAME",
     "THREAD_ID",
     "AnswerRecord",
@@ -32,6 +34,11 @@ TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 #: The shape of askloop's thread ids (see ``thread_id``): what retention may delete, so
 #: that another application's threads in the same checkpoint tables are never touched.
 THREAD_ID = re.compile(rf"{TENANT_NAME}:[a-z][a-z0-9_-]*:.+", re.DOTALL)
+
+#: The most of a rating's reason the log keeps; a longer reason is cut.
+REASON_MAX_CHARS = 2000
+#: The longest correction askloop's feedback forms and tools take (Slack's input limit).
+CORRECTION_MAX_CHARS = 3000
 
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.answers import (
+    REASON_MAX_CHARS,
     AnswerRecord,
     Citation,
     Feedback,
@@ -257,6 +258,7 @@ def rate_answer(
     """
     feedback = Feedback(
         answer_id=answer_id, user=hash_user(platform, user) or "anonymous", rating=rating,
-        source=source, reason=clean_text(reason)[:2000], correction=correction.strip()[:20000],
+        source=source, reason=clean_text(reason)[:REASON_MAX_CHARS],
+        correction=correction.strip()[:20000],
     )  # fmt: skip
     return answer_log.add_feedback(feedback, tenant=tenant)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.answers import Turn
+from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Turn
 from agent.errors import AskloopError, InvalidInputError
 from agent.service import Assistant
 from agent.text import clean_text
@@ -86,11 +86,11 @@ class RateArgs(BaseModel):
     )
     rating: Literal["up", "down"] = Field(description="up: the answer helped; down: it did not.")
     reason: str = Field(
-        default="", max_length=2000,
+        default="", max_length=REASON_MAX_CHARS,
         description="Optional: what was good or wrong, in the user's words.",
     )  # fmt: skip
     correction: str = Field(
-        default="", max_length=3000,
+        default="", max_length=CORRECTION_MAX_CHARS,
         description="Optional, with down: the correct answer, if the user gave one.",
     )  # fmt: skip
     user: str = Field(

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
     FeedbackButtonsElement,
 )
 
-from agent.answers import AnswerRecord
+from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, AnswerRecord
 from integrations.slack.mrkdwn import escape, link, split_mrkdwn, to_mrkdwn
 from integrations.slack.values import (
     CORRECTION_BLOCK,
@@ -186,7 +186,7 @@ def feedback_modal(state: ModalState) -> dict[str, Any]:
                     "type": "plain_text_input",
                     "action_id": REASON_INPUT,
                     "multiline": True,
-                    "max_length": 2000,
+                    "max_length": REASON_MAX_CHARS,
                 },
             },
             {
@@ -198,7 +198,7 @@ def feedback_modal(state: ModalState) -> dict[str, Any]:
                     "type": "plain_text_input",
                     "action_id": CORRECTION_INPUT,
                     "multiline": True,
-                    "max_length": 3000,
+                    "max_length": CORRECTION_MAX_CHARS,
                 },
             },
         ],

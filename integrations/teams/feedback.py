@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.answers import Rating
+from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Rating
 from agent.errors import UnknownAnswerError
 from integrations.serving import ServerRuntime
 from integrations.teams.tenancy import (
@@ -54,12 +54,10 @@ DEFAULT_TEXT = "feedbackText"
 #: The input ids of askloop's form: what was wrong / good, and the correct answer.
 REASON_INPUT = "reason"
 CORRECTION_INPUT = "correction"
-#: The answer log keeps this much of a reason (and the Slack modal accepts as much); a
-#: longer one is cut.
-REASON_MAX = 2000
-#: As much as the Slack modal accepts. A correction trains askloop, so a longer one is
-#: refused rather than cut (askloop's form never sends one: its input has this maxLength).
-CORRECTION_MAX = 3000
+#: A longer reason is cut to what the log keeps. A correction trains askloop, so a
+#: longer one is refused rather than cut (askloop's form never sends one: its input has
+#: this maxLength).
+REASON_MAX, CORRECTION_MAX = REASON_MAX_CHARS, CORRECTION_MAX_CHARS
 
 
 class BadFeedbackError(ValueError):
