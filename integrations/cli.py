@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TextIO
 from agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
 from agent.records import SEARCH_MODES, Hit
 from config.settings import Settings, SettingsError, load_settings, validate_tenant
+from integrations.cli_args import whole_number
 
 __all__ = ["main"]
 
@@ -32,18 +33,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"askloop: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    if value > 1000:
-        raise argparse.ArgumentTypeError(f"must be at most 1000, got {value}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="askloop", description=__doc__)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -60,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="search the knowledge base without answering")
     search.add_argument("query", metavar="QUERY", help="the query, or - for one per stdin line")
-    search.add_argument("--k", type=_positive_int, default=None, help="how many hits")
+    search.add_argument("--k", type=whole_number(high=1000), default=None, help="how many hits")
     search.add_argument("--tenant")
     search.add_argument("--mode", choices=SEARCH_MODES, default=None)
     search.add_argument("--json", action="store_true", help="print JSON")

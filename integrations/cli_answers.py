@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.answers import AnswerRecord, LoggedAnswer, Turn
 from agent.errors import InvalidInputError
+from integrations.cli_args import whole_number
 
 __all__ = ["add_parsers", "run"]
 
@@ -42,7 +43,7 @@ def add_parsers(sub: Any) -> None:
     forget = sub.add_parser(
         "forget", help="delete the thread memory of conversations idle for N days"
     )
-    forget.add_argument("--idle-days", type=_days, default=None, metavar="N",
+    forget.add_argument("--idle-days", type=whole_number(), default=None, metavar="N",
                         help="default: [server] thread_memory_days")  # fmt: skip
 
     log = sub.add_parser("log", help="recent answers with their ratings")
@@ -94,16 +95,6 @@ def run(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
     if args.command == "forget":
         return _forget(args, services)
     return _log(args, services, tenant)
-
-
-def _days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
-    if days < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return days
 
 
 def _forget(args: argparse.Namespace, services: Any) -> int:
