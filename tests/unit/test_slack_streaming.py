@@ -61,6 +61,19 @@ async def write(writer: ReplyWriter, fake: FakeSlack, text: str, *, appends: int
     await until(fake, lambda: len(fake.calls("chat.appendStream")) >= appends)
 
 
+async def stream_then_finish(
+    fake: FakeSlack, streamed: str = ANSWER, final: AnswerRecord | None = None
+) -> list[str]:
+    """Stream ``streamed`` into a native reply, then finish it as ``final``; the ts."""
+    api = await open_api(fake)
+    try:
+        writer = native(api)
+        await write(writer, fake, streamed)
+        return await writer.finish(final or record())
+    finally:
+        await api.close()
+
+
 def feedback_ids(blocks) -> set[str]:
     return {
         json.loads(b["elements"][0][side]["value"])["answer_id"]
@@ -180,13 +193,7 @@ async def test_a_failed_append_ends_in_the_final_answer_edited_in(fake):
 @pytest.mark.asyncio
 async def test_a_failed_stop_is_retried_plain_then_the_answer_edited_in(fake):
     fake.fail("chat.stopStream", "internal_error", times=1)
-    api = await open_api(fake)
-    try:
-        writer = native(api)
-        await write(writer, fake, ANSWER)
-        await writer.finish(record())
-    finally:
-        await api.close()
+    await stream_then_finish(fake)
     [message] = fake.messages("C1")
     assert [c.error for c in fake.calls("chat.stopStream")] == ["internal_error", None]
     assert len(fake.calls("chat.update", ok=True)) == 1
@@ -197,13 +204,7 @@ async def test_a_failed_stop_is_retried_plain_then_the_answer_edited_in(fake):
 @pytest.mark.asyncio
 async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_posted(fake):
     fake.fail("chat.stopStream", "internal_error", times=2)
-    api = await open_api(fake)
-    try:
-        writer = native(api)
-        await write(writer, fake, ANSWER)
-        posted = await writer.finish(record())
-    finally:
-        await api.close()
+    posted = await stream_then_finish(fake)
     streamed, answer = fake.messages("C1")
     assert streamed.streaming  # Slack refused to stop it: left as it is
     assert [c.error for c in fake.calls("chat.update")] == ["streaming_state_conflict"]
@@ -214,13 +215,8 @@ async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_
 
 @pytest.mark.asyncio
 async def test_a_final_text_that_differs_from_the_streamed_one_replaces_it(fake):
-    api = await open_api(fake)
-    try:
-        writer = native(api)
-        await write(writer, fake, "Every employee gets 26 days [7] of leave, more or less")
-        await writer.finish(record("Every employee gets 26 days of leave."))
-    finally:
-        await api.close()
+    await stream_then_finish(fake, "Every employee gets 26 days [7] of leave, more or less",
+                             record("Every employee gets 26 days of leave."))  # fmt: skip
     [message] = fake.messages("C1")
     [stop] = fake.calls("chat.stopStream")
     assert "blocks" not in stop.params
