@@ -44,6 +44,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
+	@# mypy reads the installed layout (askloop.agent, ...) from a tree of links to the folders.
+	@mkdir -p build/typecheck/askloop
+	@for d in agent integrations tools config prompts; do ln -sfn ../../../$$d build/typecheck/askloop/$$d; done
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agent.state import HitData
-from agent.text import content_words
+from askloop.agent.state import HitData
+from askloop.agent.text import content_words
 
 __all__ = ["MIN_SHARE", "MIN_WORDS", "attribute"]
 

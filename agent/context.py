@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.chat import ChatModel
-from agent.ports import Embedder, VectorStore
+from askloop.agent.chat import ChatModel
+from askloop.agent.ports import Embedder, VectorStore
 
 __all__ = ["Context", "Policy"]
 

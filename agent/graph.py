@@ -15,9 +15,9 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from agent.context import Context
-from agent.edges import after_grade, after_route
-from agent.nodes import (
+from askloop.agent.context import Context
+from askloop.agent.edges import after_grade, after_route
+from askloop.agent.nodes import (
     answer_direct,
     answer_with_context,
     check_citations,
@@ -27,7 +27,7 @@ from agent.nodes import (
     rewrite,
     route,
 )
-from agent.state import InputState, State
+from askloop.agent.state import InputState, State
 
 __all__ = ["build_graph", "builder", "graph", "make_builder"]
 

@@ -11,17 +11,17 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from agent.attribution import attribute
-from agent.chat import ChatModel, Message, StreamingChatModel
-from agent.context import Context
-from agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
-from agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
-from agent.prompting import documents_block
-from agent.records import Hit, SearchMode
-from agent.routing import decide
-from agent.state import HitData, State, ThreadTurn
-from agent.text import content_words, count_tokens
-from prompts import load_prompt
+from askloop.agent.attribution import attribute
+from askloop.agent.chat import ChatModel, Message, StreamingChatModel
+from askloop.agent.context import Context
+from askloop.agent.errors import InvalidInputError, ModelUnavailableError, StoreUnavailableError
+from askloop.agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
+from askloop.agent.prompting import documents_block
+from askloop.agent.records import Hit, SearchMode
+from askloop.agent.routing import decide
+from askloop.agent.state import HitData, State, ThreadTurn
+from askloop.agent.text import content_words, count_tokens
+from askloop.prompts import load_prompt
 
 __all__ = [
     "NOT_FOUND",

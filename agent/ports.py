@@ -9,8 +9,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
-from agent.records import Chunk, Hit, SearchMode
+from askloop.agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
+from askloop.agent.records import Chunk, Hit, SearchMode
 
 __all__ = [
     "AnswerLog",
@@ -97,7 +97,7 @@ class VectorStore(Protocol):
 def check_upsert(chunks: Sequence[Chunk], vectors: Vectors, *, dimensions: int) -> Vectors:
     """Validate ``VectorStore.upsert`` vectors the same way in every store: one row of
     ``dimensions`` per chunk. Returns them as a float32 array."""
-    from agent.errors import InvalidInputError
+    from askloop.agent.errors import InvalidInputError
 
     array = np.asarray(vectors, dtype=np.float32)
     if array.shape != (len(chunks), dimensions):
@@ -115,8 +115,8 @@ def check_search(
     Returns the query vector as a flat float32 array (or None for keyword search);
     raises ``InvalidInputError`` naming what is wrong.
     """
-    from agent.errors import InvalidInputError
-    from agent.records import SEARCH_MODES
+    from askloop.agent.errors import InvalidInputError
+    from askloop.agent.records import SEARCH_MODES
 
     if mode not in SEARCH_MODES:
         raise InvalidInputError(f"unknown search mode {mode!r}; use one of {SEARCH_MODES}")

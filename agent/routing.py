@@ -30,9 +30,9 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from agent.context import Policy
-from agent.state import HitData
-from agent.text import content_words
+from askloop.agent.context import Policy
+from askloop.agent.state import HitData
+from askloop.agent.text import content_words
 
 __all__ = [
     "OPENING_WORDS",

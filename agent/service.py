@@ -14,7 +14,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.answers import (
+from askloop.agent.answers import (
     REASON_MAX_CHARS,
     AnswerRecord,
     Citation,
@@ -30,11 +30,11 @@ from agent.answers import (
     new_answer_id,
     thread_id,
 )
-from agent.context import Context
-from agent.errors import AnswerFailedError, AskloopError, InvalidInputError
-from agent.nodes import history_window, route
-from agent.ports import AnswerLog
-from agent.text import clean_text
+from askloop.agent.context import Context
+from askloop.agent.errors import AnswerFailedError, AskloopError, InvalidInputError
+from askloop.agent.nodes import history_window, route
+from askloop.agent.ports import AnswerLog
+from askloop.agent.text import clean_text
 
 __all__ = ["Assistant", "hash_user", "rate_answer"]
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.answers import AnswerRecord, Turn  # noqa: E402
-from config.settings import load_settings  # noqa: E402
-from integrations.ingest.pipeline import ingest_paths  # noqa: E402
-from integrations.wiring import Services  # noqa: E402
+from askloop.agent.answers import AnswerRecord, Turn  # noqa: E402
+from askloop.config.settings import load_settings  # noqa: E402
+from askloop.integrations.ingest.pipeline import ingest_paths  # noqa: E402
+from askloop.integrations.wiring import Services  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "default"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from integrations.answer_log.sql_log import SqlAnswerLog  # noqa: E402
-from prompts import load_prompt  # noqa: E402
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog  # noqa: E402
+from askloop.prompts import load_prompt  # noqa: E402
 
 TARGET_S, TARGET_MB = 10.0, 200.0
 

@@ -36,12 +36,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.chat import Completion, Message  # noqa: E402
-from agent.context import Context, Policy  # noqa: E402
-from agent.graph import build_graph, graph  # noqa: E402
-from agent.records import Chunk, Hit, SearchMode  # noqa: E402
+from askloop.agent.chat import Completion, Message  # noqa: E402
+from askloop.agent.context import Context, Policy  # noqa: E402
+from askloop.agent.graph import build_graph, graph  # noqa: E402
+from askloop.agent.records import Chunk, Hit, SearchMode  # noqa: E402
+from askloop.integrations.answer_log.checkpoints import open_checkpointer  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
-from integrations.checkpoints import open_checkpointer  # noqa: E402
 
 TARGET_P50_MS, TARGET_SHARE = 2.0, 0.01
 QUESTION = "How many days of annual leave do employees get?"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from askloop.config.settings import IngestSettings  # noqa: E402
+from askloop.integrations.ingest.pipeline import ingest_paths  # noqa: E402
+from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
+from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
 from bench._wiki import wiki_articles  # noqa: E402
-from config.settings import IngestSettings  # noqa: E402
-from integrations.embedders import MiniLMEmbedder  # noqa: E402
-from integrations.ingest.pipeline import ingest_paths  # noqa: E402
-from integrations.lance_store import LanceStore  # noqa: E402
 
 TARGET_EMBED_SHARE = 0.85
 

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.chat import Message  # noqa: E402
+from askloop.agent.chat import Message  # noqa: E402
+from askloop.integrations.models.local import LocalChatModel  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
-from integrations.local_model import LocalChatModel  # noqa: E402
 
 PROMPT_TOKENS, ANSWER_TOKENS = 600, 150
 SYSTEM = "Answer the question using only the context. Be thorough."

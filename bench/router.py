@@ -33,17 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langgraph.runtime import Runtime  # noqa: E402
 
-from agent.chat import Completion, Message  # noqa: E402
-from agent.context import Context, Policy  # noqa: E402
-from agent.nodes import route  # noqa: E402
-from agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
-from agent.routing import decide  # noqa: E402
-from agent.state import HitData  # noqa: E402
+from askloop.agent.chat import Completion, Message  # noqa: E402
+from askloop.agent.context import Context, Policy  # noqa: E402
+from askloop.agent.nodes import route  # noqa: E402
+from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
+from askloop.agent.routing import decide  # noqa: E402
+from askloop.agent.state import HitData  # noqa: E402
+from askloop.config.settings import IngestSettings  # noqa: E402
+from askloop.integrations.ingest.pipeline import ingest_paths  # noqa: E402
+from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
+from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
 from bench._wiki import benchmark_split, percentile, wiki_articles  # noqa: E402
-from config.settings import IngestSettings  # noqa: E402
-from integrations.embedders import MiniLMEmbedder  # noqa: E402
-from integrations.ingest.pipeline import ingest_paths  # noqa: E402
-from integrations.lance_store import LanceStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_ACCURACY, TARGET_P99_MS, ANCHOR = 0.90, 15.0, 0.545

@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
+from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
+from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
+from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
 from bench._wiki import benchmark_split, percentile, wiki_articles  # noqa: E402
-from integrations.embedders import MiniLMEmbedder  # noqa: E402
-from integrations.lance_store import LanceStore  # noqa: E402
 
 TARGET_SEARCH_MS, TARGET_TOTAL_MS = 15.0, 25.0
 

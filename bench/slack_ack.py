@@ -41,7 +41,7 @@ QUESTION = "How many days of annual leave do employees get?"
 
 def serve(conn: Connection, home: str, api_url: str) -> None:
     """The child: the real server with fake models, until told to stop."""
-    from config.settings import Settings, SlackSettings
+    from askloop.config.settings import Settings, SlackSettings
     from tests.server_harness import fake_services, running_server
 
     logging.basicConfig(level=logging.WARNING, format="server %(levelname)s %(name)s: %(message)s")

@@ -27,10 +27,10 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from agent.errors import StoreUnavailableError  # noqa: E402
-from agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
-from config.settings import load_settings  # noqa: E402
-from integrations.weaviate_store import make_weaviate_store  # noqa: E402
+from askloop.agent.errors import StoreUnavailableError  # noqa: E402
+from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
+from askloop.config.settings import load_settings  # noqa: E402
+from askloop.integrations.stores.weaviate.store import make_weaviate_store  # noqa: E402
 
 
 class _RandomEmbedder:

@@ -1,5 +1,5 @@
 """Settings (the only place env and files are read) and deploy artifacts."""
 
-from config.settings import Settings, SettingsError, load_settings, validate_tenant
+from askloop.config.settings import Settings, SettingsError, load_settings, validate_tenant
 
 __all__ = ["Settings", "SettingsError", "load_settings", "validate_tenant"]

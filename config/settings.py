@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agent.answers import TENANT_NAME
+from askloop.agent.answers import TENANT_NAME
 
 __all__ = [
     "ENV_VARS",

@@ -7,24 +7,34 @@ chat model, and one that only rates never loads the embedder.
 
 from __future__ import annotations
 
+import atexit
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from agent.chat import ChatModel
-from agent.context import Context, Policy
-from agent.ports import AnswerLog, Embedder, VectorStore
-from config.settings import Settings, model_cache_dir
+from askloop.agent.chat import ChatModel
+from askloop.agent.context import Context, Policy
+from askloop.agent.ports import AnswerLog, Embedder, VectorStore
+from askloop.config.settings import Settings, model_cache_dir
 
 if TYPE_CHECKING:
-    from agent.service import Assistant
+    from askloop.agent.service import Assistant
 
-__all__ = ["Services", "build_embedder", "build_store", "policy_from"]
+__all__ = [
+    "Services",
+    "build_embedder",
+    "build_store",
+    "policy_from",
+    "process_services",
+    "using_services",
+]
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    from integrations.embedders import make_embedder
+    from askloop.integrations.models.embedders import make_embedder
 
     key = settings.providers.openai_api_key
     return make_embedder(
@@ -39,10 +49,10 @@ def build_store(settings: Settings, embedder: Embedder) -> VectorStore:
     """Weaviate when ``WEAVIATE_URL`` is set (or embedded Weaviate is opted into), else
     the embedded LanceDB store."""
     if settings.weaviate.url or settings.weaviate.embedded:
-        from integrations.weaviate_store import make_weaviate_store
+        from askloop.integrations.stores.weaviate.store import make_weaviate_store
 
         return make_weaviate_store(settings, embedder)
-    from integrations.lance_store import LanceStore
+    from askloop.integrations.stores.lance.store import LanceStore
 
     return LanceStore(
         settings.store_path,
@@ -101,7 +111,7 @@ class Services:
     @property
     def answer_log(self) -> AnswerLog:
         def build() -> AnswerLog:
-            from integrations.answer_log.sql_log import open_answer_log
+            from askloop.integrations.answer_log.sql_log import open_answer_log
 
             log = open_answer_log(self.settings.database_url, self.settings.home)
             self._closers.append(log.close)
@@ -113,7 +123,7 @@ class Services:
         """One instance per model spec: answer and fine-tuned models may be the same."""
 
         def build() -> ChatModel:
-            from integrations.chat_models import make_chat_model
+            from askloop.integrations.models.factory import make_chat_model
 
             model = make_chat_model(spec, self.settings)
             if hasattr(model, "close"):
@@ -139,8 +149,8 @@ class Services:
     @property
     def assistant(self) -> Assistant:
         def build() -> Assistant:
-            from agent.graph import build_graph
-            from agent.service import Assistant
+            from askloop.agent.graph import build_graph
+            from askloop.agent.service import Assistant
 
             saver, _ = self.thread_memory
             return Assistant(graph=build_graph(saver), context=self.context,
@@ -153,7 +163,7 @@ class Services:
         """(LangGraph checkpointer, its connection): the conversations' memory."""
 
         def build() -> tuple[Any, Any]:
-            from integrations.checkpoints import open_checkpointer
+            from askloop.integrations.answer_log.checkpoints import open_checkpointer
 
             saver, conn = open_checkpointer(self.settings.database_url, self.settings.home)
 
@@ -170,7 +180,7 @@ class Services:
 
     def forget_idle_threads(self, *, older_than: timedelta) -> int:
         """Delete the memory of conversations idle for longer than ``older_than``."""
-        from integrations.checkpoints import forget_idle_threads
+        from askloop.integrations.answer_log.checkpoints import forget_idle_threads
 
         saver, conn = self.thread_memory
         return forget_idle_threads(saver, conn, older_than=older_than)
@@ -190,3 +200,55 @@ class Services:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# -- one wiring per process --------------------------------------------------------------------
+# The CLI, the server, the tools and the LangGraph host graph all answer through the same
+# objects: whichever entry point comes first builds them (or installs its own), the rest
+# find them here.
+
+_process_lock = threading.Lock()
+_process: Services | None = None
+
+
+def process_services() -> Services:
+    """This process's wiring: the one a running command installed with
+    :func:`using_services`, else one built from the settings on the first call and closed
+    at exit. A bad configuration raises here and leaves nothing behind."""
+    global _process
+    with _process_lock:
+        if _process is None:
+            from askloop.config.settings import load_settings
+
+            services = Services(load_settings())
+            try:
+                services.assistant  # noqa: B018 - wire it now, so a bad configuration fails here
+            except BaseException:
+                services.close()
+                raise
+            atexit.register(services.close)
+            _process = services
+        return _process
+
+
+@contextmanager
+def using_services(services: Services) -> Iterator[Services]:
+    """Make ``services`` this process's wiring while the block runs (``askloop serve``
+    and every other command), so tools or the host graph used meanwhile share it."""
+    global _process
+    with _process_lock:
+        previous, _process = _process, services
+    try:
+        yield services
+    finally:
+        with _process_lock:
+            _process = previous
+
+
+def forget_process_services() -> None:
+    """Close and drop the process's wiring (tests; a host reloading its settings)."""
+    global _process
+    with _process_lock:
+        services, _process = _process, None
+    if services is not None:
+        services.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ENV_VARS
+from askloop.config.settings import ENV_VARS
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
-from prompts import load_prompt
+from askloop.agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
+from askloop.prompts import load_prompt
 
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 CTX_VERSIONS = {

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agent.ports import Vectors
+from askloop.agent.ports import Vectors
 
 _WORD = re.compile(r"\w+")
 
@@ -80,8 +80,8 @@ class FakeChatModel:
         return 8192
 
     def complete(self, messages, *, max_tokens=512, temperature=0.0, stop=()):
-        from agent.chat import Completion
-        from agent.errors import ModelUnavailableError
+        from askloop.agent.chat import Completion
+        from askloop.agent.errors import ModelUnavailableError
 
         self.calls.append(list(messages))
         if self.down:

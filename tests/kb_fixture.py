@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.context import Context, Policy
-from agent.records import Chunk, chunk_id_for, document_id_for
-from integrations.lance_store import LanceStore
+from askloop.agent.context import Context, Policy
+from askloop.agent.records import Chunk, chunk_id_for, document_id_for
+from askloop.integrations.stores.lance.store import LanceStore
 from tests.fakes import FakeChatModel, HashingEmbedder
 
 KB = {

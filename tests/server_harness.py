@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.settings import GraphSettings, ModelSettings, Settings
-from integrations.server import start, stop
-from integrations.serving import ServerRuntime
-from integrations.wiring import Services
+from askloop.config.settings import GraphSettings, ModelSettings, Settings
+from askloop.integrations.server.app import start, stop
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.wiring import Services
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.kb_fixture import make_kb_store
 

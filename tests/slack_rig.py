@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.answers import LoggedAnswer
-from config.settings import Settings, SlackSettings
-from integrations.wiring import Services
+from askloop.agent.answers import LoggedAnswer
+from askloop.config.settings import Settings, SlackSettings
+from askloop.integrations.wiring import Services
 from tests.server_harness import RunningServer, fake_services, running_server
 from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed
 

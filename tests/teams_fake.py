@@ -28,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from config.settings import Settings, TeamsSettings
+from askloop.config.settings import Settings, TeamsSettings
 from tests.server_harness import RunningServer, fake_services, running_server
 from tests.shared_fixtures import doc_fixtures
 from tests.shared_fixtures import needs_doc_fixtures as needs_shared

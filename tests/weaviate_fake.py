@@ -36,7 +36,7 @@ from weaviate.proto.v1 import (
 )
 from werkzeug import Request, Response
 
-from agent.records import Chunk
+from askloop.agent.records import Chunk
 
 __all__ = [
     "FakeWeaviate",

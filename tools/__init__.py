@@ -1,33 +1,27 @@
 """LangChain tools over the Assistant service: the plugin surface for other agents.
 
 Importing this package does no work and loads nothing heavy: plugin hosts import it at
-startup. ``load_tools()`` builds askloop from its settings on the first call.
+startup. ``load_tools()`` wires askloop from its settings on the first call.
 
-    from tools import load_tools
+    from askloop.tools import load_tools
     agent_tools = load_tools(tenant="acme")  # BaseTools for any LangChain/LangGraph agent
 """
 
 from __future__ import annotations
 
-import atexit
-import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
 
-    from agent.service import Assistant
-    from integrations.wiring import Services
+    from askloop.agent.service import Assistant
 
 __all__ = ["build_tools", "load_tools"]
 
-_lock = threading.Lock()
-_services: Services | None = None
-
 
 def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
-    """The askloop tools over ``assistant``, bound to ``tenant`` (see ``tools.knowledge``)."""
-    from tools.knowledge import build_tools as build
+    """The askloop tools over ``assistant``, bound to ``tenant``."""
+    from askloop.tools.knowledge import build_tools as build
 
     return build(assistant, tenant=tenant)
 
@@ -36,27 +30,11 @@ def load_tools(*, tenant: str | None = None) -> list[BaseTool]:
     """The plugin-host entry point: askloop's tools, configured from its settings.
 
     The first call reads the settings (environment, ``ASKLOOP_CONFIG``) and wires askloop
-    once for the process; it is closed at exit. Models load on their first use, not here.
-    ``tenant`` defaults to the settings' ``default_tenant``.
+    once for the process (shared with the CLI and the host graph in the same process); it
+    is closed at exit. Models load on their first use, not here. ``tenant`` defaults to
+    the settings' ``default_tenant``.
     """
-    global _services
-    with _lock:  # Services builds lazily and is not safe to build from two threads
-        if _services is None:
-            _services = _wire()
-        services = _services
-        assistant = services.assistant
-    return build_tools(assistant, tenant=tenant or services.settings.default_tenant)
+    from askloop.integrations.wiring import process_services
 
-
-def _wire() -> Services:
-    from config.settings import load_settings
-    from integrations.wiring import Services
-
-    services = Services(load_settings())
-    try:
-        services.assistant  # noqa: B018 - wire it now, so a bad configuration fails here
-    except BaseException:
-        services.close()
-        raise
-    atexit.register(services.close)
-    return services
+    services = process_services()
+    return build_tools(services.assistant, tenant=tenant or services.settings.default_tenant)

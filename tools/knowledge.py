@@ -16,11 +16,11 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Turn
-from agent.errors import AskloopError, InvalidInputError
-from agent.service import Assistant
-from agent.text import clean_text
-from config.settings import validate_tenant
+from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Turn
+from askloop.agent.errors import AskloopError, InvalidInputError
+from askloop.agent.service import Assistant
+from askloop.agent.text import clean_text
+from askloop.config.settings import validate_tenant
 
 __all__ = ["MAX_K", "build_tools"]
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from agent.answers import LoggedAnswer, RetrievedChunk
-from agent.messages import CAVEAT
-from agent.prompting import documents_block
-from agent.redaction import redact
+from askloop.agent.answers import LoggedAnswer, RetrievedChunk
+from askloop.agent.messages import CAVEAT
+from askloop.agent.prompting import documents_block
+from askloop.agent.redaction import redact
 
 __all__ = ["Example", "PromptTexts", "build_example", "content_key", "question_key"]
 

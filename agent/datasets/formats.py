@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.datasets.examples import Example
+from askloop.agent.datasets.examples import Example
 
 __all__ = [
     "FORMATS",

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent.answers import RetrievedChunk
-from agent.datasets.examples import Example
-from agent.prompting import documents_block
-from agent.redaction import redact
+from askloop.agent.answers import RetrievedChunk
+from askloop.agent.datasets.examples import Example
+from askloop.agent.prompting import documents_block
+from askloop.agent.redaction import redact
 
 __all__ = ["MoreDistractors", "is_validation", "raft_record"]
 

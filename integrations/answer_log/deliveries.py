@@ -11,8 +11,8 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from agent.answers import MessageRole
-from agent.errors import InvalidInputError, UnknownAnswerError
+from askloop.agent.answers import MessageRole
+from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 
 __all__ = ["DeliveriesMixin"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from agent.answers import (
+from askloop.agent.answers import (
     AnswerRecord,
     Citation,
     LoggedAnswer,
@@ -75,7 +75,7 @@ def answer_record(row: dict[str, Any]) -> AnswerRecord:
 
 def prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:
     """version -> (name, text) for the prompts whose current file has that version."""
-    from prompts import load_prompt
+    from askloop.prompts import load_prompt
 
     out: dict[str, tuple[str, str]] = {}
     for name, version in versions.items():

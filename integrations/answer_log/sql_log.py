@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.answers import (
+from askloop.agent.answers import (
     AnswerRecord,
     Feedback,
     LoggedAnswer,
 )
-from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
-from integrations.answer_log.deliveries import DeliveriesMixin
-from integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
-from integrations.answer_log.rows import logged_answer, prompt_texts
+from askloop.agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
+from askloop.integrations.answer_log.deliveries import DeliveriesMixin
+from askloop.integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
+from askloop.integrations.answer_log.rows import logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
 

@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 
-from agent.records import Chunk, chunk_id_for, document_id_for
-from agent.text import TOKEN_PATTERN as _TOKEN
-from agent.text import count_tokens
-from integrations.ingest.loaders import LoadedDocument
+from askloop.agent.records import Chunk, chunk_id_for, document_id_for
+from askloop.agent.text import TOKEN_PATTERN as _TOKEN
+from askloop.agent.text import count_tokens
+from askloop.integrations.ingest.loaders import LoadedDocument
 
 __all__ = ["chunk_document", "count_tokens", "split_section"]
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.ports import Embedder, VectorStore
-from agent.records import Chunk, document_id_for
-from config.settings import IngestSettings
-from integrations.ingest.chunker import chunk_document
-from integrations.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
+from askloop.agent.ports import Embedder, VectorStore
+from askloop.agent.records import Chunk, document_id_for
+from askloop.config.settings import IngestSettings
+from askloop.integrations.ingest.chunker import chunk_document
+from askloop.integrations.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 
 __all__ = ["IngestReport", "Problem", "ingest_paths"]
 

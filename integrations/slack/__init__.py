@@ -20,7 +20,7 @@ import logging
 
 from aiohttp import web
 
-from integrations.serving import ServerRuntime
+from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["mount"]
 
@@ -31,8 +31,8 @@ EVENTS_PATH = "/slack/events"
 
 def mount(app: web.Application, runtime: ServerRuntime) -> None:
     """Register the Slack routes on the server's aiohttp app (and Socket Mode, if set)."""
-    from integrations.slack.app import SlackAdapter
-    from integrations.slack.endpoint import not_configured
+    from askloop.integrations.slack.app import SlackAdapter
+    from askloop.integrations.slack.endpoint import not_configured
 
     settings = runtime.settings.slack
     missing = [

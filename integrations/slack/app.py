@@ -19,16 +19,16 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.logger.messages import warning_token_skipped
 
-from config.settings import SlackSettings
-from integrations.serving import ServerRuntime
-from integrations.slack.conversations import Conversations
-from integrations.slack.dedup import Deliveries
-from integrations.slack.endpoint import EventsEndpoint
-from integrations.slack.feedback import FeedbackHandlers
-from integrations.slack.rules import Rules
-from integrations.slack.socket_mode import SocketMode
-from integrations.slack.values import FEEDBACK_ACTION, FEEDBACK_MODAL
-from integrations.slack.webapi import SlackApi
+from askloop.config.settings import SlackSettings
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.slack.conversations import Conversations
+from askloop.integrations.slack.dedup import Deliveries
+from askloop.integrations.slack.endpoint import EventsEndpoint
+from askloop.integrations.slack.feedback import FeedbackHandlers
+from askloop.integrations.slack.rules import Rules
+from askloop.integrations.slack.socket_mode import SocketMode
+from askloop.integrations.slack.values import FEEDBACK_ACTION, FEEDBACK_MODAL
+from askloop.integrations.slack.webapi import SlackApi
 
 __all__ = ["EVENTS", "SlackAdapter"]
 
@@ -83,7 +83,7 @@ class SlackAdapter:
             )
 
     def _build_bolt(self, secret: str) -> AsyncApp:
-        bolt_log = logging.getLogger("integrations.slack.bolt")
+        bolt_log = logging.getLogger("askloop.integrations.slack.bolt")
         if not any(isinstance(f, _HideTokenSkipped) for f in bolt_log.filters):
             bolt_log.addFilter(_HideTokenSkipped())
         adapter = self

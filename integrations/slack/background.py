@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from integrations.serving import ServerRuntime
+from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["collect", "start"]
 

@@ -15,22 +15,22 @@ from typing import Any, Literal
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
-from agent.answers import MessageRole, Turn
-from agent.errors import AskloopError, InvalidInputError
-from config.settings import SlackSettings
-from integrations.serving import ServerRuntime
-from integrations.slack.background import start
-from integrations.slack.dedup import Deliveries, event_key
-from integrations.slack.inbound import (
+from askloop.agent.answers import MessageRole, Turn
+from askloop.agent.errors import AskloopError, InvalidInputError
+from askloop.config.settings import SlackSettings
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.slack.background import start
+from askloop.integrations.slack.dedup import Deliveries, event_key
+from askloop.integrations.slack.inbound import (
     Question,
     envelope_of,
     question_from,
     thread_marker,
 )
-from integrations.slack.mrkdwn import question_text
-from integrations.slack.reply import ReplyWriter
-from integrations.slack.rules import Refusal, Rules
-from integrations.slack.webapi import Identity, SlackApi, SlackCallError
+from askloop.integrations.slack.mrkdwn import question_text
+from askloop.integrations.slack.reply import ReplyWriter
+from askloop.integrations.slack.rules import Refusal, Rules
+from askloop.integrations.slack.webapi import Identity, SlackApi, SlackCallError
 
 __all__ = ["APOLOGY", "EMPTY_QUESTION", "Conversations"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 
-from integrations.serving import ServerRuntime
+from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["Deliveries", "event_key"]
 

@@ -24,9 +24,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from integrations.serving import ServerRuntime
-from integrations.slack.background import collect
-from integrations.slack.dedup import Deliveries, event_key
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.slack.background import collect
+from askloop.integrations.slack.dedup import Deliveries, event_key
 
 __all__ = ["EventsEndpoint", "not_configured"]
 

@@ -17,15 +17,15 @@ from typing import Any, Literal
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
-from agent.answers import Rating
-from agent.errors import UnknownAnswerError
-from integrations.serving import ServerRuntime
-from integrations.slack.background import start
-from integrations.slack.dedup import Deliveries, event_key
-from integrations.slack.inbound import envelope_of, is_direct
-from integrations.slack.render import feedback_modal
-from integrations.slack.rules import Rules
-from integrations.slack.values import (
+from askloop.agent.answers import Rating
+from askloop.agent.errors import UnknownAnswerError
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.slack.background import start
+from askloop.integrations.slack.dedup import Deliveries, event_key
+from askloop.integrations.slack.inbound import envelope_of, is_direct
+from askloop.integrations.slack.render import feedback_modal
+from askloop.integrations.slack.rules import Rules
+from askloop.integrations.slack.values import (
     CORRECTION_BLOCK,
     CORRECTION_INPUT,
     REASON_BLOCK,
@@ -34,7 +34,7 @@ from integrations.slack.values import (
     ModalState,
     TamperedValueError,
 )
-from integrations.slack.webapi import SlackApi, SlackCallError
+from askloop.integrations.slack.webapi import SlackApi, SlackCallError
 
 __all__ = ["FeedbackHandlers"]
 

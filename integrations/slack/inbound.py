@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from integrations.slack.rules import platform_tenant
+from askloop.integrations.slack.rules import platform_tenant
 
 __all__ = [
     "Envelope",

@@ -18,9 +18,9 @@ from slack_sdk.models.blocks import (
     FeedbackButtonsElement,
 )
 
-from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, AnswerRecord
-from integrations.slack.mrkdwn import escape, link, split_mrkdwn, to_mrkdwn
-from integrations.slack.values import (
+from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, AnswerRecord
+from askloop.integrations.slack.mrkdwn import escape, link, split_mrkdwn, to_mrkdwn
+from askloop.integrations.slack.values import (
     CORRECTION_BLOCK,
     CORRECTION_INPUT,
     FEEDBACK_ACTION,
@@ -30,7 +30,7 @@ from integrations.slack.values import (
     FeedbackValue,
     ModalState,
 )
-from integrations.slack.webapi import OutMessage
+from askloop.integrations.slack.webapi import OutMessage
 
 __all__ = [
     "Budget",

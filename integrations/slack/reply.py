@@ -30,12 +30,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from agent.answers import AnswerRecord, Progress
-from integrations.slack.inbound import is_direct
-from integrations.slack.mrkdwn import to_markdown
-from integrations.slack.render import Budget, answer_messages, notice, progress_message
-from integrations.slack.stream import NativeStream, settled
-from integrations.slack.webapi import OutMessage, SlackApi, SlackCallError
+from askloop.agent.answers import AnswerRecord, Progress
+from askloop.integrations.slack.inbound import is_direct
+from askloop.integrations.slack.mrkdwn import to_markdown
+from askloop.integrations.slack.render import Budget, answer_messages, notice, progress_message
+from askloop.integrations.slack.stream import NativeStream, settled
+from askloop.integrations.slack.webapi import OutMessage, SlackApi, SlackCallError
 
 __all__ = ["Latest", "ReplyWriter", "Streaming", "status_line"]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from config.settings import SlackSettings
+from askloop.config.settings import SlackSettings
 
 __all__ = ["Decision", "Refusal", "Rules", "TenantMap", "platform_tenant"]
 

@@ -47,7 +47,7 @@ class SocketMode:
             self._bolt,
             self._app_token,
             web_client=self._web_client,
-            logger=logging.getLogger("integrations.slack.socket"),
+            logger=logging.getLogger("askloop.integrations.slack.socket"),
             ping_interval=self._ping_interval,
         )
         self._connecting = asyncio.create_task(self._connect(), name="slack-socket-mode")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from integrations.slack.webapi import SlackApi, SlackCallError
+from askloop.integrations.slack.webapi import SlackApi, SlackCallError
 
 __all__ = ["MAX_MARKDOWN", "NativeStream", "settled"]
 

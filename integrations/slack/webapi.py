@@ -24,8 +24,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from config.settings import SlackSettings
-from integrations.slack.throttle import ChannelThrottle
+from askloop.config.settings import SlackSettings
+from askloop.integrations.slack.throttle import ChannelThrottle
 
 __all__ = ["AUTH_ERRORS", "Identity", "OutMessage", "SlackApi", "SlackCallError"]
 
@@ -103,7 +103,7 @@ class SlackApi:
             token=token,
             base_url=settings.api_url,
             timeout=_TIMEOUT_SECONDS,
-            logger=logging.getLogger("integrations.slack.sdk"),
+            logger=logging.getLogger("askloop.integrations.slack.sdk"),
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=2),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -115,7 +115,7 @@ class SlackApi:
             token=token,
             base_url=settings.api_url,
             timeout=_TIMEOUT_SECONDS,
-            logger=logging.getLogger("integrations.slack.sdk"),
+            logger=logging.getLogger("askloop.integrations.slack.sdk"),
             retry_handlers=[],
         )
         self.throttle = ChannelThrottle(settings.post_interval_seconds)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from integrations.serving import ServerRuntime
+    from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["MESSAGES_PATH", "mount"]
 
@@ -37,12 +37,16 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
     """Register ``POST /api/messages`` on the server's aiohttp app."""
     from botbuilder.integration.aiohttp import CloudAdapter
 
-    from integrations.teams.auth import RequestAuthenticator, build_authentication, metadata_url
-    from integrations.teams.bot import AskloopBot
-    from integrations.teams.endpoint import MessagesEndpoint
-    from integrations.teams.feedback import FeedbackRecorder
-    from integrations.teams.feedback_form import FeedbackForm
-    from integrations.teams.replies import Replier
+    from askloop.integrations.teams.auth import (
+        RequestAuthenticator,
+        build_authentication,
+        metadata_url,
+    )
+    from askloop.integrations.teams.bot import AskloopBot
+    from askloop.integrations.teams.endpoint import MessagesEndpoint
+    from askloop.integrations.teams.feedback import FeedbackRecorder
+    from askloop.integrations.teams.feedback_form import FeedbackForm
+    from askloop.integrations.teams.replies import Replier
 
     settings = runtime.settings.teams
     enabled = bool(settings.app_id)

@@ -40,8 +40,8 @@ from botframework.connector.auth import (
 )
 from msrest.authentication import Authentication
 
-from config.settings import TeamsSettings
-from integrations.teams.connectors import SharedConnectors
+from askloop.config.settings import TeamsSettings
+from askloop.integrations.teams.connectors import SharedConnectors
 
 __all__ = [
     "NotAuthenticatedError",

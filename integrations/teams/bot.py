@@ -15,13 +15,13 @@ from typing import Any
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from msrest.serialization import Model
 
-from config.settings import TeamsSettings
-from integrations.serving import ServerRuntime
-from integrations.teams.feedback import FEEDBACK_INVOKE, FeedbackRecorder
-from integrations.teams.feedback_form import FETCH_TASK_INVOKE, FeedbackForm
-from integrations.teams.rendering import text_activity, welcome_activity
-from integrations.teams.replies import Question, Replier
-from integrations.teams.tenancy import (
+from askloop.config.settings import TeamsSettings
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.teams.feedback import FEEDBACK_INVOKE, FeedbackRecorder
+from askloop.integrations.teams.feedback_form import FETCH_TASK_INVOKE, FeedbackForm
+from askloop.integrations.teams.rendering import text_activity, welcome_activity
+from askloop.integrations.teams.replies import Question, Replier
+from askloop.integrations.teams.tenancy import (
     PLATFORM,
     delivery_key,
     message_ref,

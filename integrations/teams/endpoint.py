@@ -16,9 +16,9 @@ from botbuilder.core import ActivityHandler, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
-from integrations.serving import Metrics
-from integrations.teams.auth import NotAuthenticatedError, RequestAuthenticator
-from integrations.teams.tenancy import PLATFORM
+from askloop.integrations.server.runtime import Metrics
+from askloop.integrations.teams.auth import NotAuthenticatedError, RequestAuthenticator
+from askloop.integrations.teams.tenancy import PLATFORM
 
 __all__ = ["MessagesEndpoint"]
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Rating
-from agent.errors import UnknownAnswerError
-from integrations.serving import ServerRuntime
-from integrations.teams.tenancy import (
+from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Rating
+from askloop.agent.errors import UnknownAnswerError
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.teams.tenancy import (
     PLATFORM,
     delivery_key,
     message_ref,

@@ -30,9 +30,9 @@ from botbuilder.schema.teams import (
     TaskModuleTaskInfo,
 )
 
-from agent.answers import Rating
-from integrations.serving import ServerRuntime
-from integrations.teams.feedback import (
+from askloop.agent.answers import Rating
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.teams.feedback import (
     CORRECTION_INPUT,
     CORRECTION_MAX,
     REASON_INPUT,
@@ -40,7 +40,7 @@ from integrations.teams.feedback import (
     BadFeedbackError,
     parse_rating,
 )
-from integrations.teams.tenancy import PLATFORM, message_ref, resolve_tenant
+from askloop.integrations.teams.tenancy import PLATFORM, message_ref, resolve_tenant
 
 __all__ = ["FETCH_TASK_INVOKE", "FeedbackForm", "feedback_dialog", "notice_dialog"]
 

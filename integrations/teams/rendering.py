@@ -24,7 +24,7 @@ from botbuilder.schema import (
     SuggestedActions,
 )
 
-from agent.answers import AnswerRecord, Route
+from askloop.agent.answers import AnswerRecord, Route
 
 __all__ = [
     "ABSTRACT_MAX",

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
-from agent.answers import AnswerRecord, MessageRole, Progress, Turn
-from agent.errors import AskloopError
-from config.settings import TeamsSettings
-from integrations.serving import ServerRuntime
-from integrations.teams.rendering import answer_activity, text_activity, typing_activity
-from integrations.teams.streaming import (
+from askloop.agent.answers import AnswerRecord, MessageRole, Progress, Turn
+from askloop.agent.errors import AskloopError
+from askloop.config.settings import TeamsSettings
+from askloop.integrations.server.runtime import ServerRuntime
+from askloop.integrations.teams.rendering import answer_activity, text_activity, typing_activity
+from askloop.integrations.teams.streaming import (
     Clock,
     ConversationGate,
     SendFn,
     Sleep,
     StreamingReply,
 )
-from integrations.teams.tenancy import PLATFORM, base_conversation_id, message_ref
+from askloop.integrations.teams.tenancy import PLATFORM, base_conversation_id, message_ref
 
 __all__ = ["Question", "Replier"]
 

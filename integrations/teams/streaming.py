@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from botbuilder.schema import Activity
 
-from integrations.teams.rendering import mark_stream_final, stream_update, strip_stream
+from askloop.integrations.teams.rendering import mark_stream_final, stream_update, strip_stream
 
 __all__ = ["Clock", "ConversationGate", "SendFn", "Sleep", "StreamingReply"]
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import Settings
+from askloop.config.settings import Settings
 
 __all__ = [
     "PLATFORM",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.ports import VectorStore
-from integrations.lance_store import LanceStore
+from askloop.agent.ports import VectorStore
+from askloop.integrations.stores.lance.store import LanceStore
 from tests.fakes import HashingEmbedder
 
 
@@ -41,8 +41,8 @@ def _weaviate(tmp_path: Path, embedder: HashingEmbedder) -> VectorStore:
     # A real Weaviate (integration tier); each test gets its own collection, dropped after.
     if not WEAVIATE_URL:
         pytest.skip("WEAVIATE_URL is not set")
-    from config.settings import load_settings
-    from integrations.weaviate_store import make_weaviate_store
+    from askloop.config.settings import load_settings
+    from askloop.integrations.stores.weaviate.store import make_weaviate_store
 
     # WEAVIATE_GRPC_HOST/PORT are this suite's own knobs (askloop reads them from TOML).
     weaviate = {

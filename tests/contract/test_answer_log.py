@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
-from agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
-from agent.ports import AnswerLog
-from integrations.answer_log.sql_log import SqlAnswerLog, open_answer_log
+from askloop.agent.answers import AnswerRecord, Citation, Feedback, RetrievedChunk, TraceStep
+from askloop.agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
+from askloop.agent.ports import AnswerLog
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog, open_answer_log
 from tests.contract.conftest import PG_URL
 
 
@@ -262,7 +262,7 @@ def test_an_unreachable_database_is_a_clear_error():
 def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
     import sqlite3
 
-    from integrations.answer_log.migrations import MIGRATIONS, SQLITE
+    from askloop.integrations.answer_log.migrations import MIGRATIONS, SQLITE
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

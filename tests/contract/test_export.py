@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.datasets.formats import FORMATS, validate
-from integrations.exporter import ExportOptions, export_dataset, val_path
+from askloop.agent.datasets.formats import FORMATS, validate
+from askloop.integrations.export.writer import ExportOptions, export_dataset, val_path
 from tests.contract.test_answer_log import answer_log  # noqa: F401  (the two backends)
 from tests.export_fixture import LEAVE, PARKING, populate
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.answers import Turn
-from agent.graph import build_graph
-from agent.service import Assistant
-from integrations.answer_log.sql_log import SqlAnswerLog
-from integrations.checkpoints import forget_idle_threads, open_checkpointer
+from askloop.agent.answers import Turn
+from askloop.agent.graph import build_graph
+from askloop.agent.service import Assistant
+from askloop.integrations.answer_log.checkpoints import forget_idle_threads, open_checkpointer
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog
 from tests.contract.conftest import PG_URL
 from tests.fakes import HashingEmbedder
 from tests.kb_fixture import make_context, make_kb_store

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.errors import InvalidInputError
-from agent.ports import VectorStore
-from agent.records import SEARCH_MODES, Chunk, chunk_id_for, document_id_for
+from askloop.agent.errors import InvalidInputError
+from askloop.agent.ports import VectorStore
+from askloop.agent.records import SEARCH_MODES, Chunk, chunk_id_for, document_id_for
 from tests.fakes import HashingEmbedder
 
 DOCS = {

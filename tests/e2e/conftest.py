@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import ENV_VARS
+from askloop.config.settings import ENV_VARS
 
 ASKLOOP = shutil.which("askloop") or str(Path(sys.executable).with_name("askloop"))
 
@@ -83,6 +83,6 @@ OUTBOUND_TOKEN = "outbound-token-from-azure-ad"
 def azure_ad(monkeypatch):
     """The outbound seam: Azure AD's token endpoint (msal) is not reachable in tests.
     Modules that send with an app id use it: ``pytestmark = usefixtures("azure_ad")``."""
-    from integrations.teams import auth
+    from askloop.integrations.teams import auth
 
     monkeypatch.setattr(auth, "acquire_token", lambda credentials: OUTBOUND_TOKEN)

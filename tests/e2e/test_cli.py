@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from integrations.cli import main
+from askloop.integrations.cli.main import main
 from tests.e2e.conftest import askloop
 
 

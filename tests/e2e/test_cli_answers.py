@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from integrations.cli import main
+from askloop.integrations.cli.main import main
 from tests.e2e.conftest import askloop
 
 

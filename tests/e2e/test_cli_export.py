@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from integrations.answer_log.sql_log import open_answer_log
-from integrations.cli import main
+from askloop.integrations.answer_log.sql_log import open_answer_log
+from askloop.integrations.cli.main import main
 from tests.export_fixture import populate
 
 

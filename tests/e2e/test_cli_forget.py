@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.answers import Turn
-from agent.graph import build_graph
-from agent.service import Assistant
-from integrations.answer_log.sql_log import open_answer_log
-from integrations.checkpoints import checkpoint_id_at, open_checkpointer
-from integrations.cli import main
+from askloop.agent.answers import Turn
+from askloop.agent.graph import build_graph
+from askloop.agent.service import Assistant
+from askloop.integrations.answer_log.checkpoints import checkpoint_id_at, open_checkpointer
+from askloop.integrations.answer_log.sql_log import open_answer_log
+from askloop.integrations.cli.main import main
 from tests.fakes import HashingEmbedder
 from tests.kb_fixture import make_context, make_kb_store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.cli import main
+from askloop.integrations.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def load_graph_from_langgraph_json():
 
 def test_loading_the_graph_does_no_work():
     probe = (
-        "import sys; import integrations.platform as p; "
+        "import sys; import askloop.integrations.host_graph as p; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'torch','lancedb','sentence_transformers','xllamacpp','anthropic','openai'}))"
     )

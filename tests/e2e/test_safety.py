@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.answers import Turn
-from config.settings import load_settings
-from integrations.ingest.pipeline import ingest_paths
-from integrations.wiring import Services
-from prompts import load_prompt
+from askloop.agent.answers import Turn
+from askloop.config.settings import load_settings
+from askloop.integrations.ingest.pipeline import ingest_paths
+from askloop.integrations.wiring import Services
+from askloop.prompts import load_prompt
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from agent.answers import Turn
+from askloop.agent.answers import Turn
 from tests.e2e.conftest import ASKLOOP
 from tests.server_harness import fake_services, running_server
 
@@ -99,8 +99,8 @@ def test_housekeeping_forgets_old_delivery_claims_and_idle_conversations(tmp_pat
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from integrations.checkpoints import checkpoint_id_at
-    from integrations.server import _housekeeping
+    from askloop.integrations.answer_log.checkpoints import checkpoint_id_at
+    from askloop.integrations.server.app import _housekeeping
 
     with fake_services(tmp_path) as services, running_server(services) as srv:
         log = services.answer_log
@@ -203,8 +203,8 @@ def test_askloop_serve_says_clearly_when_the_port_is_taken(cli_env):
 
 
 def test_healthz_checks_weaviate_with_the_async_client(tmp_path, httpserver):
-    from config.settings import Settings, WeaviateSettings
-    from integrations.wiring import Services
+    from askloop.config.settings import Settings, WeaviateSettings
+    from askloop.integrations.wiring import Services
     from tests.fakes import HashingEmbedder
     from tests.weaviate_fake import FakeWeaviate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.messages import MODEL_DOWN
+from askloop.agent.messages import MODEL_DOWN
 from tests.fakes import FakeChatModel
 from tests.slack_fake import FakeSlack
 from tests.slack_payloads import app_mention, event_body

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.teams import auth
+from askloop.integrations.teams import auth
 from tests.e2e.conftest import OUTBOUND_TOKEN
 from tests.teams_fake import (
     APP_ID,

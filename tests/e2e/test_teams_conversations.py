@@ -250,7 +250,7 @@ def test_without_an_app_id_the_server_warns_that_auth_is_off(tmp_path, connector
     caplog.set_level(logging.WARNING)
     with teams_server(tmp_path, teams_settings(tmp_path / "home")):
         pass
-    warning = [r for r in caplog.records if r.name == "integrations.teams"]
+    warning = [r for r in caplog.records if r.name == "askloop.integrations.teams"]
     assert warning and warning[0].levelno == logging.WARNING
     assert "UNAUTHENTICATED" in warning[0].getMessage()
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.chat import ChatModel, Message
-from agent.graph import graph
-from config.settings import load_settings
-from integrations.chat_models import make_chat_model
-from integrations.embedders import OpenAIEmbedder
+from askloop.agent.chat import ChatModel, Message
+from askloop.agent.graph import graph
+from askloop.config.settings import load_settings
+from askloop.integrations.models.embedders import OpenAIEmbedder
+from askloop.integrations.models.factory import make_chat_model
 from tests.integration.conftest import LIVE, needs
 from tests.kb_fixture import make_context
 

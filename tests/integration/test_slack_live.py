@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from config.settings import SlackSettings
-from integrations.slack.render import notice
-from integrations.slack.webapi import OutMessage, SlackApi, SlackCallError
+from askloop.config.settings import SlackSettings
+from askloop.integrations.slack.render import notice
+from askloop.integrations.slack.webapi import OutMessage, SlackApi, SlackCallError
 from tests.integration.conftest import LIVE, needs
 
 pytestmark = [pytest.mark.integration, needs("SLACK_BOT_TOKEN", "ASKLOOP_IT_SLACK_CHANNEL")]

@@ -12,8 +12,8 @@ import pytest
 from botframework.connector.auth import AuthenticationConstants
 from pydantic import SecretStr
 
-from config.settings import TeamsSettings
-from integrations.teams import auth
+from askloop.config.settings import TeamsSettings
+from askloop.integrations.teams import auth
 from tests.integration.conftest import LIVE, needs
 
 pytestmark = [pytest.mark.integration, needs("MicrosoftAppId", "MicrosoftAppPassword")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.attribution import attribute
+from askloop.agent.attribution import attribute
 
 
 def doc(title: str, text: str, *headings: str) -> dict:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from integrations.ingest.chunker import chunk_document, count_tokens, split_section
-from integrations.ingest.loaders import LoadedDocument, Section
+from askloop.integrations.ingest.chunker import chunk_document, count_tokens, split_section
+from askloop.integrations.ingest.loaders import LoadedDocument, Section
 
 
 def numbered(prefix: str, count: int, *, start: int = 0) -> str:

@@ -8,11 +8,11 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.answers import AnswerRecord, LoggedAnswer
-from agent.datasets.examples import build_example
-from agent.datasets.formats import kto_record, sft_record, validate
-from agent.datasets.raft import is_validation
-from agent.redaction import PATTERNS, redact
+from askloop.agent.answers import AnswerRecord, LoggedAnswer
+from askloop.agent.datasets.examples import build_example
+from askloop.agent.datasets.formats import kto_record, sft_record, validate
+from askloop.agent.datasets.raft import is_validation
+from askloop.agent.redaction import PATTERNS, redact
 from tests.export_fixture import DIRECT_VERSIONS
 
 ALNUM = string.ascii_letters + string.digits

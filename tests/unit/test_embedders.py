@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from integrations.embedders import MiniLMEmbedder
+from askloop.integrations.models.embedders import MiniLMEmbedder
 
 TEXTS = [
     "How many days of annual leave do employees get?",

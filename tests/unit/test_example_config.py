@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.settings import Settings, load_settings
+from askloop.config.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "askloop.example.toml"
 
@@ -31,7 +31,7 @@ def test_every_setting_is_documented_in_the_example():
 def test_graph_settings_defaults_match_the_policy_defaults():
     # Policy (agent/) and GraphSettings (config/) declare the same knobs; the core must
     # not behave differently when built without settings (tests, LangGraph hosts, tools).
-    from agent.context import Policy
-    from integrations.wiring import policy_from
+    from askloop.agent.context import Policy
+    from askloop.integrations.wiring import policy_from
 
     assert policy_from(Settings()) == Policy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.lance_schema import fuse_relative, quote, where_clause
+from askloop.integrations.stores.lance.schema import fuse_relative, quote, where_clause
 
 
 def test_each_side_is_min_max_normalised_then_weighted():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.context import Context
-from agent.errors import StoreUnavailableError
-from agent.graph import build_graph, graph
-from agent.nodes import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
+from askloop.agent.context import Context
+from askloop.agent.errors import StoreUnavailableError
+from askloop.agent.graph import build_graph, graph
+from askloop.agent.nodes import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from tests.fakes import FakeChatModel
 from tests.kb_fixture import make_context
 

@@ -9,9 +9,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from agent.chat import Message
-from agent.errors import ModelUnavailableError
-from integrations.hosted_models import AnthropicChatModel, OpenAIChatModel, RetryPolicy
+from askloop.agent.chat import Message
+from askloop.agent.errors import ModelUnavailableError
+from askloop.integrations.models.hosted import AnthropicChatModel, OpenAIChatModel, RetryPolicy
 
 OPENAI_OK = {
     "id": "c1", "object": "chat.completion", "created": 0, "model": "gpt-x",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.records import document_id_for
-from config.settings import IngestSettings
-from integrations.ingest.pipeline import ingest_paths
-from integrations.lance_store import LanceStore
+from askloop.agent.records import document_id_for
+from askloop.config.settings import IngestSettings
+from askloop.integrations.ingest.pipeline import ingest_paths
+from askloop.integrations.stores.lance.store import LanceStore
 from tests.fakes import HashingEmbedder
 
 LEAVE = "# Leave\n\n## Annual leave\n\nEveryone gets 26 days of annual leave.\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.lance_store import LanceStore
+from askloop.integrations.stores.lance.store import LanceStore
 from tests.contract.test_vector_store import make_chunks, put, search
 from tests.fakes import HashingEmbedder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.lance_store import LanceStore
+from askloop.integrations.stores.lance.store import LanceStore
 from tests.contract.test_vector_store import DOCS, make_chunks, put, search
 from tests.fakes import HashingEmbedder
 

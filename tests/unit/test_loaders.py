@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from integrations.ingest.loaders import LoadedDocument, LoadError, Section, load_file
+from askloop.integrations.ingest.loaders import LoadedDocument, LoadError, Section, load_file
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:

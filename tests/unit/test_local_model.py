@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.chat import ChatModel, Message, StreamingChatModel
-from agent.errors import InvalidInputError, ModelUnavailableError
-from integrations.local_model import LOCAL_MODEL_ID, LocalChatModel, _trim, drop_repeats
+from askloop.agent.chat import ChatModel, Message, StreamingChatModel
+from askloop.agent.errors import InvalidInputError, ModelUnavailableError
+from askloop.integrations.models.local import LOCAL_MODEL_ID, LocalChatModel, _trim, drop_repeats
 
 EXTRACTION = [
     Message("system", "Answer with the number only."),
@@ -119,7 +119,7 @@ def test_an_over_long_prompt_is_cut_to_fit(caplog: pytest.LogCaptureFixture):
     prompt = [Message("system", "Answer briefly."), Message("user", f"{facts}\nQuestion: hi?")]
     with (
         LocalChatModel(context_tokens=512) as small,
-        caplog.at_level(logging.WARNING, logger="integrations.local_model"),
+        caplog.at_level(logging.WARNING, logger="askloop.integrations.models.local"),
     ):
         out = small.complete(prompt, max_tokens=64)
     assert out.input_tokens is not None and out.input_tokens <= 512 - 64
@@ -137,7 +137,7 @@ def test_close_frees_and_the_next_call_reloads():
 
 
 def test_drop_repeats_cuts_a_loop_at_the_first_repeated_paragraph():
-    from integrations.local_model import drop_repeats
+    from askloop.integrations.models.local import drop_repeats
 
     looped = "Use the phone bridge.\n\nCall 555.\n\nUse the  phone bridge.\n\nCall 555."
     assert drop_repeats(looped) == "Use the phone bridge.\n\nCall 555."

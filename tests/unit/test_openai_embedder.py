@@ -9,8 +9,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from agent.errors import EmbedderError
-from integrations.embedders import OpenAIEmbedder
+from askloop.agent.errors import EmbedderError
+from askloop.integrations.models.embedders import OpenAIEmbedder
 
 
 def _embeddings(request: Request) -> Response:
@@ -74,7 +74,7 @@ def test_a_repeated_query_is_embedded_once(httpserver: HTTPServer):
 
 
 def test_the_query_cache_forgets_the_oldest_beyond_its_size():
-    from integrations.embedders import QueryCache
+    from askloop.integrations.models.embedders import QueryCache
 
     cache, calls = QueryCache(size=2), []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompts import load_prompt, prompt_names
+from askloop.prompts import load_prompt, prompt_names
 
 
 def test_every_prompt_loads_with_a_stable_version():

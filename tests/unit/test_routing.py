@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.context import Policy
-from agent.routing import OVERLAP_WEIGHT, TITLE_WEIGHT, decide, features, tune_threshold
+from askloop.agent.context import Policy
+from askloop.agent.routing import OVERLAP_WEIGHT, TITLE_WEIGHT, decide, features, tune_threshold
 
 
 def hit(title, text, cosine, headings=()):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.answers import Turn
-from agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerError
-from agent.graph import build_graph
-from agent.messages import NOT_FOUND
-from agent.service import Assistant, hash_user
-from integrations.answer_log.sql_log import SqlAnswerLog
+from askloop.agent.answers import Turn
+from askloop.agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerError
+from askloop.agent.graph import build_graph
+from askloop.agent.messages import NOT_FOUND
+from askloop.agent.service import Assistant, hash_user
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog
 from tests.kb_fixture import make_context
 
 
@@ -192,7 +192,7 @@ def test_models_stream_only_when_someone_listens(assistant):
 
 
 def test_a_give_up_streams_the_caveat_first(store, embedder, answer_log):
-    from agent.messages import CAVEAT
+    from askloop.agent.messages import CAVEAT
 
     assistant = Assistant(
         graph=build_graph(InMemorySaver()),

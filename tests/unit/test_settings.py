@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import SettingsError, load_settings, validate_tenant
+from askloop.config.settings import SettingsError, load_settings, validate_tenant
 
 WriteConfig = Callable[[str], Path]
 

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from integrations.answer_log.sql_log import SqlAnswerLog
-from integrations.serving import Metrics
-from integrations.slack.dedup import Deliveries, event_key
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog
+from askloop.integrations.server.runtime import Metrics
+from askloop.integrations.slack.dedup import Deliveries, event_key
 
 
 class Assistant:
@@ -81,7 +81,7 @@ async def test_when_the_log_is_down_nothing_is_handled_and_it_says_so(caplog):
 
 @pytest.mark.asyncio
 async def test_work_started_while_routing_is_collected_for_the_router_to_wait_on():
-    from integrations.slack.background import collect, start
+    from askloop.integrations.slack.background import collect, start
 
     spawned: list[asyncio.Task] = []
 

@@ -7,13 +7,13 @@ import logging
 
 import pytest
 
-from agent.answers import AnswerRecord, Progress
-from config.settings import SlackSettings
-from integrations.slack import reply
-from integrations.slack.render import notice
-from integrations.slack.reply import ReplyWriter, status_line
-from integrations.slack.throttle import ChannelThrottle
-from integrations.slack.webapi import Identity, SlackApi, SlackCallError
+from askloop.agent.answers import AnswerRecord, Progress
+from askloop.config.settings import SlackSettings
+from askloop.integrations.slack import reply
+from askloop.integrations.slack.render import notice
+from askloop.integrations.slack.reply import ReplyWriter, status_line
+from askloop.integrations.slack.throttle import ChannelThrottle
+from askloop.integrations.slack.webapi import Identity, SlackApi, SlackCallError
 from tests.slack_fake import BOT_ID, BOT_TOKEN, BOT_USER, FakeSlack
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from integrations.slack.feedback import reaction_rating
-from integrations.slack.inbound import envelope_of, question_from
+from askloop.integrations.slack.feedback import reaction_rating
+from askloop.integrations.slack.inbound import envelope_of, question_from
 from tests.slack_payloads import SLACK_DOC_FIXTURES, needs_doc_fixtures
 
 FIXTURES = SLACK_DOC_FIXTURES

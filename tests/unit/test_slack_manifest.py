@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from integrations.slack.app import EVENTS
+from askloop.integrations.slack.app import EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "config" / "slack_manifest.yaml").read_text())

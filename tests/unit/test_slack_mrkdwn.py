@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.slack.mrkdwn import question_text, split_mrkdwn, to_mrkdwn
+from askloop.integrations.slack.mrkdwn import question_text, split_mrkdwn, to_mrkdwn
 
 CITED = "https://handbook.example.com/leave"
 

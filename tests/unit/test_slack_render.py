@@ -7,8 +7,8 @@ import json
 import pytest
 from slack_sdk.models.blocks import Block
 
-from agent.answers import AnswerRecord, Citation
-from integrations.slack.render import (
+from askloop.agent.answers import AnswerRecord, Citation
+from askloop.integrations.slack.render import (
     Budget,
     answer_messages,
     feedback_modal,
@@ -16,7 +16,7 @@ from integrations.slack.render import (
     progress_message,
     route_label,
 )
-from integrations.slack.values import FeedbackValue, ModalState, TamperedValueError
+from askloop.integrations.slack.values import FeedbackValue, ModalState, TamperedValueError
 
 URL = "https://handbook.example.com/people/leave"
 

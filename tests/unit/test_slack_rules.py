@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import SettingsError, SlackChannelRule, SlackSettings, load_settings
-from integrations.slack.rules import Decision, Refusal, Rules, platform_tenant
+from askloop.config.settings import SettingsError, SlackChannelRule, SlackSettings, load_settings
+from askloop.integrations.slack.rules import Decision, Refusal, Rules, platform_tenant
 
 TOML = """
 [tenants]

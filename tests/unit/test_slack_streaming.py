@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
-from agent.answers import AnswerRecord, Progress
-from config.settings import SlackSettings
-from integrations.slack.mrkdwn import to_markdown, to_mrkdwn
-from integrations.slack.reply import ReplyWriter
-from integrations.slack.stream import settled
-from integrations.slack.webapi import SlackApi
+from askloop.agent.answers import AnswerRecord, Progress
+from askloop.config.settings import SlackSettings
+from askloop.integrations.slack.mrkdwn import to_markdown, to_mrkdwn
+from askloop.integrations.slack.reply import ReplyWriter
+from askloop.integrations.slack.stream import settled
+from askloop.integrations.slack.webapi import SlackApi
 from tests.slack_fake import BOT_TOKEN, FakeSlack
 
 ANSWER = "Every employee gets **26 days** of paid leave; see the `Leave policy` [1]."

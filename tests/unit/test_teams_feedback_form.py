@@ -6,13 +6,13 @@ from typing import Any
 
 from botbuilder.core import serializer_helper
 
-from integrations.teams.feedback import (
+from askloop.integrations.teams.feedback import (
     CORRECTION_INPUT,
     CORRECTION_MAX,
     REASON_INPUT,
     REASON_MAX,
 )
-from integrations.teams.feedback_form import feedback_dialog, notice_dialog
+from askloop.integrations.teams.feedback_form import feedback_dialog, notice_dialog
 
 
 def wire(dialog: Any) -> dict[str, Any]:

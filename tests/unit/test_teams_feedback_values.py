@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from integrations.teams.feedback import (
+from askloop.integrations.teams.feedback import (
     CORRECTION_MAX,
     REASON_MAX,
     BadFeedbackError,

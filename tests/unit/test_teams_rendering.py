@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.answers import AnswerRecord, Citation, RetrievedChunk
-from integrations.teams.rendering import (
+from askloop.agent.answers import AnswerRecord, Citation, RetrievedChunk
+from askloop.integrations.teams.rendering import (
     ABSTRACT_MAX,
     KEYWORDS_MAX,
     NAME_MAX,

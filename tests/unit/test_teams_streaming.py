@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from integrations.teams.rendering import text_activity, wire
-from integrations.teams.streaming import ConversationGate, StreamingReply
+from askloop.integrations.teams.rendering import text_activity, wire
+from askloop.integrations.teams.streaming import ConversationGate, StreamingReply
 
 pytestmark = pytest.mark.asyncio
 

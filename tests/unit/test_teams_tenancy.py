@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from config.settings import Settings, TeamsSettings
-from integrations.teams.tenancy import (
+from askloop.config.settings import Settings, TeamsSettings
+from askloop.integrations.teams.tenancy import (
     delivery_key,
     message_ref,
     resolve_tenant,

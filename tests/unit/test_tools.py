@@ -15,18 +15,19 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
-import tools
-import tools.knowledge
-from agent.errors import InvalidInputError, StoreUnavailableError
-from agent.graph import build_graph
-from agent.nodes import STORE_DOWN
-from agent.service import Assistant
-from config.settings import SettingsError
-from integrations.answer_log.sql_log import SqlAnswerLog
-from prompts import load_prompt
+import askloop.tools
+import askloop.tools.knowledge
+from askloop.agent.errors import InvalidInputError, StoreUnavailableError
+from askloop.agent.graph import build_graph
+from askloop.agent.nodes import STORE_DOWN
+from askloop.agent.service import Assistant
+from askloop.config.settings import Settings, SettingsError
+from askloop.integrations import wiring
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog
+from askloop.prompts import load_prompt
+from askloop.tools import build_tools
 from tests.fakes import FakeChatModel
 from tests.unit.conftest import make_context
-from tools import build_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 HIT_KEYS = {"n", "title", "source", "url", "score", "text"}
@@ -293,38 +294,46 @@ def test_the_tools_work_in_a_prebuilt_react_agent(assistant):
 
 
 def test_importing_tools_does_no_work():
-    heavy = {"torch", "lancedb", "sentence_transformers", "xllamacpp", "anthropic", "openai",
-             "integrations"}  # fmt: skip
-    code = f"import sys, tools; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
+    heavy = {"torch", "lancedb", "sentence_transformers", "xllamacpp", "anthropic", "openai"}
+    code = (
+        "import sys, askloop.tools; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{heavy} or m.startswith('askloop.integrations')))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)  # fmt: skip
     assert done.stdout.strip() == "[]"
 
 
 def test_load_tools_wires_askloop_once_on_first_call(monkeypatch):
-    monkeypatch.setattr(tools, "_services", None)
+    wiring.forget_process_services()
     built: list[tuple[Any, str]] = []
-    real = tools.knowledge.build_tools
+    real = askloop.tools.knowledge.build_tools
 
     def spy(assistant, *, tenant):
         built.append((assistant, tenant))
         return real(assistant, tenant=tenant)
 
-    monkeypatch.setattr(tools.knowledge, "build_tools", spy)
+    monkeypatch.setattr(askloop.tools.knowledge, "build_tools", spy)
     try:
-        first = tools.load_tools()
-        tools.load_tools(tenant="acme")
+        first = askloop.tools.load_tools()
+        askloop.tools.load_tools(tenant="acme")
         assert [t.name for t in first] == TOOLS
         assert [tenant for _, tenant in built] == ["default", "acme"]
-        assert built[0][0] is built[1][0]
+        assert built[0][0] is built[1][0] is wiring.process_services().assistant
     finally:
-        if tools._services is not None:
-            tools._services.close()
+        wiring.forget_process_services()
+
+
+def test_tools_share_the_wiring_a_running_command_installed(tmp_path):
+    with wiring.Services(Settings(home=tmp_path)) as services, wiring.using_services(services):
+        askloop.tools.load_tools()
+        assert wiring.process_services() is services
+    assert wiring._process is None
 
 
 def test_load_tools_fails_loudly_on_a_bad_configuration_and_keeps_nothing(monkeypatch):
-    monkeypatch.setattr(tools, "_services", None)
+    wiring.forget_process_services()
     monkeypatch.setenv("ASKLOOP_ANSWER_MODEL", "nonsense:model")
     with pytest.raises(InvalidInputError, match="unknown model provider"):
-        tools.load_tools()
-    assert tools._services is None
+        askloop.tools.load_tools()
+    assert wiring._process is None

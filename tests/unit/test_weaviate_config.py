@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.settings import SettingsError, WeaviateSettings
-from integrations.weaviate_schema import weaviate_tenant
-from integrations.weaviate_store import Endpoint
+from askloop.config.settings import SettingsError, WeaviateSettings
+from askloop.integrations.stores.weaviate.schema import weaviate_tenant
+from askloop.integrations.stores.weaviate.store import Endpoint
 
 COMPOSE = Path(__file__).resolve().parents[2] / "config" / "weaviate-compose.yml"
 

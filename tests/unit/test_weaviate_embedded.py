@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import StoreUnavailableError
-from config.settings import Settings, SettingsError, WeaviateSettings
-from integrations.weaviate_connect import EmbeddedEndpoint, embedded_binary_name
-from integrations.wiring import Services
+from askloop.agent.errors import StoreUnavailableError
+from askloop.config.settings import Settings, SettingsError, WeaviateSettings
+from askloop.integrations.stores.weaviate.connect import EmbeddedEndpoint, embedded_binary_name
+from askloop.integrations.wiring import Services
 from tests.fakes import HashingEmbedder
 from tests.weaviate_fake import chunks, free_port, put
 

@@ -12,12 +12,12 @@ from pytest_httpserver import HTTPServer
 from weaviate.proto.v1 import base_pb2, base_search_pb2, batch_delete_pb2
 from weaviate.util import generate_uuid5
 
-from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
-from agent.ports import VectorStore
-from agent.records import Chunk
-from config.settings import SettingsError, WeaviateSettings, load_settings
-from integrations.weaviate_schema import weaviate_tenant
-from integrations.weaviate_store import (
+from askloop.agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
+from askloop.agent.ports import VectorStore
+from askloop.agent.records import Chunk
+from askloop.config.settings import SettingsError, WeaviateSettings, load_settings
+from askloop.integrations.stores.weaviate.schema import weaviate_tenant
+from askloop.integrations.stores.weaviate.store import (
     BatchWriteError,
     Endpoint,
     Timeouts,

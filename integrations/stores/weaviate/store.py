@@ -23,19 +23,19 @@ from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from agent.errors import InvalidInputError, StoreUnavailableError
-from agent.ports import Embedder, Filters, Vectors, check_search, check_upsert
-from agent.records import Chunk, Hit, SearchMode
-from config.settings import Settings, SettingsError
-from integrations.weaviate_connect import EmbeddedEndpoint, Endpoint, Timeouts
-from integrations.weaviate_faults import (
+from askloop.agent.errors import InvalidInputError, StoreUnavailableError
+from askloop.agent.ports import Embedder, Filters, Vectors, check_search, check_upsert
+from askloop.agent.records import Chunk, Hit, SearchMode
+from askloop.config.settings import Settings, SettingsError
+from askloop.integrations.stores.weaviate.connect import EmbeddedEndpoint, Endpoint, Timeouts
+from askloop.integrations.stores.weaviate.faults import (
     TRANSLATED,
     BatchWriteError,
     is_transient,
     surface_grpc_status,
     translate,
 )
-from integrations.weaviate_schema import (
+from askloop.integrations.stores.weaviate.schema import (
     DEFAULT_COLLECTION,
     NO_MATCH,
     VECTOR_NAME,
@@ -47,7 +47,7 @@ from integrations.weaviate_schema import (
     properties_of,
     weaviate_tenant,
 )
-from integrations.weaviate_search import run_query, to_hit
+from askloop.integrations.stores.weaviate.search import run_query, to_hit
 
 __all__ = ["BatchWriteError", "Endpoint", "Timeouts", "WeaviateStore", "make_weaviate_store"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.ports import Vectors
+from askloop.agent.ports import Vectors
 
 __all__ = ["TenantCopy", "VectorCache"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.errors import StoreUnavailableError
-from config.settings import SettingsError, WeaviateSettings
+from askloop.agent.errors import StoreUnavailableError
+from askloop.config.settings import SettingsError, WeaviateSettings
 
 __all__ = ["EmbeddedEndpoint", "Endpoint", "Timeouts", "embedded_binary_name"]
 

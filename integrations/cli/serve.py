@@ -27,8 +27,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, services: Any) -> int:
-    from integrations.server import serve
-    from integrations.serving import ServerRuntime
+    from askloop.integrations.server.app import serve
+    from askloop.integrations.server.runtime import ServerRuntime
 
     settings = services.settings
     host = args.host or settings.server.host

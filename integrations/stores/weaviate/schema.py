@@ -22,10 +22,10 @@ from weaviate.classes.config import (
 from weaviate.classes.query import Filter, FilterReturn
 from weaviate.util import generate_uuid5
 
-from agent.errors import IncompatibleStoreError, InvalidInputError
-from agent.ports import FILTER_FIELDS, Filters
-from agent.records import Chunk
-from config.settings import validate_tenant
+from askloop.agent.errors import IncompatibleStoreError, InvalidInputError
+from askloop.agent.ports import FILTER_FIELDS, Filters
+from askloop.agent.records import Chunk
+from askloop.config.settings import validate_tenant
 
 __all__ = [
     "BM25_PROPERTIES",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.chat import ChatModel
-from agent.errors import InvalidInputError
-from config.settings import Settings
+from askloop.agent.chat import ChatModel
+from askloop.agent.errors import InvalidInputError
+from askloop.config.settings import Settings
 
 __all__ = ["make_chat_model"]
 
@@ -17,11 +17,11 @@ def make_chat_model(spec: str, settings: Settings) -> ChatModel:
     if not model:
         raise InvalidInputError(f"model {spec!r} must look like provider:model")
     if provider == "local":
-        from integrations.local_model import LocalChatModel
+        from askloop.integrations.models.local import LocalChatModel
 
         return LocalChatModel(threads=models.local_threads,
                               context_tokens=models.local_context_tokens)  # fmt: skip
-    from integrations.hosted_models import AnthropicChatModel, OpenAIChatModel, RetryPolicy
+    from askloop.integrations.models.hosted import AnthropicChatModel, OpenAIChatModel, RetryPolicy
 
     retry = RetryPolicy(attempts=models.max_attempts)
     if provider == "anthropic":

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.answers import THREAD_ID
+from askloop.agent.answers import THREAD_ID
 
 __all__ = ["forget_idle_threads", "open_checkpointer"]
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
-from agent.ports import Filters, Vectors, check_search, check_upsert
-from agent.records import Chunk, Hit, SearchMode
-from config.settings import validate_tenant
-from integrations.lance_schema import (
+from askloop.agent.errors import IncompatibleStoreError, InvalidInputError, StoreUnavailableError
+from askloop.agent.ports import Filters, Vectors, check_search, check_upsert
+from askloop.agent.records import Chunk, Hit, SearchMode
+from askloop.config.settings import validate_tenant
+from askloop.integrations.stores.lance.schema import (
     META_EMBEDDER,
     RESULT_COLUMNS,
     TABLE,
@@ -35,7 +35,7 @@ from integrations.lance_schema import (
     table_schema,
     where_clause,
 )
-from integrations.lance_vectors import TenantCopy, VectorCache
+from askloop.integrations.stores.lance.vectors import TenantCopy, VectorCache
 
 __all__ = ["LanceStore"]
 

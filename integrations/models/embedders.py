@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agent.errors import EmbedderError
-from agent.ports import Vectors
-from config.settings import EmbedderSettings, model_cache_dir
+from askloop.agent.errors import EmbedderError
+from askloop.agent.ports import Vectors
+from askloop.config.settings import EmbedderSettings, model_cache_dir
 
 __all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
 
@@ -102,7 +102,7 @@ class MiniLMEmbedder:
                 raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
             if self._runtime == "onnx":
                 try:
-                    from integrations.minilm_onnx import OnnxMiniLM, export_onnx
+                    from askloop.integrations.models.minilm_onnx import OnnxMiniLM, export_onnx
 
                     self._model = OnnxMiniLM(path, export_onnx(path, self._cache_dir),
                                              threads=self._threads)  # fmt: skip

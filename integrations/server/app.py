@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from integrations.serving import ServerRuntime
+from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["RUNTIME", "build_app", "serve", "start"]
 
@@ -51,7 +51,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 def build_app(runtime: ServerRuntime) -> web.Application:
     """The aiohttp application with every route mounted (no socket opened)."""
-    from integrations import slack, teams
+    from askloop.integrations import slack, teams
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime

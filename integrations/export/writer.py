@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from agent.answers import LoggedAnswer
-from agent.datasets.examples import Example, MissingPromptError, build_example
-from agent.datasets.formats import (
+from askloop.agent.answers import LoggedAnswer
+from askloop.agent.datasets.examples import Example, MissingPromptError, build_example
+from askloop.agent.datasets.formats import (
     FORMATS,
     RecordError,
     dpo_record,
@@ -31,8 +31,8 @@ from agent.datasets.formats import (
     sft_record,
     validate,
 )
-from agent.datasets.raft import MoreDistractors, is_validation, raft_record
-from agent.errors import InvalidInputError
+from askloop.agent.datasets.raft import MoreDistractors, is_validation, raft_record
+from askloop.agent.errors import InvalidInputError
 
 __all__ = ["ExportOptions", "ExportReport", "export_dataset", "val_path"]
 

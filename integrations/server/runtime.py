@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
-from config.settings import Settings
-from integrations.wiring import Services
+from askloop.agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
+from askloop.config.settings import Settings
+from askloop.integrations.wiring import Services
 
 __all__ = ["AsyncAssistant", "Metrics", "ProgressListener", "ServerRuntime"]
 

@@ -8,35 +8,23 @@ full control.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.graph import make_builder
+from askloop.agent.context import Context
+from askloop.agent.graph import make_builder
 
 __all__ = ["graph"]
 
-_lock = threading.Lock()
-_default: Context | None = None
-
 
 def _default_context() -> Context:
-    global _default
-    with _lock:
-        if _default is None:
-            from config.settings import load_settings
-            from integrations.wiring import Services
+    from askloop.integrations.wiring import process_services
 
-            services = Services(load_settings())
-            atexit.register(services.close)
-            _default = services.context
-        return _default
+    return process_services().context
 
 
 def _with_default_context(node: Callable[..., Any]) -> Callable[..., Any]:

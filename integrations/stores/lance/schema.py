@@ -7,10 +7,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from agent.errors import InvalidInputError
-from agent.ports import FILTER_FIELDS, Filters
-from agent.records import Chunk, Hit, SearchMode
-from config.settings import validate_tenant
+from askloop.agent.errors import InvalidInputError
+from askloop.agent.ports import FILTER_FIELDS, Filters
+from askloop.agent.records import Chunk, Hit, SearchMode
+from askloop.config.settings import validate_tenant
 
 __all__ = [
     "META_EMBEDDER",

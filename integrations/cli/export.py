@@ -9,12 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.answers import RetrievedChunk
-from agent.datasets.formats import FORMATS
-from agent.errors import InvalidInputError
-from agent.routing import tune_threshold
-from config.settings import validate_tenant
-from integrations.exporter import WARN_BELOW, ExportOptions, ExportReport, export_dataset
+from askloop.agent.answers import RetrievedChunk
+from askloop.agent.datasets.formats import FORMATS
+from askloop.agent.errors import InvalidInputError
+from askloop.agent.routing import tune_threshold
+from askloop.config.settings import validate_tenant
+from askloop.integrations.export.writer import (
+    WARN_BELOW,
+    ExportOptions,
+    ExportReport,
+    export_dataset,
+)
 
 __all__ = ["add_parser", "run"]
 

@@ -24,8 +24,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from agent.chat import Completion, Message
-from agent.errors import ModelUnavailableError
+from askloop.agent.chat import Completion, Message
+from askloop.agent.errors import ModelUnavailableError
 
 __all__ = ["AnthropicChatModel", "OpenAIChatModel", "RetryPolicy", "is_retryable"]
 

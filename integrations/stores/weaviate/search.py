@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from weaviate.classes.query import HybridFusion, MetadataQuery
 
-from agent.records import Hit, SearchMode
-from integrations.weaviate_schema import (
+from askloop.agent.records import Hit, SearchMode
+from askloop.integrations.stores.weaviate.schema import (
     BM25_PROPERTIES,
     RESULT_PROPERTIES,
     VECTOR_NAME,

@@ -26,7 +26,7 @@ from weaviate.exceptions import (
     WeaviateTimeoutError,
 )
 
-from agent.errors import AskloopError, IncompatibleStoreError, StoreUnavailableError
+from askloop.agent.errors import AskloopError, IncompatibleStoreError, StoreUnavailableError
 
 __all__ = [
     "TRANSLATED",

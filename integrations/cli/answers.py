@@ -9,9 +9,9 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from agent.answers import AnswerRecord, LoggedAnswer, Turn
-from agent.errors import InvalidInputError
-from integrations.cli_args import whole_number
+from askloop.agent.answers import AnswerRecord, LoggedAnswer, Turn
+from askloop.agent.errors import InvalidInputError
+from askloop.integrations.cli.args import whole_number
 
 __all__ = ["add_parsers", "run"]
 
@@ -150,7 +150,7 @@ def _route(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 
 def _rate(args: argparse.Namespace, services: Any) -> int:
-    from agent.service import rate_answer  # not at import: `askloop --help` stays quick
+    from askloop.agent.service import rate_answer  # not at import: `askloop --help` stays quick
 
     logged = rate_answer(
         services.answer_log,

@@ -11,10 +11,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
-from agent.records import SEARCH_MODES, Hit
-from config.settings import Settings, SettingsError, load_settings, validate_tenant
-from integrations.cli_args import whole_number
+from askloop.agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
+from askloop.agent.records import SEARCH_MODES, Hit
+from askloop.config.settings import Settings, SettingsError, load_settings, validate_tenant
+from askloop.integrations.cli.args import whole_number
 
 __all__ = ["main"]
 
@@ -54,13 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--mode", choices=SEARCH_MODES, default=None)
     search.add_argument("--json", action="store_true", help="print JSON")
 
-    from integrations import cli_answers
+    from askloop.integrations.cli import answers as cli_answers
 
     cli_answers.add_parsers(sub)
-    from integrations import cli_export
+    from askloop.integrations.cli import export as cli_export
 
     cli_export.add_parser(sub)
-    from integrations import cli_serve
+    from askloop.integrations.cli import serve as cli_serve
 
     cli_serve.add_parser(sub)
     return parser
@@ -91,23 +91,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve" and level in ("WARNING", "ERROR"):
         level = "INFO"  # a server's operators want its log lines
     _configure_logging(args.verbose, level)
-    from integrations.wiring import Services
+    from askloop.integrations.wiring import Services, using_services
 
     try:
-        with Services(settings) as services:
+        with Services(settings) as services, using_services(services):
             if args.command == "ingest":
                 return _ingest(args, services)
             if args.command == "search":
                 return _search(args, services)
             if args.command == "export":
-                from integrations import cli_export
+                from askloop.integrations.cli import export as cli_export
 
                 return cli_export.run(args, services)
             if args.command == "serve":
-                from integrations import cli_serve
+                from askloop.integrations.cli import serve as cli_serve
 
                 return cli_serve.run(args, services)
-            from integrations import cli_answers
+            from askloop.integrations.cli import answers as cli_answers
 
             tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None
             return cli_answers.run(args, services, tenant)
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _ingest(args: argparse.Namespace, services: Any) -> int:
-    from integrations.ingest.pipeline import ingest_paths
+    from askloop.integrations.ingest.pipeline import ingest_paths
 
     tenant = _tenant(args, services.settings)
 

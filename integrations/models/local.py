@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.chat import Completion, Message
-from agent.errors import InvalidInputError, ModelUnavailableError
+from askloop.agent.chat import Completion, Message
+from askloop.agent.errors import InvalidInputError, ModelUnavailableError
 
 __all__ = ["LOCAL_MODEL_ID", "LocalChatModel", "default_model_path", "drop_repeats"]
 

@@ -1,0 +1,1 @@
+"""The ``askloop`` command line (entry point: :func:`askloop.integrations.cli.main.main`)."""

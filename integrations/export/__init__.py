@@ -1,0 +1,1 @@
+"""Writing fine-tuning datasets from the answer log (``askloop export``)."""

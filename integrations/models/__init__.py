@@ -1,0 +1,1 @@
+"""Chat models (local llama.cpp, Anthropic, OpenAI) and embedders behind askloop's ports."""

@@ -1,0 +1,1 @@
+"""``askloop serve``: the aiohttp server for Slack and Teams, its runtime and metrics."""

@@ -1,0 +1,1 @@
+"""Knowledge-base stores behind the ``VectorStore`` port: embedded LanceDB and Weaviate."""

@@ -1,0 +1,1 @@
+"""The embedded knowledge base: LanceDB in ``ASKLOOP_HOME``."""

@@ -1,0 +1,1 @@
+"""The Weaviate knowledge base (remote, cloud or embedded), one tenant per askloop tenant."""
