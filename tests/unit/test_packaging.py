@@ -29,7 +29,7 @@ def test_every_package_folder_is_listed_under_the_askloop_name():
 
 def test_the_wheel_installs_only_the_askloop_name(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
          "-w", str(tmp_path), str(ROOT)],
         check=True, capture_output=True,
     )  # fmt: skip
