@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +35,7 @@ from askloop.agent.nodes import history_window, route
 from askloop.agent.ports import AnswerLog
 from askloop.agent.text import clean_text
 
-__all__ = ["Assistant", "hash_user", "rate_answer"]
+__all__ = ["Assistant", "hash_user", "rate_answer", "record_from_result"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,6 @@ class Assistant:
         if turn.conversation_id:
             config["configurable"] = {"thread_id": thread_id(turn)}
             graph, options = self._graph, self._run_options
-        started = time.perf_counter()
         try:
             inputs = {
                 "question": question, "tenant": turn.tenant,
@@ -106,7 +104,7 @@ class Assistant:
         except Exception as exc:
             log.exception("the answer graph failed (tenant=%s)", turn.tenant)
             raise AnswerFailedError("Sorry, something went wrong while answering.") from exc
-        record = self._record(turn, result, time.perf_counter() - started)
+        record = record_from_result(turn, result, history_tokens=policy.history_tokens)
         self._log.save_answer(record)
         return record
 
@@ -146,41 +144,6 @@ class Assistant:
                     if status:
                         tell(Progress("status", status))
         return result
-
-    def _record(self, turn: Turn, result: dict[str, Any], seconds: float) -> AnswerRecord:
-        docs = {h["chunk_id"]: h for h in result.get("context_hits") or []}
-        citations = tuple(
-            Citation(n=n, chunk_id=cid, title=docs[cid]["title"], source=docs[cid]["source"],
-                     url=docs[cid]["url"])
-            for n, cid in result.get("cited") or []
-        )  # fmt: skip
-        retrieved = tuple(
-            RetrievedChunk(chunk_id=h["chunk_id"], title=h["title"], source=h["source"],
-                           score=h["score"], text=h["text"], url=h["url"], query=h["query"],
-                           heading_path=tuple(h["heading_path"]))
-            for h in result.get("retrieved") or []
-        )  # fmt: skip
-        trace = tuple(
-            TraceStep(node=s["node"], verdict=s["verdict"], ms=s["ms"], detail=s["detail"])
-            for s in result.get("trace") or []
-        )
-        earlier = (result.get("turns") or [])[:-2]
-        history = tuple(
-            {"role": m.role, "content": m.content}
-            for m in history_window(earlier, self._context.policy.history_tokens)
-        )
-        return AnswerRecord(
-            answer_id=new_answer_id(), tenant=turn.tenant, platform=turn.platform,
-            question=result["question"], answer=result["answer"], route=result["route"],
-            model=result.get("model") or "none", rewrites=result.get("rewrites", 0),
-            queries=tuple(result.get("queries") or ()), citations=citations,
-            retrieved=retrieved, trace=trace,
-            context=tuple(h["chunk_id"] for h in result.get("context_hits") or []),
-            prompt_versions=dict(result.get("prompt_versions") or {}), history=history,
-            conversation_id=turn.conversation_id, channel_id=turn.channel_id,
-            team_id=turn.team_id, user=hash_user(turn.platform, turn.user),
-            error=result.get("error") or "",
-        )  # fmt: skip
 
     def route(self, question: str, *, tenant: str) -> dict[str, Any]:
         """The routing decision and its trace, without generating an answer."""
@@ -223,6 +186,42 @@ class Assistant:
         self._log.withdraw(answer_id)
         log.info("answer %s withdrawn: its %s message was deleted", answer_id, platform)
         return answer_id
+
+
+def record_from_result(turn: Turn, result: dict[str, Any], *, history_tokens: int) -> AnswerRecord:
+    """The log record of one finished graph run (its end state) for ``turn``."""
+    docs = {h["chunk_id"]: h for h in result.get("context_hits") or []}
+    citations = tuple(
+        Citation(n=n, chunk_id=cid, title=docs[cid]["title"], source=docs[cid]["source"],
+                 url=docs[cid]["url"])
+        for n, cid in result.get("cited") or []
+    )  # fmt: skip
+    retrieved = tuple(
+        RetrievedChunk(chunk_id=h["chunk_id"], title=h["title"], source=h["source"],
+                       score=h["score"], text=h["text"], url=h["url"], query=h["query"],
+                       heading_path=tuple(h["heading_path"]))
+        for h in result.get("retrieved") or []
+    )  # fmt: skip
+    trace = tuple(
+        TraceStep(node=s["node"], verdict=s["verdict"], ms=s["ms"], detail=s["detail"])
+        for s in result.get("trace") or []
+    )
+    earlier = (result.get("turns") or [])[:-2]
+    history = tuple(
+        {"role": m.role, "content": m.content} for m in history_window(earlier, history_tokens)
+    )
+    return AnswerRecord(
+        answer_id=new_answer_id(), tenant=turn.tenant, platform=turn.platform,
+        question=result["question"], answer=result["answer"], route=result["route"],
+        model=result.get("model") or "none", rewrites=result.get("rewrites", 0),
+        queries=tuple(result.get("queries") or ()), citations=citations,
+        retrieved=retrieved, trace=trace,
+        context=tuple(h["chunk_id"] for h in result.get("context_hits") or []),
+        prompt_versions=dict(result.get("prompt_versions") or {}), history=history,
+        conversation_id=turn.conversation_id, channel_id=turn.channel_id,
+        team_id=turn.team_id, user=hash_user(turn.platform, turn.user),
+        error=result.get("error") or "",
+    )  # fmt: skip
 
 
 def _status_after(node: str, update: dict[str, Any]) -> str | None:
