@@ -90,11 +90,13 @@ class Assistant:
             graph, options = self._graph, self._run_options
         try:
             inputs = {
-                "question": question, "tenant": turn.tenant,
+                "question": question,
+                "tenant": turn.tenant,
                 # Flags are set every turn: a thread's checkpoint keeps the last turn's.
-                "allow_finetuned": turn.allow_finetuned, "direct": turn.direct,
+                "allow_finetuned": turn.allow_finetuned,
+                "direct": turn.direct,
                 "stream": on_progress is not None,
-            }  # fmt: skip
+            }
             if on_progress is None:
                 result = graph.invoke(inputs, config, context=self._context, **options)
             else:
@@ -150,9 +152,13 @@ class Assistant:
         state = {"question": self._question(question), "tenant": tenant, "trace": []}
         result = route(state, Runtime(context=self._context))  # type: ignore[arg-type]
         step = result["trace"][0]
-        return {"question": result["question"], "tenant": tenant,
-                "route": result["decision"], "error": result["error"] or None,
-                "trace": step}  # fmt: skip
+        return {
+            "question": result["question"],
+            "tenant": tenant,
+            "route": result["decision"],
+            "error": result["error"] or None,
+            "trace": step,
+        }
 
     def rate(self, **feedback: Any) -> LoggedAnswer:
         """Record feedback on an answer; see :func:`rate_answer`."""
@@ -192,16 +198,28 @@ def record_from_result(turn: Turn, result: dict[str, Any], *, history_tokens: in
     """The log record of one finished graph run (its end state) for ``turn``."""
     docs = {h["chunk_id"]: h for h in result.get("context_hits") or []}
     citations = tuple(
-        Citation(n=n, chunk_id=cid, title=docs[cid]["title"], source=docs[cid]["source"],
-                 url=docs[cid]["url"])
+        Citation(
+            n=n,
+            chunk_id=cid,
+            title=docs[cid]["title"],
+            source=docs[cid]["source"],
+            url=docs[cid]["url"],
+        )
         for n, cid in result.get("cited") or []
-    )  # fmt: skip
+    )
     retrieved = tuple(
-        RetrievedChunk(chunk_id=h["chunk_id"], title=h["title"], source=h["source"],
-                       score=h["score"], text=h["text"], url=h["url"], query=h["query"],
-                       heading_path=tuple(h["heading_path"]))
+        RetrievedChunk(
+            chunk_id=h["chunk_id"],
+            title=h["title"],
+            source=h["source"],
+            score=h["score"],
+            text=h["text"],
+            url=h["url"],
+            query=h["query"],
+            heading_path=tuple(h["heading_path"]),
+        )
         for h in result.get("retrieved") or []
-    )  # fmt: skip
+    )
     trace = tuple(
         TraceStep(node=s["node"], verdict=s["verdict"], ms=s["ms"], detail=s["detail"])
         for s in result.get("trace") or []
@@ -211,17 +229,27 @@ def record_from_result(turn: Turn, result: dict[str, Any], *, history_tokens: in
         {"role": m.role, "content": m.content} for m in history_window(earlier, history_tokens)
     )
     return AnswerRecord(
-        answer_id=new_answer_id(), tenant=turn.tenant, platform=turn.platform,
-        question=result["question"], answer=result["answer"], route=result["route"],
-        model=result.get("model") or "none", rewrites=result.get("rewrites", 0),
-        queries=tuple(result.get("queries") or ()), citations=citations,
-        retrieved=retrieved, trace=trace,
+        answer_id=new_answer_id(),
+        tenant=turn.tenant,
+        platform=turn.platform,
+        question=result["question"],
+        answer=result["answer"],
+        route=result["route"],
+        model=result.get("model") or "none",
+        rewrites=result.get("rewrites", 0),
+        queries=tuple(result.get("queries") or ()),
+        citations=citations,
+        retrieved=retrieved,
+        trace=trace,
         context=tuple(h["chunk_id"] for h in result.get("context_hits") or []),
-        prompt_versions=dict(result.get("prompt_versions") or {}), history=history,
-        conversation_id=turn.conversation_id, channel_id=turn.channel_id,
-        team_id=turn.team_id, user=hash_user(turn.platform, turn.user),
+        prompt_versions=dict(result.get("prompt_versions") or {}),
+        history=history,
+        conversation_id=turn.conversation_id,
+        channel_id=turn.channel_id,
+        team_id=turn.team_id,
+        user=hash_user(turn.platform, turn.user),
         error=result.get("error") or "",
-    )  # fmt: skip
+    )
 
 
 def _status_after(node: str, update: dict[str, Any]) -> str | None:
@@ -256,8 +284,11 @@ def rate_answer(
     for an unknown answer or one of another tenant.
     """
     feedback = Feedback(
-        answer_id=answer_id, user=hash_user(platform, user) or "anonymous", rating=rating,
-        source=source, reason=clean_text(reason)[:REASON_MAX_CHARS],
+        answer_id=answer_id,
+        user=hash_user(platform, user) or "anonymous",
+        rating=rating,
+        source=source,
+        reason=clean_text(reason)[:REASON_MAX_CHARS],
         correction=correction.strip()[:20000],
-    )  # fmt: skip
+    )
     return answer_log.add_feedback(feedback, tenant=tenant)

@@ -75,14 +75,21 @@ def main() -> None:
         settings = load_settings(
             home=Path(tmp),
             embedder={"provider": "local", "threads": args.threads},
-            models={"answer": "local:default", "finetuned": "local:default",
-                    "local_threads": args.llm_threads},
-        )  # fmt: skip
+            models={
+                "answer": "local:default",
+                "finetuned": "local:default",
+                "local_threads": args.llm_threads,
+            },
+        )
         with Services(settings) as services:
             t0 = time.perf_counter()
-            report = ingest_paths([ROOT / "kb" / "handbook"], tenant=TENANT,
-                                  store=services.store, embedder=services.embedder,
-                                  settings=settings.ingest)  # fmt: skip
+            report = ingest_paths(
+                [ROOT / "kb" / "handbook"],
+                tenant=TENANT,
+                store=services.store,
+                embedder=services.embedder,
+                settings=settings.ingest,
+            )
             services.store.close()  # builds the indexes, as `askloop ingest` does on exit
             print(
                 f"ingested {report.chunks_written} chunks of {report.documents_written} "

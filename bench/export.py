@@ -36,39 +36,86 @@ def seed(path: Path, n: int) -> None:
     log.close()
     ctx = {p: load_prompt(p).version for p in ("answer_with_context", "context_message")}
     direct = {"answer_direct": load_prompt("answer_direct").version}
-    text = ("The on-call engineer acknowledges pages within 15 minutes and escalates to the "
-            "incident commander in the bridge channel. ") * 4  # fmt: skip
+    text = (
+        "The on-call engineer acknowledges pages within 15 minutes and escalates to the "
+        "incident commander in the bridge channel. "
+    ) * 4
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     conn = sqlite3.connect(path)
     conn.execute("BEGIN")
     for table in ("answer_with_context", "context_message", "answer_direct"):
         prompt = load_prompt(table)
-        conn.execute("INSERT OR IGNORE INTO prompt_texts VALUES (?, ?, ?)",
-                     (prompt.version, prompt.name, prompt.text))  # fmt: skip
+        conn.execute(
+            "INSERT OR IGNORE INTO prompt_texts VALUES (?, ?, ?)",
+            (prompt.version, prompt.name, prompt.text),
+        )
     rows, feedback = [], []
     for i in range(n):
         kb = i % 2 == 0
         # A knowledge base has a finite number of chunks: answers draw from 2,000.
         pool = [(i * 7 + j * 131) % 2000 for j in range(3)]
-        retrieved = [
-            {"chunk_id": f"c{k}", "title": f"Page {k}", "source": f"/kb/p{k}.md",
-             "score": 0.8 - j / 10, "text": f"{text} (chunk {k})", "url": "", "query": "q",
-             "heading_path": ["Section"]}
-            for j, k in enumerate(pool)
-        ] if kb else []  # fmt: skip
-        history = ([{"role": "user", "content": f"Earlier question {i}?"},
-                    {"role": "assistant", "content": f"Earlier answer {i}."}]
-                   if i % 4 == 1 else [])  # fmt: skip
-        rows.append((
-            f"a{i:07d}", "acme", "slack", f"C1:{i // 3}", "C1", "T1", "u", f"Question {i}?",
-            f"Answer number {i} [1].", "retrieve" if kb else "finetuned", 0, "local:x",
-            json.dumps([f"Question {i}?"]), "[]", json.dumps(retrieved), "[]",
-            json.dumps(ctx if kb else direct), json.dumps(history), None,
-            (t0 + timedelta(seconds=i)).isoformat(timespec="microseconds"), "",
-            json.dumps([f"c{pool[0]}", f"c{pool[1]}"] if kb else []),
-        ))  # fmt: skip
-        feedback.append((f"a{i:07d}", "u1", "up" if i % 5 else "down", "", "", "button",
-                         (t0 + timedelta(seconds=i)).isoformat()))  # fmt: skip
+        retrieved = (
+            [
+                {
+                    "chunk_id": f"c{k}",
+                    "title": f"Page {k}",
+                    "source": f"/kb/p{k}.md",
+                    "score": 0.8 - j / 10,
+                    "text": f"{text} (chunk {k})",
+                    "url": "",
+                    "query": "q",
+                    "heading_path": ["Section"],
+                }
+                for j, k in enumerate(pool)
+            ]
+            if kb
+            else []
+        )
+        history = (
+            [
+                {"role": "user", "content": f"Earlier question {i}?"},
+                {"role": "assistant", "content": f"Earlier answer {i}."},
+            ]
+            if i % 4 == 1
+            else []
+        )
+        rows.append(
+            (
+                f"a{i:07d}",
+                "acme",
+                "slack",
+                f"C1:{i // 3}",
+                "C1",
+                "T1",
+                "u",
+                f"Question {i}?",
+                f"Answer number {i} [1].",
+                "retrieve" if kb else "finetuned",
+                0,
+                "local:x",
+                json.dumps([f"Question {i}?"]),
+                "[]",
+                json.dumps(retrieved),
+                "[]",
+                json.dumps(ctx if kb else direct),
+                json.dumps(history),
+                None,
+                (t0 + timedelta(seconds=i)).isoformat(timespec="microseconds"),
+                "",
+                json.dumps([f"c{pool[0]}", f"c{pool[1]}"] if kb else []),
+            )
+        )
+        feedback.append(
+            (
+                f"a{i:07d}",
+                "u1",
+                "up" if i % 5 else "down",
+                "",
+                "",
+                "button",
+                (t0 + timedelta(seconds=i)).isoformat(),
+            )
+        )
     conn.executemany(f"INSERT INTO answers VALUES ({', '.join('?' * 22)})", rows)
     conn.executemany(
         "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, correction, source, "
@@ -95,9 +142,23 @@ def main() -> None:
         # and a forked child's RSS would count it.
         timer = ["/usr/bin/time", "-f", "%M"] if Path("/usr/bin/time").exists() else []
         t0 = time.perf_counter()
-        done = subprocess.run([*timer, askloop, "export", "--format", "openai-sft", "--out",
-                               str(out), "--tenant", "acme"], env=env, check=True,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+        done = subprocess.run(
+            [
+                *timer,
+                askloop,
+                "export",
+                "--format",
+                "openai-sft",
+                "--out",
+                str(out),
+                "--tenant",
+                "acme",
+            ],
+            env=env,
+            check=True,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         took = time.perf_counter() - t0
         print(done.stderr.strip().splitlines()[0] if not timer else "", end="")
         if timer:
@@ -105,10 +166,12 @@ def main() -> None:
         else:
             peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         lines = sum(1 for _ in out.open())
-    print(f"openai-sft: {lines} records in {took:.1f}s "
-          f"({'met' if took <= TARGET_S else 'MISSED'} <= {TARGET_S:g}s), peak RSS "
-          f"{peak_mb:.0f} MB ({'met' if peak_mb <= TARGET_MB else 'MISSED'} "
-          f"<= {TARGET_MB:g} MB)")  # fmt: skip
+    print(
+        f"openai-sft: {lines} records in {took:.1f}s "
+        f"({'met' if took <= TARGET_S else 'MISSED'} <= {TARGET_S:g}s), peak RSS "
+        f"{peak_mb:.0f} MB ({'met' if peak_mb <= TARGET_MB else 'MISSED'} "
+        f"<= {TARGET_MB:g} MB)"
+    )
 
 
 if __name__ == "__main__":

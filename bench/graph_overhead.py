@@ -47,9 +47,15 @@ TARGET_P50_MS, TARGET_SHARE = 2.0, 0.01
 QUESTION = "How many days of annual leave do employees get?"
 REWRITTEN = "annual leave days per year"
 LONGEST = [
-    "route", "retrieve", "grade", "rewrite", "retrieve", "grade",
-    "answer_with_context", "check_citations",
-]  # fmt: skip
+    "route",
+    "retrieve",
+    "grade",
+    "rewrite",
+    "retrieve",
+    "grade",
+    "answer_with_context",
+    "check_citations",
+]
 DIMENSIONS = 384
 
 
@@ -81,12 +87,18 @@ class QueryScoredStore:
     def __init__(self, poor: float, good: float) -> None:
         self._poor, self._good = poor, good
         self._chunks = [
-            Chunk(chunk_id=f"c{i}", document_id=f"d{i}", document_hash="1",
-                  text=f"Employees get 26 days of paid annual leave per year. Part {i}.",
-                  title="Leave policy", source=f"/kb/people/leave-{i}.md", position=0,
-                  heading_path=("Leave", f"Part {i}"))
+            Chunk(
+                chunk_id=f"c{i}",
+                document_id=f"d{i}",
+                document_hash="1",
+                text=f"Employees get 26 days of paid annual leave per year. Part {i}.",
+                title="Leave policy",
+                source=f"/kb/people/leave-{i}.md",
+                position=0,
+                heading_path=("Leave", f"Part {i}"),
+            )
             for i in range(5)
-        ]  # fmt: skip
+        ]
         self.searches = 0
 
     def search(
@@ -95,10 +107,15 @@ class QueryScoredStore:
         self.searches += 1
         top = self._poor if query == QUESTION else self._good
         return [
-            Hit(chunk=c, score=top - 0.05 * i, mode=mode, vector_score=top - 0.05 * i,
-                keyword_score=10.0 - i)
+            Hit(
+                chunk=c,
+                score=top - 0.05 * i,
+                mode=mode,
+                vector_score=top - 0.05 * i,
+                keyword_score=10.0 - i,
+            )
             for i, c in enumerate(self._chunks[:k])
-        ]  # fmt: skip
+        ]
 
     def count(self, *, tenant: str) -> int:
         return len(self._chunks)
@@ -145,8 +162,13 @@ def make_context(model: ScriptedModel) -> tuple[Context, QueryScoredStore]:
     policy = Policy(route_threshold=0.3, grade_threshold=0.6)
     poor = 0.45
     store = QueryScoredStore(poor=poor, good=0.9)
-    ctx = Context(store=store, embedder=FixedEmbedder(), answer_model=model,  # type: ignore[arg-type]
-                  finetuned_model=model, policy=policy)  # fmt: skip
+    ctx = Context(
+        store=store,
+        embedder=FixedEmbedder(),
+        answer_model=model,  # type: ignore[arg-type]
+        finetuned_model=model,
+        policy=policy,
+    )
     return ctx, store
 
 
@@ -238,13 +260,17 @@ def memory(runs: int, warmup: int, url: str | None) -> None:
                 f"with thread memory ({'SQLite' if url is None else url.split(':')[0]} "
                 f"checkpointer), {runs} turns on 50 threads after {warmup} warm-up:"
             )
-            for durability, who in [("exit", "askloop, one per turn"),
-                                    ("async", "LangGraph's default, one per step")]:  # fmt: skip
+            for durability, who in [
+                ("exit", "askloop, one per turn"),
+                ("async", "LangGraph's default, one per step"),
+            ]:
                 prefix = uuid.uuid4().hex[:8]
                 ms = []
                 for i in range(warmup + runs):
-                    config = {"recursion_limit": 50,
-                              "configurable": {"thread_id": f"{prefix}-{i % 50}"}}  # fmt: skip
+                    config = {
+                        "recursion_limit": 50,
+                        "configurable": {"thread_id": f"{prefix}-{i % 50}"},
+                    }
                     t = time.perf_counter()
                     inputs = {"question": QUESTION, "tenant": "bench"}
                     result = threaded.invoke(inputs, config, context=ctx, durability=durability)

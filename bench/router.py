@@ -121,9 +121,13 @@ class NeverCalledModel:
         return 8192
 
     def complete(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
         stop: Sequence[str] = (),
-    ) -> Completion:  # fmt: skip
+    ) -> Completion:
         self.calls += 1
         return Completion(text="KB", model=self.model_id)
 
@@ -172,9 +176,17 @@ def wiki_chunks(docs: list[dict[str, Any]]) -> list[Chunk]:
         source = f"wiki:{v['title']}"
         doc_id = document_id_for(source)
         text = v["extract"].strip()
-        chunks.append(Chunk(chunk_id=chunk_id_for(doc_id, 0, text), document_id=doc_id,
-                            document_hash="1", text=text, title=v["title"], source=source,
-                            position=0))  # fmt: skip
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id_for(doc_id, 0, text),
+                document_id=doc_id,
+                document_hash="1",
+                text=text,
+                title=v["title"],
+                source=source,
+                position=0,
+            )
+        )
     return chunks
 
 
@@ -259,8 +271,12 @@ def threshold_range(router: Router, questions: list[Question], policy: Policy) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--probe-mode", choices=["vector", "hybrid"], default=Policy().probe_mode,
-                        help="the probe's search mode (default: the Policy default)")  # fmt: skip
+    parser.add_argument(
+        "--probe-mode",
+        choices=["vector", "hybrid"],
+        default=Policy().probe_mode,
+        help="the probe's search mode (default: the Policy default)",
+    )
     args = parser.parse_args()
 
     docs, eval_ids, tune_ids = benchmark_split()
@@ -274,12 +290,18 @@ def main() -> None:
     policy = Policy(router="probe", probe_mode=args.probe_mode)
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = LanceStore(Path(tmp) / "wiki", embedder_id=embedder.model_id,
-                           dimensions=embedder.dimensions)  # fmt: skip
+        store = LanceStore(
+            Path(tmp) / "wiki", embedder_id=embedder.model_id, dimensions=embedder.dimensions
+        )
         store.upsert(tenant="bench", chunks=chunks, vectors=vectors)
         store.close()  # builds the indexes, as `askloop ingest` does
-        ctx = Context(store=store, embedder=embedder, answer_model=model,  # type: ignore[arg-type]
-                      finetuned_model=model, policy=policy)  # fmt: skip
+        ctx = Context(
+            store=store,
+            embedder=embedder,
+            answer_model=model,  # type: ignore[arg-type]
+            finetuned_model=model,
+            policy=policy,
+        )
         tune_q = [q for q in questions if q.split == "tune"]
         eval_q = [q for q in questions if q.split == "eval"]
         print(
@@ -289,13 +311,18 @@ def main() -> None:
         )
         # Warm-up on other text: the embedder caches recent queries, and every measured
         # question must be embedded for real.
-        run_route(ctx, "bench", [replace(q, text=f"warm-up {i}: {q.text[::-1]}")
-                                 for i, q in enumerate(questions[:20])])  # fmt: skip
+        run_route(
+            ctx,
+            "bench",
+            [replace(q, text=f"warm-up {i}: {q.text[::-1]}") for i, q in enumerate(questions[:20])],
+        )
         run_route(ctx, "bench", tune_q)
         t_cos, tune_cos = tune(cosine_router, tune_q, policy)
         t_dec, tune_dec = tune(decide_router, tune_q, policy)
-        print(f"TUNE: best threshold cosine-only {t_cos:.3f} ({tune_cos:.1%}), "
-              f"decide() {t_dec:.3f} ({tune_dec:.1%})")  # fmt: skip
+        print(
+            f"TUNE: best threshold cosine-only {t_cos:.3f} ({tune_cos:.1%}), "
+            f"decide() {t_dec:.3f} ({tune_dec:.1%})"
+        )
 
         # EVAL through the route node at the TUNE threshold: its own decisions and latency.
         eval_policy = replace(policy, route_threshold=t_dec)
@@ -319,8 +346,9 @@ def main() -> None:
             t = time.perf_counter()
             vector = embedder.embed_documents([q.text])[0]  # not the query cache
             t_mid = time.perf_counter()
-            store.search(tenant="bench", query=q.text, vector=vector, k=policy.k,
-                         mode=policy.probe_mode)  # fmt: skip
+            store.search(
+                tenant="bench", query=q.text, vector=vector, k=policy.k, mode=policy.probe_mode
+            )
             embed_ms.append((t_mid - t) * 1000)
             search_ms.append((time.perf_counter() - t_mid) * 1000)
         print(
@@ -337,10 +365,16 @@ def main() -> None:
         assert model.calls == 0, "the probe router called a model"
 
         hb = handbook_questions()
-        hb_store = LanceStore(Path(tmp) / "handbook", embedder_id=embedder.model_id,
-                              dimensions=embedder.dimensions)  # fmt: skip
-        report = ingest_paths([ROOT / "kb" / "handbook"], tenant="handbook", store=hb_store,
-                              embedder=embedder, settings=IngestSettings())  # fmt: skip
+        hb_store = LanceStore(
+            Path(tmp) / "handbook", embedder_id=embedder.model_id, dimensions=embedder.dimensions
+        )
+        report = ingest_paths(
+            [ROOT / "kb" / "handbook"],
+            tenant="handbook",
+            store=hb_store,
+            embedder=embedder,
+            settings=IngestSettings(),
+        )
         hb_store.close()
         run_route(replace(ctx, store=hb_store), "handbook", hb)
         print(
@@ -349,10 +383,18 @@ def main() -> None:
             f"{sum(not q.retrieve for q in hb)} off-topic (same weights):"
         )
         for label, t in (("Policy default", Policy().route_threshold), ("wiki TUNE", None)):
-            describe(f"cosine @ {label}", cosine_router, hb,
-                     replace(policy, route_threshold=t if t is not None else t_cos))  # fmt: skip
-            describe(f"decide() @ {label}", decide_router, hb,
-                     replace(policy, route_threshold=t if t is not None else t_dec))  # fmt: skip
+            describe(
+                f"cosine @ {label}",
+                cosine_router,
+                hb,
+                replace(policy, route_threshold=t if t is not None else t_cos),
+            )
+            describe(
+                f"decide() @ {label}",
+                decide_router,
+                hb,
+                replace(policy, route_threshold=t if t is not None else t_dec),
+            )
         for name, router in (("cosine", cosine_router), ("decide()", decide_router)):
             t_best, acc_best = tune(router, hb, policy)
             print(

@@ -114,11 +114,13 @@ def main() -> None:
             # 2. a feedback invoke on every answer, all at once
             invokes = [
                 feedback_invoke(
-                    reply.id, service_url=url, conversation_id=reply.conversation_id,
+                    reply.id,
+                    service_url=url,
+                    conversation_id=reply.conversation_id,
                     activity_id=f"f{i}",
                 )
                 for i, reply in enumerate(connector.messages())
-            ]  # fmt: skip
+            ]
             invoke_seconds = list(pool.map(lambda a: post(srv.url, a).seconds, invokes))
             statuses = {post(srv.url, invokes[0]).status}
 

@@ -153,8 +153,9 @@ class Services:
             from askloop.agent.service import Assistant
 
             saver, _ = self.thread_memory
-            return Assistant(graph=build_graph(saver), context=self.context,
-                             answer_log=self.answer_log)  # fmt: skip
+            return Assistant(
+                graph=build_graph(saver), context=self.context, answer_log=self.answer_log
+            )
 
         return self._get("assistant", build)
 

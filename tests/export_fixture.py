@@ -43,8 +43,13 @@ def routed(decision: str, score: float | None) -> tuple[TraceStep, ...]:
     """The route step as the graph records it (no features when the probe failed)."""
     detail: dict = {"reason": "store_unavailable"}
     if score is not None:
-        features = {"best_cosine": round(score - 0.1, 4), "title_match": 0.0,
-                    "overlap_words": 1.0, "question_words": 3.0, "score": score}  # fmt: skip
+        features = {
+            "best_cosine": round(score - 0.1, 4),
+            "title_match": 0.0,
+            "overlap_words": 1.0,
+            "question_words": 3.0,
+            "score": score,
+        }
         detail = {"reason": "…", "features": features, "policy": "probe"}
     return (TraceStep(node="route", verdict=decision, ms=3.0, detail=detail),)
 
@@ -108,8 +113,15 @@ def populate(log) -> None:
     log.save_answer(answer(5, "who wrote hamlet", "Marlowe.", conversation_id="C1:other"))
     log.save_answer(answer(6, "What is 2+2?", "5."))
     log.save_answer(answer(7, "Withdrawn question?", "Withdrawn answer."))
-    log.save_answer(answer(8, "Store down?", "I can't search...", error="store_unavailable",
-                           trace=routed("retrieve", None)))  # fmt: skip
+    log.save_answer(
+        answer(
+            8,
+            "Store down?",
+            "I can't search...",
+            error="store_unavailable",
+            trace=routed("retrieve", None),
+        )
+    )
     log.save_answer(
         answer(
             9,

@@ -102,10 +102,12 @@ class FakeConnector:
                     return
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 sent = Sent(
-                    conversation_id=parts[2], reply_to=parts[4] if len(parts) == 5 else None,
-                    activity=body, authorization=self.headers.get("Authorization"),
+                    conversation_id=parts[2],
+                    reply_to=parts[4] if len(parts) == 5 else None,
+                    activity=body,
+                    authorization=self.headers.get("Authorization"),
                     id=str(next(fake._ids)),
-                )  # fmt: skip
+                )
                 refusal = fake.fail(sent) if fake.fail else None
                 if refusal is not None:
                     self._reply(*refusal)
@@ -146,9 +148,10 @@ class FakeConnector:
     def messages(self, conversation_id: str | None = None) -> list[Sent]:
         with self._changed:
             return [
-                s for s in self.sent
+                s
+                for s in self.sent
                 if s.type == "message" and conversation_id in (None, s.conversation_id)
-            ]  # fmt: skip
+            ]
 
     def wait_for(self, done: Callable[[list[Sent]], bool], timeout: float = 20) -> list[Sent]:
         deadline = time.monotonic() + timeout
@@ -203,9 +206,13 @@ class BotFrameworkKeys:
     ) -> str:
         now = int(time.time())
         claims = {
-            "iss": issuer, "aud": audience, "serviceurl": service_url,
-            "nbf": now - 60, "iat": now - 60, "exp": now + int(expires_in),
-        }  # fmt: skip
+            "iss": issuer,
+            "aud": audience,
+            "serviceurl": service_url,
+            "nbf": now - 60,
+            "iat": now - 60,
+            "exp": now + int(expires_in),
+        }
         headers = {"kid": kid or self.kid}
         return jwt.encode(claims, key or self.private_key, algorithm="RS256", headers=headers)
 
@@ -222,9 +229,10 @@ class FakeOpenId:
                 fake.requests += 1
                 if self.path == "/.well-known/openid-configuration":
                     body: dict[str, Any] = {
-                        "issuer": BF_ISSUER, "jwks_uri": f"{fake.base}/keys",
+                        "issuer": BF_ISSUER,
+                        "jwks_uri": f"{fake.base}/keys",
                         "id_token_signing_alg_values_supported": ["RS256"],
-                    }  # fmt: skip
+                    }
                 elif self.path == "/keys":
                     body = keys.jwks
                 else:
@@ -276,11 +284,18 @@ def _envelope(
     if tenant is not None:
         channel_data = {**channel_data, "tenant": {"id": tenant}}
     return {
-        "type": kind, "id": activity_id, "timestamp": "2025-01-09T10:00:00.000Z",
-        "serviceUrl": service_url, "channelId": "msteams", "from": USER,
-        "conversation": conversation, "recipient": BOT, "channelData": channel_data,
-        "locale": "en-US", **fields,
-    }  # fmt: skip
+        "type": kind,
+        "id": activity_id,
+        "timestamp": "2025-01-09T10:00:00.000Z",
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": USER,
+        "conversation": conversation,
+        "recipient": BOT,
+        "channelData": channel_data,
+        "locale": "en-US",
+        **fields,
+    }
 
 
 def personal_message(
@@ -293,9 +308,14 @@ def personal_message(
 ) -> dict[str, Any]:
     conversation = {"conversationType": "personal", "id": conversation_id}
     return _envelope(
-        "message", service_url=service_url, conversation=conversation,
-        activity_id=activity_id, tenant=tenant, text=text, textFormat="plain",
-    )  # fmt: skip
+        "message",
+        service_url=service_url,
+        conversation=conversation,
+        activity_id=activity_id,
+        tenant=tenant,
+        text=text,
+        textFormat="plain",
+    )
 
 
 def group_message(
@@ -304,11 +324,16 @@ def group_message(
     conversation = {"conversationType": "groupChat", "isGroup": True, "id": GROUP}
     return _with_mention(
         _envelope(
-            "message", service_url=service_url, conversation=conversation,
-            activity_id=activity_id, tenant=TENANT, text=text, textFormat="plain",
+            "message",
+            service_url=service_url,
+            conversation=conversation,
+            activity_id=activity_id,
+            tenant=TENANT,
+            text=text,
+            textFormat="plain",
         ),
         mention,
-    )  # fmt: skip
+    )
 
 
 def channel_message(
@@ -321,17 +346,24 @@ def channel_message(
 ) -> dict[str, Any]:
     """A new channel post (its thread is ``CHANNEL;messageid=<its id>``)."""
     conversation = {
-        "isGroup": True, "conversationType": "channel", "tenantId": TENANT,
+        "isGroup": True,
+        "conversationType": "channel",
+        "tenantId": TENANT,
         "id": f"{CHANNEL};messageid={activity_id}",
-    }  # fmt: skip
+    }
     return _with_mention(
         _envelope(
-            "message", service_url=service_url, conversation=conversation,
-            activity_id=activity_id, tenant=tenant, text=text, textFormat="plain",
+            "message",
+            service_url=service_url,
+            conversation=conversation,
+            activity_id=activity_id,
+            tenant=tenant,
+            text=text,
+            textFormat="plain",
             channel_data={"team": {"id": TEAM}, "channel": {"id": CHANNEL}},
         ),
         mention,
-    )  # fmt: skip
+    )
 
 
 def _with_mention(activity: dict[str, Any], mention: bool) -> dict[str, Any]:
@@ -361,10 +393,15 @@ def feedback_invoke(
         value["feedback"] = feedback
     conversation = {"conversationType": "personal", "id": conversation_id}
     return _envelope(
-        "invoke", service_url=service_url, conversation=conversation, activity_id=activity_id,
-        tenant=tenant, name="message/submitAction", replyToId=reply_to_id,
+        "invoke",
+        service_url=service_url,
+        conversation=conversation,
+        activity_id=activity_id,
+        tenant=tenant,
+        name="message/submitAction",
+        replyToId=reply_to_id,
         value={"actionName": "feedback", "actionValue": value},
-    )  # fmt: skip
+    )
 
 
 def fetch_task_invoke(
@@ -379,10 +416,15 @@ def fetch_task_invoke(
     """``message/fetchTask``: a 👍/👎 click on an answer sent with a custom feedback form."""
     conversation = {"conversationType": "personal", "id": conversation_id}
     return _envelope(
-        "invoke", service_url=service_url, conversation=conversation, activity_id=activity_id,
-        tenant=tenant, name="message/fetchTask", replyToId=reply_to_id,
+        "invoke",
+        service_url=service_url,
+        conversation=conversation,
+        activity_id=activity_id,
+        tenant=tenant,
+        name="message/fetchTask",
+        replyToId=reply_to_id,
         value={"actionName": "feedback", "actionValue": {"reaction": reaction}},
-    )  # fmt: skip
+    )
 
 
 def bot_added(
@@ -390,9 +432,13 @@ def bot_added(
 ) -> dict[str, Any]:
     conversation = {"conversationType": conversation_type, "id": conversation_id}
     return _envelope(
-        "conversationUpdate", service_url=service_url, conversation=conversation,
-        activity_id="f:5f85c2ad", tenant=TENANT, membersAdded=[{"id": BOT["id"]}],
-    )  # fmt: skip
+        "conversationUpdate",
+        service_url=service_url,
+        conversation=conversation,
+        activity_id="f:5f85c2ad",
+        tenant=TENANT,
+        membersAdded=[{"id": BOT["id"]}],
+    )
 
 
 def message_delete(
@@ -400,10 +446,13 @@ def message_delete(
 ) -> dict[str, Any]:
     conversation = {"conversationType": "personal", "id": conversation_id}
     return _envelope(
-        "messageDelete", service_url=service_url, conversation=conversation,
-        activity_id=activity_id, tenant=TENANT,
+        "messageDelete",
+        service_url=service_url,
+        conversation=conversation,
+        activity_id=activity_id,
+        tenant=TENANT,
         channel_data={"eventType": "softDeleteMessage"},
-    )  # fmt: skip
+    )
 
 
 # --- Teams' documented payloads ------------------------------------------------

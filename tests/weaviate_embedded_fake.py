@@ -26,10 +26,17 @@ def main() -> None:
     args, rest = parser.parse_known_args()
     data = Path(os.environ["PERSISTENCE_DATA_PATH"])
     data.mkdir(parents=True, exist_ok=True)
-    (data / "started.json").write_text(json.dumps({
-        "port": args.port, "grpc_port": int(os.environ["GRPC_PORT"]), "args": rest,
-        "modules": os.environ.get("ENABLE_MODULES"), "pid": os.getpid(),
-    }))  # fmt: skip
+    (data / "started.json").write_text(
+        json.dumps(
+            {
+                "port": args.port,
+                "grpc_port": int(os.environ["GRPC_PORT"]),
+                "args": rest,
+                "modules": os.environ.get("ENABLE_MODULES"),
+                "pid": os.getpid(),
+            }
+        )
+    )
     http = HTTPServer(host=args.host, port=args.port)
     http.start()
     fake = FakeWeaviate(http).start(grpc_port=int(os.environ["GRPC_PORT"]))

@@ -337,11 +337,19 @@ def vectors_of(obj: batch_pb2.BatchObject) -> dict[str, list[float]]:
 def stored_props(n: int) -> dict[str, Any]:
     """The properties of chunk ``c<n>`` as Weaviate returns them."""
     return {
-        "chunk_id": f"c{n}", "document_id": "doc-a", "document_hash": "v1", "text": f"text {n}",
-        "title": "Leave policy", "source": "/kb/a.md", "url": "https://wiki/a", "position": n,
-        "heading_path": ["Leave", "Annual"], "doc_type": "markdown", "acl": "staff",
+        "chunk_id": f"c{n}",
+        "document_id": "doc-a",
+        "document_hash": "v1",
+        "text": f"text {n}",
+        "title": "Leave policy",
+        "source": "/kb/a.md",
+        "url": "https://wiki/a",
+        "position": n,
+        "heading_path": ["Leave", "Annual"],
+        "doc_type": "markdown",
+        "acl": "staff",
         "updated_at": "2024-05-01T00:00:00+00:00",
-    }  # fmt: skip
+    }
 
 
 def free_port() -> int:

@@ -86,18 +86,21 @@ class RateArgs(BaseModel):
     )
     rating: Literal["up", "down"] = Field(description="up: the answer helped; down: it did not.")
     reason: str = Field(
-        default="", max_length=REASON_MAX_CHARS,
+        default="",
+        max_length=REASON_MAX_CHARS,
         description="Optional: what was good or wrong, in the user's words.",
-    )  # fmt: skip
+    )
     correction: str = Field(
-        default="", max_length=CORRECTION_MAX_CHARS,
+        default="",
+        max_length=CORRECTION_MAX_CHARS,
         description="Optional, with down: the correct answer, if the user gave one.",
-    )  # fmt: skip
+    )
     user: str = Field(
-        default="", max_length=200,
+        default="",
+        max_length=200,
         description="Optional: who rated (an id from your platform); a user's latest rating "
         "of an answer replaces their earlier one.",
-    )  # fmt: skip
+    )
 
 
 def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
@@ -110,13 +113,20 @@ def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
 
     def ask(question: str, thread_id: str = "") -> dict[str, Any]:
         with _reported("ask"):
-            turn = Turn(question=question, tenant=tenant, platform="tool",
-                        conversation_id=thread_id.strip())  # fmt: skip
+            turn = Turn(
+                question=question, tenant=tenant, platform="tool", conversation_id=thread_id.strip()
+            )
             record = assistant.answer(turn)
-            citations = [{"n": c.n, "title": c.title, "url": c.url, "source": c.source}
-                         for c in record.citations]  # fmt: skip
-            return {"answer": record.answer, "route": record.route, "citations": citations,
-                    "answer_id": record.answer_id}  # fmt: skip
+            citations = [
+                {"n": c.n, "title": c.title, "url": c.url, "source": c.source}
+                for c in record.citations
+            ]
+            return {
+                "answer": record.answer,
+                "route": record.route,
+                "citations": citations,
+                "answer_id": record.answer_id,
+            }
 
     def ask_finetuned_model(question: str) -> dict[str, Any]:
         with _reported("ask_finetuned_model"):
@@ -125,8 +135,7 @@ def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
             record = assistant.answer(turn)
             if record.error:
                 raise ToolException("Error: the fine-tuned model is unavailable; try again later.")
-            return {"answer": record.answer, "model": record.model,
-                    "answer_id": record.answer_id}  # fmt: skip
+            return {"answer": record.answer, "model": record.model, "answer_id": record.answer_id}
 
     def rate_answer(
         answer_id: str,
@@ -139,13 +148,21 @@ def build_tools(assistant: Assistant, *, tenant: str) -> list[BaseTool]:
             # Stored like every rating: durably, per user (hashed by the Assistant),
             # latest wins; another tenant's answer is as unknown as a missing one.
             logged = assistant.rate(
-                answer_id=answer_id.strip(), rating=rating, reason=reason.strip(),
+                answer_id=answer_id.strip(),
+                rating=rating,
+                reason=reason.strip(),
                 correction=correction.strip() if rating == "down" else "",
-                user=user.strip() or "agent", source="tool",
-                platform="tool", tenant=tenant,
-            )  # fmt: skip
-            return {"answer_id": logged.record.answer_id, "rating": logged.rating,
-                    "ups": logged.ups, "downs": logged.downs}  # fmt: skip
+                user=user.strip() or "agent",
+                source="tool",
+                platform="tool",
+                tenant=tenant,
+            )
+            return {
+                "answer_id": logged.record.answer_id,
+                "rating": logged.rating,
+                "ups": logged.ups,
+                "downs": logged.downs,
+            }
 
     return [
         _tool(search_knowledge_base, SearchArgs, SEARCH_DESCRIPTION),
@@ -181,10 +198,16 @@ def _search(assistant: Assistant, tenant: str, query: str, k: int) -> list[dict[
             return "The knowledge base is empty: no documents have been added yet."
         return "No passages in the knowledge base match this query."
     return [
-        {"n": n, "title": h.chunk.title, "source": h.chunk.source, "url": h.chunk.url,
-         "score": round(h.score, 4), "text": h.chunk.text}
+        {
+            "n": n,
+            "title": h.chunk.title,
+            "source": h.chunk.source,
+            "url": h.chunk.url,
+            "score": round(h.score, 4),
+            "text": h.chunk.text,
+        }
         for n, h in enumerate(hits, 1)
-    ]  # fmt: skip
+    ]
 
 
 @contextmanager

@@ -33,8 +33,9 @@ def open_checkpointer(database_url: str | None, home: Path) -> tuple[Any, Any]:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg.rows import dict_row
 
-        pg = psycopg.connect(database_url, autocommit=True, prepare_threshold=0,
-                             row_factory=dict_row)  # fmt: skip
+        pg = psycopg.connect(
+            database_url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+        )
         saver = PostgresSaver(pg)
         saver.setup()
         return saver, pg

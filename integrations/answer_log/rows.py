@@ -55,9 +55,14 @@ def logged_answer(
 def answer_record(row: dict[str, Any]) -> AnswerRecord:
     data = {k: (_from_json(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
     return AnswerRecord(
-        answer_id=data["answer_id"], tenant=data["tenant"], platform=data["platform"],
-        question=data["question"], answer=data["answer"], route=data["route"],
-        model=data["model"], rewrites=int(data["rewrites"]),
+        answer_id=data["answer_id"],
+        tenant=data["tenant"],
+        platform=data["platform"],
+        question=data["question"],
+        answer=data["answer"],
+        route=data["route"],
+        model=data["model"],
+        rewrites=int(data["rewrites"]),
         queries=tuple(data["queries"]),
         citations=tuple(Citation(**c) for c in data["citations"]),
         retrieved=tuple(
@@ -66,11 +71,15 @@ def answer_record(row: dict[str, Any]) -> AnswerRecord:
         ),
         trace=tuple(TraceStep(**t) for t in data["trace"]),
         prompt_versions=dict(data["prompt_versions"]),
-        history=tuple(data["history"]), conversation_id=data["conversation_id"],
-        channel_id=data["channel_id"], team_id=data["team_id"], user=data["user_hash"],
-        error=data["error"], created_at=_from_ts(data["created_at"]),
+        history=tuple(data["history"]),
+        conversation_id=data["conversation_id"],
+        channel_id=data["channel_id"],
+        team_id=data["team_id"],
+        user=data["user_hash"],
+        error=data["error"],
+        created_at=_from_ts(data["created_at"]),
         context=tuple(data["context"] or ()),
-    )  # fmt: skip
+    )
 
 
 def prompt_texts(versions: dict[str, str]) -> dict[str, tuple[str, str]]:

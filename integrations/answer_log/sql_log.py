@@ -33,10 +33,29 @@ __all__ = ["SqlAnswerLog", "open_answer_log"]
 log = logging.getLogger(__name__)
 
 _ANSWER_COLUMNS = (
-    "answer_id", "tenant", "platform", "conversation_id", "channel_id", "team_id", "user_hash",
-    "question", "answer", "route", "rewrites", "model", "queries", "citations", "retrieved",
-    "trace", "prompt_versions", "history", "withdrawn_at", "created_at", "error", "context",
-)  # fmt: skip
+    "answer_id",
+    "tenant",
+    "platform",
+    "conversation_id",
+    "channel_id",
+    "team_id",
+    "user_hash",
+    "question",
+    "answer",
+    "route",
+    "rewrites",
+    "model",
+    "queries",
+    "citations",
+    "retrieved",
+    "trace",
+    "prompt_versions",
+    "history",
+    "withdrawn_at",
+    "created_at",
+    "error",
+    "context",
+)
 
 
 def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
@@ -185,21 +204,29 @@ class SqlAnswerLog(DeliveriesMixin):
 
     def save_answer(self, record: AnswerRecord) -> None:
         values = {
-            "answer_id": record.answer_id, "tenant": record.tenant,
-            "platform": record.platform, "conversation_id": record.conversation_id,
-            "channel_id": record.channel_id, "team_id": record.team_id,
-            "user_hash": record.user, "question": record.question, "answer": record.answer,
-            "route": record.route, "rewrites": record.rewrites, "model": record.model,
+            "answer_id": record.answer_id,
+            "tenant": record.tenant,
+            "platform": record.platform,
+            "conversation_id": record.conversation_id,
+            "channel_id": record.channel_id,
+            "team_id": record.team_id,
+            "user_hash": record.user,
+            "question": record.question,
+            "answer": record.answer,
+            "route": record.route,
+            "rewrites": record.rewrites,
+            "model": record.model,
             "queries": self._json(list(record.queries)),
             "citations": self._json([asdict(c) for c in record.citations]),
             "retrieved": self._json([asdict(c) for c in record.retrieved]),
             "trace": self._json([asdict(t) for t in record.trace]),
             "prompt_versions": self._json(dict(record.prompt_versions)),
             "history": self._json([dict(h) for h in record.history]),
-            "withdrawn_at": None, "created_at": self._ts(record.created_at),
+            "withdrawn_at": None,
+            "created_at": self._ts(record.created_at),
             "error": record.error,
             "context": self._json(list(record.context)),
-        }  # fmt: skip
+        }
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         versions = {
@@ -304,8 +331,15 @@ class SqlAnswerLog(DeliveriesMixin):
                 page_where += " AND (created_at, answer_id) > (?, ?)"
                 page_params = (*params, after[0], after[1])
             with self._transaction() as cur:
-                page = self._load(cur, page_where, page_params, tenant=tenant, limit=batch,
-                                  oldest_first=True, light=not with_trace)  # fmt: skip
+                page = self._load(
+                    cur,
+                    page_where,
+                    page_params,
+                    tenant=tenant,
+                    limit=batch,
+                    oldest_first=True,
+                    light=not with_trace,
+                )
             yield from page
             if len(page) < batch:
                 return
@@ -354,8 +388,9 @@ class SqlAnswerLog(DeliveriesMixin):
         light: bool = False,
     ) -> list[LoggedAnswer]:
         # light: skip the trace and queries, which exports do not need (the bulk of a row).
-        columns = [f"'[]' AS {c}" if light and c in ("trace", "queries") else c
-                   for c in _ANSWER_COLUMNS]  # fmt: skip
+        columns = [
+            f"'[]' AS {c}" if light and c in ("trace", "queries") else c for c in _ANSWER_COLUMNS
+        ]
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (*params, tenant)
         cur.execute(

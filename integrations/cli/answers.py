@@ -43,8 +43,13 @@ def add_parsers(sub: Any) -> None:
     forget = sub.add_parser(
         "forget", help="delete the thread memory of conversations idle for N days"
     )
-    forget.add_argument("--idle-days", type=whole_number(), default=None, metavar="N",
-                        help="default: [server] thread_memory_days")  # fmt: skip
+    forget.add_argument(
+        "--idle-days",
+        type=whole_number(),
+        default=None,
+        metavar="N",
+        help="default: [server] thread_memory_days",
+    )
 
     log = sub.add_parser("log", help="recent answers with their ratings")
     log.add_argument("--json", action="store_true")
@@ -63,7 +68,7 @@ def answer_json(record: AnswerRecord) -> dict[str, Any]:
         "citations": [
             {"n": c.n, "title": c.title, "source": c.source, "url": c.url, "chunk_id": c.chunk_id}
             for c in record.citations
-        ],  # fmt: skip
+        ],
         "model": record.model,
         "tenant": record.tenant,
         "platform": record.platform,
@@ -75,9 +80,14 @@ def answer_json(record: AnswerRecord) -> dict[str, Any]:
 
 def logged_json(item: LoggedAnswer) -> dict[str, Any]:
     out = answer_json(item.record)
-    out.update(rating=item.rating, reason=item.reason or None,
-               correction=item.correction or None, ups=item.ups, downs=item.downs,
-               withdrawn=item.withdrawn)  # fmt: skip
+    out.update(
+        rating=item.rating,
+        reason=item.reason or None,
+        correction=item.correction or None,
+        ups=item.ups,
+        downs=item.downs,
+        withdrawn=item.withdrawn,
+    )
     return out
 
 
@@ -101,18 +111,27 @@ def _forget(args: argparse.Namespace, services: Any) -> int:
     """What ``askloop serve`` does hourly, for installs that never run the server."""
     days = args.idle_days or services.settings.server.thread_memory_days
     if not days:
-        print("thread memory is kept for ever ([server] thread_memory_days = 0); "
-              "pass --idle-days N to forget idle conversations now")  # fmt: skip
+        print(
+            "thread memory is kept for ever ([server] thread_memory_days = 0); "
+            "pass --idle-days N to forget idle conversations now"
+        )
         return 0
     forgotten = services.forget_idle_threads(older_than=timedelta(days=days))
-    print(f"forgot the memory of {forgotten} conversations idle for more than {days} days "
-          "(their answers and ratings stay in the log)")  # fmt: skip
+    print(
+        f"forgot the memory of {forgotten} conversations idle for more than {days} days "
+        "(their answers and ratings stay in the log)"
+    )
     return 0
 
 
 def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
-    turn = Turn(question=args.question, tenant=tenant, platform="cli",
-                conversation_id=args.thread or "", user=getpass.getuser())  # fmt: skip
+    turn = Turn(
+        question=args.question,
+        tenant=tenant,
+        platform="cli",
+        conversation_id=args.thread or "",
+        user=getpass.getuser(),
+    )
     record = services.assistant.answer(turn)
     if args.json:
         _print_json(answer_json(record))
@@ -182,8 +201,10 @@ def _log(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
         question = " ".join(r.question.split())
         question = question if len(question) <= 60 else question[:57] + "..."
         withdrawn = " (withdrawn)" if item.withdrawn else ""
-        print(f"{r.created_at:%Y-%m-%d %H:%M} {rating} {r.route:9s} {r.answer_id}  "
-              f"{question}{withdrawn}")  # fmt: skip
+        print(
+            f"{r.created_at:%Y-%m-%d %H:%M} {rating} {r.route:9s} {r.answer_id}  "
+            f"{question}{withdrawn}"
+        )
         if item.reason:
             print(f"{'':20}reason: {item.reason}")
     return 0

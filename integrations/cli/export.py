@@ -50,11 +50,16 @@ def add_parser(sub: Any) -> None:
     scope.add_argument("--tenant", help="export this tenant only")
     scope.add_argument("--all-tenants", action="store_true", help="one file for all tenants")
     p.add_argument("--since", type=_since, help="only answers from this ISO date/time on")
-    p.add_argument("--val-fraction", type=_fraction, default=0.0,
-                   help="share of conversation threads written to PATH's .val file")  # fmt: skip
+    p.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.0,
+        help="share of conversation threads written to PATH's .val file",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the split and RAFT sampling")
-    p.add_argument("--no-redact", action="store_true",
-                   help="operator only: keep emails, ids, tokens (logged)")  # fmt: skip
+    p.add_argument(
+        "--no-redact", action="store_true", help="operator only: keep emails, ids, tokens (logged)"
+    )
     p.add_argument("--raft-distractors", type=int, default=3, metavar="K")
     p.add_argument("--raft-oracle-p", type=_fraction, default=0.8, metavar="P")
 
@@ -62,21 +67,30 @@ def add_parser(sub: Any) -> None:
 def _progress(items: Iterable[Any], total: int) -> Iterator[Any]:
     from tqdm import tqdm
 
-    yield from tqdm(items, total=total, desc="export", unit="answer", file=sys.stderr,
-                    delay=1.0, disable=None)  # fmt: skip
+    yield from tqdm(
+        items, total=total, desc="export", unit="answer", file=sys.stderr, delay=1.0, disable=None
+    )
 
 
 def _more(services: Any) -> Any:
     def more(tenant: str, question: str, exclude: set[str], n: int) -> list[RetrievedChunk]:
         vector = services.embedder.embed_query(question)
-        hits = services.store.search(tenant=tenant, query=question, vector=vector,
-                                     k=n + len(exclude), mode="hybrid")  # fmt: skip
+        hits = services.store.search(
+            tenant=tenant, query=question, vector=vector, k=n + len(exclude), mode="hybrid"
+        )
         return [
-            RetrievedChunk(chunk_id=h.chunk.chunk_id, title=h.chunk.title, source=h.chunk.source,
-                           score=h.score, text=h.chunk.text, url=h.chunk.url,
-                           heading_path=h.chunk.heading_path)
-            for h in hits if h.chunk.chunk_id not in exclude
-        ][:n]  # fmt: skip
+            RetrievedChunk(
+                chunk_id=h.chunk.chunk_id,
+                title=h.chunk.title,
+                source=h.chunk.source,
+                score=h.score,
+                text=h.chunk.text,
+                url=h.chunk.url,
+                heading_path=h.chunk.heading_path,
+            )
+            for h in hits
+            if h.chunk.chunk_id not in exclude
+        ][:n]
 
     return more
 
@@ -84,8 +98,10 @@ def _more(services: Any) -> Any:
 def run(args: argparse.Namespace, services: Any) -> int:
     answer_log = services.answer_log
     if args.no_redact:
-        print("askloop: warning: --no-redact: personal data and secrets stay in the output",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "askloop: warning: --no-redact: personal data and secrets stay in the output",
+            file=sys.stderr,
+        )
     if args.tenant:
         scopes: list[tuple[str | None, Path]] = [(validate_tenant(args.tenant), args.out)]
     elif args.all_tenants:
@@ -99,10 +115,17 @@ def run(args: argparse.Namespace, services: Any) -> int:
     more = _more(services) if args.fmt == "raft" else None
     status = 0
     for tenant, path in scopes:
-        opts = ExportOptions(fmt=args.fmt, out=path, tenant=tenant, since=args.since,
-                             val_fraction=args.val_fraction, seed=args.seed,
-                             redact=not args.no_redact, raft_k=args.raft_distractors,
-                             raft_p=args.raft_oracle_p)  # fmt: skip
+        opts = ExportOptions(
+            fmt=args.fmt,
+            out=path,
+            tenant=tenant,
+            since=args.since,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            redact=not args.no_redact,
+            raft_k=args.raft_distractors,
+            raft_p=args.raft_oracle_p,
+        )
         report = export_dataset(answer_log, opts, more=more, progress=_progress)
         status = max(status, _print_report(args.fmt, report))
         if args.fmt == "router" and report.files:
@@ -119,17 +142,21 @@ def _print_tuning(r: ExportReport, current: float) -> None:
         return
     best, accuracy = tune_threshold(r.routing)
     now = sum((score >= current) == s for score, s in r.routing) / len(r.routing)
-    print(f"  router: route_threshold {current} is right on {now:.1%} of them; {best} would "
-          f"be on {accuracy:.1%} ([graph] route_threshold = {best}; in-sample, check on "
-          f"new feedback before trusting it)")  # fmt: skip
+    print(
+        f"  router: route_threshold {current} is right on {now:.1%} of them; {best} would "
+        f"be on {accuracy:.1%} ([graph] route_threshold = {best}; in-sample, check on "
+        f"new feedback before trusting it)"
+    )
 
 
 def _print_report(fmt: str, r: ExportReport) -> int:
     who = f"tenant {r.tenant}" if r.tenant else "all tenants"
     minimum = FORMATS[fmt].minimum
-    detail = (f"{r.read} rated answers read; {r.duplicates} duplicates, {r.not_applicable} "
-              f"not usable for {fmt}, {r.unknown_prompt} with unknown prompt versions, "
-              f"{r.invalid} invalid")  # fmt: skip
+    detail = (
+        f"{r.read} rated answers read; {r.duplicates} duplicates, {r.not_applicable} "
+        f"not usable for {fmt}, {r.unknown_prompt} with unknown prompt versions, "
+        f"{r.invalid} invalid"
+    )
     if not r.files:
         why = f"{r.written} examples, {fmt} needs at least {minimum}"
         if fmt == "trl-kto" and r.written >= minimum:
@@ -141,13 +168,18 @@ def _print_report(fmt: str, r: ExportReport) -> int:
     if fmt == "trl-kto":
         d, u = r.desirable, r.undesirable
         dw, uw = (1.0, round(d / u, 3)) if d >= u else (round(u / d, 3), 1.0)
-        print(f"  KTO: {d} desirable, {u} undesirable; balance with desirable_weight={dw}, "
-              f"undesirable_weight={uw}")  # fmt: skip
+        print(
+            f"  KTO: {d} desirable, {u} undesirable; balance with desirable_weight={dw}, "
+            f"undesirable_weight={uw}"
+        )
     if r.written < WARN_BELOW:
-        print(f"askloop: warning: only {r.written} examples; fine-tuning usually wants "
-              f"{WARN_BELOW}+", file=sys.stderr)  # fmt: skip
+        print(
+            f"askloop: warning: only {r.written} examples; fine-tuning usually wants {WARN_BELOW}+",
+            file=sys.stderr,
+        )
     if r.invalid:
-        print(f"askloop: error: {r.invalid} records failed validation (see the log)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"askloop: error: {r.invalid} records failed validation (see the log)", file=sys.stderr
+        )
         return 1
     return 0

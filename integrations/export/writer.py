@@ -152,8 +152,10 @@ def _records(
             record = router_record(ex)
         else:
             if ex.rating == "down" and ex.correction.strip() and ex.correction != ex.answer:
-                yield dpo_record(ex.prompt, ex.correction, ex.answer,
-                                 openai=fmt == "openai-dpo"), ex.thread  # fmt: skip
+                yield (
+                    dpo_record(ex.prompt, ex.correction, ex.answer, openai=fmt == "openai-dpo"),
+                    ex.thread,
+                )
             if ex.rating in ("up", "down"):
                 pairs.setdefault(ex.question_key, {}).setdefault(ex.rating, ex)
             continue
@@ -165,8 +167,10 @@ def _records(
         up, down = group.get("up"), group.get("down")
         if up and down and up.answer != down.answer:
             # The 👍 answer's prompt: the context that led to the better answer.
-            yield dpo_record(up.prompt, up.answer, down.answer,
-                             openai=fmt == "openai-dpo"), up.thread  # fmt: skip
+            yield (
+                dpo_record(up.prompt, up.answer, down.answer, openai=fmt == "openai-dpo"),
+                up.thread,
+            )
 
 
 def _raft(
@@ -177,9 +181,16 @@ def _raft(
     template = texts(version) if ex.shown and version else None
     if template is None:
         return None
-    return raft_record(ex, system=system, template=template, k=opts.raft_k,
-                       p_oracle=opts.raft_p, seed=opts.seed, more=more,
-                       scrub=opts.redact)  # fmt: skip
+    return raft_record(
+        ex,
+        system=system,
+        template=template,
+        k=opts.raft_k,
+        p_oracle=opts.raft_p,
+        seed=opts.seed,
+        more=more,
+        scrub=opts.redact,
+    )
 
 
 def export_dataset(

@@ -104,12 +104,14 @@ class MiniLMEmbedder:
                 try:
                     from askloop.integrations.models.minilm_onnx import OnnxMiniLM, export_onnx
 
-                    self._model = OnnxMiniLM(path, export_onnx(path, self._cache_dir),
-                                             threads=self._threads)  # fmt: skip
+                    self._model = OnnxMiniLM(
+                        path, export_onnx(path, self._cache_dir), threads=self._threads
+                    )
                     return self._model
                 except Exception:
-                    log.warning("ONNX Runtime unavailable for the embedder; using torch",
-                                exc_info=True)  # fmt: skip
+                    log.warning(
+                        "ONNX Runtime unavailable for the embedder; using torch", exc_info=True
+                    )
                     self._runtime = "torch"
             self._model = self._load_torch(path)
             return self._model
@@ -219,5 +221,9 @@ def make_embedder(
             base_url=openai_base_url,
             batch_size=settings.batch_size,
         )
-    return MiniLMEmbedder(threads=settings.threads, batch_size=settings.batch_size,
-                          runtime=settings.runtime, cache_dir=cache_dir)  # fmt: skip
+    return MiniLMEmbedder(
+        threads=settings.threads,
+        batch_size=settings.batch_size,
+        runtime=settings.runtime,
+        cache_dir=cache_dir,
+    )

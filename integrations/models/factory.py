@@ -19,21 +19,32 @@ def make_chat_model(spec: str, settings: Settings) -> ChatModel:
     if provider == "local":
         from askloop.integrations.models.local import LocalChatModel
 
-        return LocalChatModel(threads=models.local_threads,
-                              context_tokens=models.local_context_tokens)  # fmt: skip
+        return LocalChatModel(
+            threads=models.local_threads, context_tokens=models.local_context_tokens
+        )
     from askloop.integrations.models.hosted import AnthropicChatModel, OpenAIChatModel, RetryPolicy
 
     retry = RetryPolicy(attempts=models.max_attempts)
     if provider == "anthropic":
         if keys.anthropic_api_key is None:
             raise InvalidInputError(f"{spec} needs ANTHROPIC_API_KEY")
-        return AnthropicChatModel(model=model, api_key=keys.anthropic_api_key.get_secret_value(),
-                                  timeout=models.timeout_seconds, retry=retry)  # fmt: skip
+        return AnthropicChatModel(
+            model=model,
+            api_key=keys.anthropic_api_key.get_secret_value(),
+            timeout=models.timeout_seconds,
+            retry=retry,
+        )
     if provider == "openai":
         if keys.openai_api_key is None and not keys.openai_base_url:
             raise InvalidInputError(f"{spec} needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
         key = keys.openai_api_key.get_secret_value() if keys.openai_api_key else "unused"
-        return OpenAIChatModel(model=model, api_key=key, base_url=keys.openai_base_url,
-                               timeout=models.timeout_seconds, retry=retry)  # fmt: skip
-    raise InvalidInputError(f"unknown model provider {provider!r} in {spec!r}; "
-                            "use local, anthropic or openai")  # fmt: skip
+        return OpenAIChatModel(
+            model=model,
+            api_key=key,
+            base_url=keys.openai_base_url,
+            timeout=models.timeout_seconds,
+            retry=retry,
+        )
+    raise InvalidInputError(
+        f"unknown model provider {provider!r} in {spec!r}; use local, anthropic or openai"
+    )

@@ -136,8 +136,7 @@ class AnthropicChatModel:
     ) -> None:
         from anthropic import Anthropic
 
-        self._client = Anthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                 timeout=timeout)  # fmt: skip
+        self._client = Anthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self._model = model
         self._retry = retry or RetryPolicy()
         self._context_tokens = context_tokens
@@ -155,8 +154,7 @@ class AnthropicChatModel:
     ) -> dict[str, Any]:
         system, rest = _split_system(messages)
         # The current Messages API sets sampling per model; ``temperature`` is not sent.
-        kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens,
-                                  "messages": rest}  # fmt: skip
+        kwargs: dict[str, Any] = {"model": self._model, "max_tokens": max_tokens, "messages": rest}
         if system:
             kwargs["system"] = system
         if stop:
@@ -172,13 +170,15 @@ class AnthropicChatModel:
         stop: Sequence[str] = (),
     ) -> Completion:
         kwargs = self._request(messages, max_tokens, stop)
-        resp = self._retry.call(lambda: self._client.messages.create(**kwargs),
-                                what=self.model_id)  # fmt: skip
+        resp = self._retry.call(lambda: self._client.messages.create(**kwargs), what=self.model_id)
         text = "".join(getattr(block, "text", "") for block in resp.content)
-        return Completion(text=text, model=self.model_id,
-                          input_tokens=resp.usage.input_tokens,
-                          output_tokens=resp.usage.output_tokens,
-                          finish_reason=resp.stop_reason)  # fmt: skip
+        return Completion(
+            text=text,
+            model=self.model_id,
+            input_tokens=resp.usage.input_tokens,
+            output_tokens=resp.usage.output_tokens,
+            finish_reason=resp.stop_reason,
+        )
 
     def stream(
         self,
@@ -191,8 +191,9 @@ class AnthropicChatModel:
     ) -> Completion:
         kwargs = self._request(messages, max_tokens, stop) | {"stream": True}
         # An HTTP error (429, 5xx) surfaces here, before any text: that part is retried.
-        events = self._retry.call(lambda: self._client.messages.create(**kwargs),
-                                  what=self.model_id)  # fmt: skip
+        events = self._retry.call(
+            lambda: self._client.messages.create(**kwargs), what=self.model_id
+        )
         pieces: list[str] = []
         usage: dict[str, int | None] = {"input": None, "output": None}
         finish: str | None = None
@@ -206,8 +207,13 @@ class AnthropicChatModel:
                 elif event.type == "message_delta":
                     finish = event.delta.stop_reason or finish
                     usage["output"] = event.usage.output_tokens
-        return Completion(text="".join(pieces), model=self.model_id, input_tokens=usage["input"],
-                          output_tokens=usage["output"], finish_reason=finish)  # fmt: skip
+        return Completion(
+            text="".join(pieces),
+            model=self.model_id,
+            input_tokens=usage["input"],
+            output_tokens=usage["output"],
+            finish_reason=finish,
+        )
 
 
 class OpenAIChatModel:
@@ -225,8 +231,7 @@ class OpenAIChatModel:
     ) -> None:
         from openai import OpenAI
 
-        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=0,
-                              timeout=timeout)  # fmt: skip
+        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self._model = model
         self._retry = retry or RetryPolicy()
         self._context_tokens = context_tokens
@@ -242,9 +247,12 @@ class OpenAIChatModel:
         return self._context_tokens
 
     def _request(
-        self, messages: Sequence[Message], max_tokens: int, temperature: float,
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
         stop: Sequence[str],
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -264,14 +272,18 @@ class OpenAIChatModel:
         stop: Sequence[str] = (),
     ) -> Completion:
         kwargs = self._request(messages, max_tokens, temperature, stop)
-        resp = self._retry.call(lambda: self._client.chat.completions.create(**kwargs),
-                                what=self.model_id)  # fmt: skip
+        resp = self._retry.call(
+            lambda: self._client.chat.completions.create(**kwargs), what=self.model_id
+        )
         choice = resp.choices[0]
         usage = resp.usage
-        return Completion(text=choice.message.content or "", model=self.model_id,
-                          input_tokens=usage.prompt_tokens if usage else None,
-                          output_tokens=usage.completion_tokens if usage else None,
-                          finish_reason=choice.finish_reason)  # fmt: skip
+        return Completion(
+            text=choice.message.content or "",
+            model=self.model_id,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            finish_reason=choice.finish_reason,
+        )
 
     def stream(
         self,
@@ -287,8 +299,9 @@ class OpenAIChatModel:
         if self._max_tokens_key == "max_completion_tokens":  # the official API only
             kwargs["stream_options"] = {"include_usage": True}
         # An HTTP error (429, 5xx) surfaces here, before any text: that part is retried.
-        chunks = self._retry.call(lambda: self._client.chat.completions.create(**kwargs),
-                                  what=self.model_id)  # fmt: skip
+        chunks = self._retry.call(
+            lambda: self._client.chat.completions.create(**kwargs), what=self.model_id
+        )
         pieces: list[str] = []
         finish: str | None = None
         usage: Any = None
@@ -301,10 +314,13 @@ class OpenAIChatModel:
                         pieces.append(piece)
                         on_text(piece)
                     finish = choice.finish_reason or finish
-        return Completion(text="".join(pieces), model=self.model_id,
-                          input_tokens=usage.prompt_tokens if usage else None,
-                          output_tokens=usage.completion_tokens if usage else None,
-                          finish_reason=finish)  # fmt: skip
+        return Completion(
+            text="".join(pieces),
+            model=self.model_id,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            finish_reason=finish,
+        )
 
 
 @contextmanager

@@ -37,8 +37,12 @@ def _cache_key(model_dir: Path) -> str:
 
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    parts = [_EXPORT_VERSION, version("torch"), str(stat.st_size),
-             (model_dir / "config.json").read_text()]  # fmt: skip
+    parts = [
+        _EXPORT_VERSION,
+        version("torch"),
+        str(stat.st_size),
+        (model_dir / "config.json").read_text(),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -67,8 +71,9 @@ def export_onnx(model_dir: Path, cache_dir: Path) -> Path:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    sample = tokenizer(["a query", "a somewhat longer sample sentence"], return_tensors="pt",
-                       padding=True)  # fmt: skip
+    sample = tokenizer(
+        ["a query", "a somewhat longer sample sentence"], return_tensors="pt", padding=True
+    )
     axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: a concurrent process never reads half a file.
@@ -78,10 +83,15 @@ def export_onnx(model_dir: Path, cache_dir: Path) -> Path:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's tracer notes, not for users
             torch.onnx.export(
-                LastHiddenState().eval(), tuple(sample[n] for n in _INPUTS), tmp,
-                input_names=list(_INPUTS), output_names=["last_hidden_state"],
-                dynamic_axes=axes, opset_version=17, dynamo=False,
-            )  # fmt: skip
+                LastHiddenState().eval(),
+                tuple(sample[n] for n in _INPUTS),
+                tmp,
+                input_names=list(_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

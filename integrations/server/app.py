@@ -131,8 +131,10 @@ async def serve(runtime: ServerRuntime, *, host: str, port: int) -> None:
             loop.add_signal_handler(sig, stopping.set)
     runner = await start(runtime, host=host, port=port)
     bound = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses)
-    print(f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, "
-          "/metrics)", flush=True)  # fmt: skip
+    print(
+        f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, /metrics)",
+        flush=True,
+    )
     try:
         await stopping.wait()
     finally:

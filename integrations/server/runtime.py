@@ -38,28 +38,39 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
-            "askloop_platform_requests_total", "Platform requests received, by outcome",
-            ["platform", "outcome"], registry=r,
-        )  # fmt: skip
+            "askloop_platform_requests_total",
+            "Platform requests received, by outcome",
+            ["platform", "outcome"],
+            registry=r,
+        )
         self.answers = Counter(
             "askloop_answers_total", "Answers delivered", ["platform", "route"], registry=r
         )
         self.answer_failures = Counter(
-            "askloop_answer_failures_total", "Turns that ended in an apology or no reply",
-            ["platform", "reason"], registry=r,
-        )  # fmt: skip
-        self.feedback = Counter(
-            "askloop_feedback_total", "Feedback events recorded",
-            ["platform", "source", "rating"], registry=r,
-        )  # fmt: skip
-        self.duplicates = Counter(
-            "askloop_duplicate_deliveries_total", "Redelivered events skipped", ["platform"],
+            "askloop_answer_failures_total",
+            "Turns that ended in an apology or no reply",
+            ["platform", "reason"],
             registry=r,
-        )  # fmt: skip
+        )
+        self.feedback = Counter(
+            "askloop_feedback_total",
+            "Feedback events recorded",
+            ["platform", "source", "rating"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "askloop_duplicate_deliveries_total",
+            "Redelivered events skipped",
+            ["platform"],
+            registry=r,
+        )
         self.answer_seconds = Histogram(
-            "askloop_answer_seconds", "Time to generate an answer", ["platform"], registry=r,
+            "askloop_answer_seconds",
+            "Time to generate an answer",
+            ["platform"],
+            registry=r,
             buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
-        )  # fmt: skip
+        )
         self.in_flight = Gauge(
             "askloop_answers_in_flight", "Answers being generated or queued", registry=r
         )
@@ -137,9 +148,10 @@ class AsyncAssistant:
             self._io, lambda: self._services.assistant.rate(**feedback)
         )
         self._metrics.feedback.labels(
-            feedback.get("platform", "?"), feedback.get("source", "?"),
+            feedback.get("platform", "?"),
+            feedback.get("source", "?"),
             feedback.get("rating") or "cleared",
-        ).inc()  # fmt: skip
+        ).inc()
         return logged
 
     async def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:

@@ -37,19 +37,21 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
     settings = runtime.settings.slack
     missing = [
         name
-        for name, value in (("SLACK_BOT_TOKEN", settings.bot_token),
-                            ("SLACK_SIGNING_SECRET", settings.signing_secret))
+        for name, value in (
+            ("SLACK_BOT_TOKEN", settings.bot_token),
+            ("SLACK_SIGNING_SECRET", settings.signing_secret),
+        )
         if value is None
-    ]  # fmt: skip
+    ]
     if settings.bot_token is None or (missing and settings.app_token is None):
-        log.warning("Slack is not configured (%s unset): %s answers 503",
-                    " and ".join(missing), EVENTS_PATH)  # fmt: skip
+        log.warning(
+            "Slack is not configured (%s unset): %s answers 503", " and ".join(missing), EVENTS_PATH
+        )
         app.router.add_post(EVENTS_PATH, not_configured(" and ".join(missing)))
         return
     adapter = SlackAdapter(runtime, settings)
     if adapter.endpoint is None:
-        log.warning("SLACK_SIGNING_SECRET is unset: Socket Mode only, %s answers 503",
-                    EVENTS_PATH)  # fmt: skip
+        log.warning("SLACK_SIGNING_SECRET is unset: Socket Mode only, %s answers 503", EVENTS_PATH)
         app.router.add_post(EVENTS_PATH, not_configured("SLACK_SIGNING_SECRET"))
     else:
         app.router.add_post(EVENTS_PATH, adapter.endpoint.handle)

@@ -132,8 +132,11 @@ class Conversations:
                 return
             if q.envelope.retry_num:
                 # Slack retries only what it thinks went unanswered: worth knowing.
-                log.info("Slack: retry %d of %s is the first to reach askloop",
-                         q.envelope.retry_num, q.event_id)  # fmt: skip
+                log.info(
+                    "Slack: retry %d of %s is the first to reach askloop",
+                    q.envelope.retry_num,
+                    q.event_id,
+                )
             if not await self._deliveries.first(f"slack:message:{q.ref}"):
                 return
             text = question_text(q.text, bot_user_ids={me.user_id, q.envelope.bot_user_id})

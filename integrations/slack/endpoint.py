@@ -120,9 +120,10 @@ class EventsEndpoint:
         if kind == "app_rate_limited":
             # Not an event_callback, so no Bolt listener can take it.
             log.warning(
-                "Slack is dropping events for team %s (more than 30,000 an hour since "
-                "minute %s)", payload.get("team_id"), payload.get("minute_rate_limited"),
-            )  # fmt: skip
+                "Slack is dropping events for team %s (more than 30,000 an hour since minute %s)",
+                payload.get("team_id"),
+                payload.get("minute_rate_limited"),
+            )
             self._count(200, "app_rate_limited")
             return web.Response(status=200)
         key = event_key(str(payload.get("event_id") or ""))
@@ -147,5 +148,8 @@ class EventsEndpoint:
         if started:  # stay until the answer is done, so draining this task drains it
             await asyncio.wait(started)
         if response.status not in (200, 404):  # Bolt logs unhandled (404) events itself
-            log.warning("Slack: an acknowledged event was refused by Bolt (%s %s)",
-                        response.status, response.body)  # fmt: skip
+            log.warning(
+                "Slack: an acknowledged event was refused by Bolt (%s %s)",
+                response.status,
+                response.body,
+            )

@@ -179,9 +179,12 @@ class FeedbackHandlers:
         await args.ack()
         user = (body.get("user") or {}).get("id")
         submitted = self._submitted(
-            view.get("private_metadata"), reason, str(correction.get("value") or ""), user,
+            view.get("private_metadata"),
+            reason,
+            str(correction.get("value") or ""),
+            user,
             args.context,
-        )  # fmt: skip
+        )
         start(self._runtime, submitted, name="slack-feedback-modal")
 
     async def _submitted(

@@ -124,18 +124,22 @@ class AskloopBot(ActivityHandler):
         if not text:
             self._count("ignored")
             hint = welcome_activity(
-                self._settings.suggested_prompts, personal=kind == "personal",
+                self._settings.suggested_prompts,
+                personal=kind == "personal",
                 mention=kind != "personal",
-            )  # fmt: skip
+            )
             self._hand_off(turn_context, self._replier.say(turn_context, hint), "teams-hint")
             return
         question = Question(
-            text=text, tenant=decision.tenant, conversation_id=conversation.id,
-            activity_id=activity.id or "", user=user_of(activity),
+            text=text,
+            tenant=decision.tenant,
+            conversation_id=conversation.id,
+            activity_id=activity.id or "",
+            user=user_of(activity),
             channel_id=_channel_data_id(activity.channel_data, "channel"),
             team_id=_channel_data_id(activity.channel_data, "team"),
             stream=kind == "personal" and self._settings.streaming,
-        )  # fmt: skip
+        )
         self._count("accepted")
         self._hand_off(
             turn_context,
@@ -158,9 +162,10 @@ class AskloopBot(ActivityHandler):
             return
         self._count("welcome")
         welcome = welcome_activity(
-            self._settings.suggested_prompts, personal=kind == "personal",
+            self._settings.suggested_prompts,
+            personal=kind == "personal",
             mention=kind != "personal",
-        )  # fmt: skip
+        )
         self._hand_off(turn_context, self._replier.say(turn_context, welcome), "teams-welcome")
 
     async def on_message_delete_activity(self, turn_context: TurnContext) -> None:

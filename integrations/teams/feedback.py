@@ -169,10 +169,15 @@ class FeedbackRecorder:
             return "feedback_unknown"
         try:
             await assistant.rate(
-                answer_id=answer_id, rating=action.rating, user=user_of(activity),
-                source="invoke", platform=PLATFORM, reason=action.reason,
-                correction=action.correction, tenant=decision.tenant,
-            )  # fmt: skip
+                answer_id=answer_id,
+                rating=action.rating,
+                user=user_of(activity),
+                source="invoke",
+                platform=PLATFORM,
+                reason=action.reason,
+                correction=action.correction,
+                tenant=decision.tenant,
+            )
         except UnknownAnswerError as exc:
             log.warning("teams: feedback not recorded: %s", exc)
             return "feedback_unknown"

@@ -67,9 +67,13 @@ def _text_block(text: str) -> dict[str, Any]:
 
 def _long_input(input_id: str, label: str, placeholder: str, max_length: int) -> dict[str, Any]:
     return {
-        "type": "Input.Text", "id": input_id, "label": label, "placeholder": placeholder,
-        "isMultiline": True, "maxLength": max_length,
-    }  # fmt: skip
+        "type": "Input.Text",
+        "id": input_id,
+        "label": label,
+        "placeholder": placeholder,
+        "isMultiline": True,
+        "maxLength": max_length,
+    }
 
 
 def _dialog(title: str, card: dict[str, Any]) -> TaskModuleResponse:

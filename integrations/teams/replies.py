@@ -57,10 +57,14 @@ class Question:
 
     def turn(self) -> Turn:
         return Turn(
-            question=self.text, tenant=self.tenant, platform=PLATFORM,
-            conversation_id=self.conversation_id, user=self.user,
-            channel_id=self.channel_id, team_id=self.team_id,
-        )  # fmt: skip
+            question=self.text,
+            tenant=self.tenant,
+            platform=PLATFORM,
+            conversation_id=self.conversation_id,
+            user=self.user,
+            channel_id=self.channel_id,
+            team_id=self.team_id,
+        )
 
 
 class Replier:
@@ -109,9 +113,11 @@ class Replier:
         if question.stream and conversation not in self._streaming:
             self._streaming.add(conversation)
             stream = StreamingReply(
-                send, interval=self._settings.stream_interval_seconds,
-                clock=self._clock, sleep=self._sleep,
-            )  # fmt: skip
+                send,
+                interval=self._settings.stream_interval_seconds,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
         typing: asyncio.Task[None] | None = None
         try:
             await self._send_typing(send)
@@ -189,9 +195,11 @@ class Replier:
     ) -> None:
         try:
             await self._runtime.assistant.link_message(
-                answer_id=answer_id, platform=PLATFORM,
-                message_ref=message_ref(conversation, activity_id), role=role,
-            )  # fmt: skip
+                answer_id=answer_id,
+                platform=PLATFORM,
+                message_ref=message_ref(conversation, activity_id),
+                role=role,
+            )
         except Exception:
             log.exception("teams: linking message %s to answer %s failed", activity_id, answer_id)
 

@@ -221,7 +221,9 @@ def test_messages_link_to_answers_and_deleting_one_is_traceable(answer_log):
     assert answer_log.answer_for_message(platform="slack", message_ref="C1:2.0") == "a1"
     assert answer_log.answer_for_message(platform="teams", message_ref="C1:2.0") is None
     assert list(answer_log.message_refs("a1")) == [
-        ("slack", "C1:2.0", "answer"), ("slack", "C1:1.0", "question")]  # fmt: skip
+        ("slack", "C1:2.0", "answer"),
+        ("slack", "C1:1.0", "question"),
+    ]
 
 
 def test_linking_a_message_to_an_unknown_answer_is_rejected(answer_log):
@@ -291,8 +293,9 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
 
 def test_a_thread_marker_links_like_a_message_and_unknown_roles_are_refused(answer_log):
     answer_log.save_answer(record())
-    answer_log.link_message(answer_id="a1", platform="slack", message_ref="thread:C1:1.0",
-                            role="thread")  # fmt: skip
+    answer_log.link_message(
+        answer_id="a1", platform="slack", message_ref="thread:C1:1.0", role="thread"
+    )
     assert answer_log.answer_for_message(platform="slack", message_ref="thread:C1:1.0") == "a1"
     with pytest.raises(InvalidInputError):
         answer_log.link_message(answer_id="a1", platform="slack", message_ref="x", role="reply")

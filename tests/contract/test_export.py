@@ -32,8 +32,7 @@ def no_more(tenant, question, exclude, n):
 
 def run(log, fmt, tmp_path, **kw):
     out = tmp_path / f"{fmt}.jsonl"
-    report = export_dataset(log, ExportOptions(fmt=fmt, out=out, tenant="acme", **kw),
-                            more=no_more)  # fmt: skip
+    report = export_dataset(log, ExportOptions(fmt=fmt, out=out, tenant="acme", **kw), more=no_more)
     lines = out.read_text().splitlines() if out.exists() else []
     return report, [json.loads(line) for line in lines]
 
@@ -55,8 +54,12 @@ def test_each_format_matches_its_golden_file(log, tmp_path, fmt):
 def test_outputs_load_with_the_hf_datasets_json_loader(log, tmp_path, fmt):
     datasets = pytest.importorskip("datasets")
     report, records = run(log, fmt, tmp_path, raft_k=2)
-    loaded = datasets.load_dataset("json", data_files=str(tmp_path / f"{fmt}.jsonl"),
-                                   split="train", cache_dir=str(tmp_path / "hf"))  # fmt: skip
+    loaded = datasets.load_dataset(
+        "json",
+        data_files=str(tmp_path / f"{fmt}.jsonl"),
+        split="train",
+        cache_dir=str(tmp_path / "hf"),
+    )
     assert loaded.num_rows == len(records) == report.train
 
 
@@ -91,8 +94,10 @@ def test_dpo_pairs_come_from_corrections_and_same_question_ratings(log, tmp_path
     assert ("Yes: up to 5 days, until 31 March [2].", "No [2].") in pairs
     assert ("Shakespeare.", "Marlowe.") in pairs
     _, openai = run(log, "openai-dpo", tmp_path)
-    assert {(r["preferred_output"][0]["content"], r["non_preferred_output"][0]["content"])
-            for r in openai} == pairs  # fmt: skip
+    assert {
+        (r["preferred_output"][0]["content"], r["non_preferred_output"][0]["content"])
+        for r in openai
+    } == pairs
 
 
 def test_kto_labels_every_rated_answer_and_reports_the_balance(log, tmp_path):
@@ -116,8 +121,7 @@ def test_router_examples_label_the_route_a_thumbs_up_confirms(log, tmp_path):
     # A 👎 says nothing about the route; the store-down apology is not an example.
     assert "And can I carry some over?" not in by_question
     assert "What is 2+2?" not in by_question and "Store down?" not in by_question
-    assert report.routing == [(r["features"]["score"], r["label"] == "retrieve")
-                              for r in records]  # fmt: skip
+    assert report.routing == [(r["features"]["score"], r["label"] == "retrieve") for r in records]
 
 
 def test_raft_mixes_the_oracle_with_hard_negatives(log, tmp_path):

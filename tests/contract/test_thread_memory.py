@@ -41,23 +41,27 @@ def kb(tmp_path):
 def assistant(database_url, home, store, embedder, *, with_saver=False):
     saver, conn = open_checkpointer(database_url, home)
     log = SqlAnswerLog.sqlite(home / "log.db")
-    helper = Assistant(graph=build_graph(saver), context=make_context(store, embedder),
-                       answer_log=log)  # fmt: skip
+    helper = Assistant(
+        graph=build_graph(saver), context=make_context(store, embedder), answer_log=log
+    )
     return (helper, saver, conn) if with_saver else (helper, conn)
 
 
 def test_a_follow_up_after_a_restart_sees_the_earlier_turns(database_url, tmp_path, kb):
     store, embedder = kb
     first, conn = assistant(database_url, tmp_path, store, embedder)
-    first.answer(Turn(question="paid annual leave days employee", tenant="acme",
-                      conversation_id="C1:42"))  # fmt: skip
+    first.answer(
+        Turn(question="paid annual leave days employee", tenant="acme", conversation_id="C1:42")
+    )
     conn.close()
 
     again, conn = assistant(database_url, tmp_path, store, embedder)
-    follow_up = again.answer(Turn(question="paid annual leave days again", tenant="acme",
-                                  conversation_id="C1:42"))  # fmt: skip
-    other = again.answer(Turn(question="paid annual leave days again", tenant="globex",
-                              conversation_id="C1:42"))  # fmt: skip
+    follow_up = again.answer(
+        Turn(question="paid annual leave days again", tenant="acme", conversation_id="C1:42")
+    )
+    other = again.answer(
+        Turn(question="paid annual leave days again", tenant="globex", conversation_id="C1:42")
+    )
     conn.close()
     assert [h["content"] for h in follow_up.history][0] == "paid annual leave days employee"
     assert other.history == ()  # same thread id in another tenant is another thread

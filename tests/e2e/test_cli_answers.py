@@ -37,12 +37,21 @@ def test_bad_rating_value_is_refused(capsys):
 def test_ask_rate_log_on_the_embedded_default(cli_env, small_kb):
     assert askloop(cli_env, "ingest", str(small_kb)).returncode == 0
 
-    kb = askloop(cli_env, "ask", "How long do I have to acknowledge a page when on call?",
-                 "--json")  # fmt: skip
+    kb = askloop(cli_env, "ask", "How long do I have to acknowledge a page when on call?", "--json")
     assert kb.returncode == 0, kb.stderr
     answer = json.loads(kb.stdout)
-    assert set(answer) >= {"answer_id", "question", "answer", "route", "rewrites", "citations",
-                           "model", "tenant", "platform", "created_at"}  # fmt: skip
+    assert set(answer) >= {
+        "answer_id",
+        "question",
+        "answer",
+        "route",
+        "rewrites",
+        "citations",
+        "model",
+        "tenant",
+        "platform",
+        "created_at",
+    }
     assert answer["route"] in {"retrieve", "rewrite"} and answer["answer"].strip()
     assert answer["model"] == "local:smollm2-135m-instruct"
     assert (answer["tenant"], answer["platform"]) == ("default", "cli")
@@ -54,10 +63,20 @@ def test_ask_rate_log_on_the_embedded_default(cli_env, small_kb):
 
     routed = askloop(cli_env, "route", "-", "--json", stdin="Who wrote Hamlet?\nparking levels\n")
     assert [json.loads(line)["route"] for line in routed.stdout.splitlines()] == [
-        "finetuned", "retrieve"]  # fmt: skip
+        "finetuned",
+        "retrieve",
+    ]
 
-    rated = askloop(cli_env, "rate", answer["answer_id"], "down", "--reason", "too vague",
-                    "--correction", "Within 15 minutes.")  # fmt: skip
+    rated = askloop(
+        cli_env,
+        "rate",
+        answer["answer_id"],
+        "down",
+        "--reason",
+        "too vague",
+        "--correction",
+        "Within 15 minutes.",
+    )
     assert rated.returncode == 0 and "👎" in rated.stdout
 
     logged = [json.loads(line) for line in askloop(cli_env, "log", "--json").stdout.splitlines()]

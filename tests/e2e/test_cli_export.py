@@ -60,25 +60,49 @@ def test_below_the_minimum_exits_2_naming_the_count(logged, capsys):
 
 def test_validation_split_writes_a_val_file(logged, capsys):
     out = logged / "sft.jsonl"
-    assert main(["export", "--format", "openai-sft", "--out", str(out), "--tenant", "acme",
-                 "--val-fraction", "0.3", "--seed", "3"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "export",
+                "--format",
+                "openai-sft",
+                "--out",
+                str(out),
+                "--tenant",
+                "acme",
+                "--val-fraction",
+                "0.3",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert (logged / "sft.val.jsonl").exists()
     assert "validation examples" in capsys.readouterr().out
 
 
 def test_no_redact_is_loud(logged, capsys):
     out = logged / "raw.jsonl"
-    assert main(["export", "--format", "trl-sft", "--out", str(out), "--tenant", "acme",
-                 "--no-redact"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["export", "--format", "trl-sft", "--out", str(out), "--tenant", "acme", "--no-redact"]
+        )
+        == 0
+    )
     assert "--no-redact" in capsys.readouterr().err
     assert "bob@corp.example" in out.read_text()
 
 
 @pytest.mark.parametrize(
     "args",
-    [["--val-fraction", "1.5"], ["--since", "yesterday"], ["--format", "csv"],
-     ["--tenant", "a", "--all-tenants"]],
-)  # fmt: skip
+    [
+        ["--val-fraction", "1.5"],
+        ["--since", "yesterday"],
+        ["--format", "csv"],
+        ["--tenant", "a", "--all-tenants"],
+    ],
+)
 def test_bad_options_are_usage_errors(logged, args):
     base = ["export", "--out", str(logged / "o.jsonl")]
     if "--format" not in args:

@@ -25,8 +25,9 @@ def remember(home: Path, tmp_path: Path, *conversations: str) -> None:
     saver, conn = open_checkpointer(None, home)
     log = open_answer_log(None, home)
     try:
-        helper = Assistant(graph=build_graph(saver), context=make_context(store, embedder),
-                           answer_log=log)  # fmt: skip
+        helper = Assistant(
+            graph=build_graph(saver), context=make_context(store, embedder), answer_log=log
+        )
         for conversation in conversations:
             helper.answer(Turn("paid annual leave days", "acme", conversation_id=conversation))
     finally:
@@ -38,8 +39,10 @@ def remember(home: Path, tmp_path: Path, *conversations: str) -> None:
 def age(home: Path, conversation: str, days: int) -> None:
     saver, conn = open_checkpointer(None, home)
     old = checkpoint_id_at(datetime.now(UTC) - timedelta(days=days))
-    conn.execute("UPDATE checkpoints SET checkpoint_id = ? WHERE thread_id LIKE ?",
-                 (old, f"%:{conversation}"))  # fmt: skip
+    conn.execute(
+        "UPDATE checkpoints SET checkpoint_id = ? WHERE thread_id LIKE ?",
+        (old, f"%:{conversation}"),
+    )
     conn.commit()
     conn.close()
 

@@ -30,8 +30,9 @@ def test_loading_the_graph_does_no_work():
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'torch','lancedb','sentence_transformers','xllamacpp','anthropic','openai'}))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         cwd=ROOT, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -40,8 +41,9 @@ def test_the_host_graph_answers_with_default_dependencies(small_kb):
     assert main(["ingest", str(small_kb)]) == 0
     graph = load_graph_from_langgraph_json()
     assert graph.name == "askloop"
-    kb = graph.invoke({"question": "How fast must the on-call engineer acknowledge a page?",
-                       "tenant": "default"})  # fmt: skip
+    kb = graph.invoke(
+        {"question": "How fast must the on-call engineer acknowledge a page?", "tenant": "default"}
+    )
     assert kb["decision"] == "retrieve" and kb["answer"].strip()
     assert kb["context_hits"][0]["title"] == "On-call rotation"
     general = graph.invoke({"question": "Who wrote Hamlet?", "tenant": "default"})

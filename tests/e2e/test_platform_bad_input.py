@@ -40,13 +40,16 @@ def test_slack_signed_garbage_is_400_and_an_event_without_event_is_ignored(tmp_p
     with slack_rig(tmp_path, slack) as rig:
         assert post_signed(rig.url, "\x00\x01 not json, not a form")[0] == 400
         assert post_signed(rig.url, "{not json")[0] == 400
-        status, _ = rig.event({"type": "event_callback", "event_id": "Ev0EMPTY",
-                               "team_id": "T0ACME"})  # fmt: skip
+        status, _ = rig.event(
+            {"type": "event_callback", "event_id": "Ev0EMPTY", "team_id": "T0ACME"}
+        )
         assert status == 200  # acknowledged: Slack must not retry it
         rig.settle()
         assert rig.answers() == [] and slack.messages("C0GENERAL") == []
-        assert rig.metric("askloop_answer_failures_total", platform="slack",
-                          reason="answer_failed") == 0  # fmt: skip
+        assert (
+            rig.metric("askloop_answer_failures_total", platform="slack", reason="answer_failed")
+            == 0
+        )
 
 
 def test_slack_a_huge_question_is_answered_once_from_its_truncated_text(tmp_path, slack):
@@ -106,8 +109,9 @@ def test_teams_a_huge_message_is_answered_once_from_its_truncated_text(tmp_path,
 def test_teams_an_oversized_request_is_413_and_nothing_is_answered(tmp_path, connector):
     with teams_server(tmp_path, make_teams_settings(tmp_path / "home")) as srv:
         activity = personal_message("x" * (2 * 1024 * 1024), service_url=connector.url)
-        status = raw_post(srv.url + "/api/messages", json.dumps(activity).encode(),
-                          "application/json")  # fmt: skip
+        status = raw_post(
+            srv.url + "/api/messages", json.dumps(activity).encode(), "application/json"
+        )
         assert status == 413
         srv.settle()
         assert srv.runtime.services.answer_log.recent(limit=5) == []

@@ -32,8 +32,13 @@ def services(tmp_path_factory):
     (kb / "kitchen.md").write_text(INJECTED)
     (kb / "leave.md").write_text("# Annual leave\n\nEvery employee gets 26 days of leave.\n")
     with Services(load_settings(home=root / "home")) as s:
-        ingest_paths([Path(kb)], tenant="default", store=s.store, embedder=s.embedder,
-                     settings=s.settings.ingest)  # fmt: skip
+        ingest_paths(
+            [Path(kb)],
+            tenant="default",
+            store=s.store,
+            embedder=s.embedder,
+            settings=s.settings.ingest,
+        )
         yield s
 
 

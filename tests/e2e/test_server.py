@@ -60,11 +60,15 @@ def test_metrics_count_answers_and_progress_arrives_in_order(tmp_path):
         status, body = get(srv.url + "/metrics")
     assert record.route == "retrieve"
     assert seen == [
-        "status: Searching the knowledge base…", "status: Writing the answer…",
-        "text: Every ", "text: Every employee ", "text: Every employee gets ",
-        "text: Every employee gets 26 ", "text: Every employee gets 26 days ",
+        "status: Searching the knowledge base…",
+        "status: Writing the answer…",
+        "text: Every ",
+        "text: Every employee ",
+        "text: Every employee gets ",
+        "text: Every employee gets 26 ",
+        "text: Every employee gets 26 days ",
         "text: Every employee gets 26 days [1].",
-    ]  # fmt: skip
+    ]
     assert status == 200
     text = body.decode()
     assert 'askloop_answer_seconds_count{platform="slack"} 1.0' in text
@@ -113,13 +117,15 @@ def test_housekeeping_forgets_old_delivery_claims_and_idle_conversations(tmp_pat
                 (log._ts(datetime.now(UTC) - timedelta(days=4)), "slack:event:old"),
             )
         for thread in ["idle", "active"]:
-            services.assistant.answer(Turn(question="paid annual leave days", tenant="acme",
-                                           conversation_id=thread))  # fmt: skip
+            services.assistant.answer(
+                Turn(question="paid annual leave days", tenant="acme", conversation_id=thread)
+            )
         saver, conn = services.thread_memory
         with saver.lock:  # the "idle" conversation's last turn was 31 days ago
             old = checkpoint_id_at(datetime.now(UTC) - timedelta(days=31))
-            conn.execute("UPDATE checkpoints SET checkpoint_id = ? WHERE thread_id LIKE ?",
-                         (old, "%:idle"))  # fmt: skip
+            conn.execute(
+                "UPDATE checkpoints SET checkpoint_id = ? WHERE thread_id LIKE ?", (old, "%:idle")
+            )
             conn.commit()
 
         async def one_round() -> None:
@@ -164,9 +170,12 @@ def _free_port() -> int:
 def test_askloop_serve_starts_answers_health_and_stops_on_sigterm(cli_env):
     port = _free_port()
     proc = subprocess.Popen(
-        [ASKLOOP, "serve", "--port", str(port)], env=cli_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [ASKLOOP, "serve", "--port", str(port)],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         status = 0
@@ -194,9 +203,12 @@ def test_askloop_serve_says_clearly_when_the_port_is_taken(cli_env):
         cli_env["OPENAI_API_KEY"] = "sk-test"
         cli_env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
         proc = subprocess.run(
-            [ASKLOOP, "serve", "--port", str(port)], env=cli_env, capture_output=True,
-            text=True, timeout=240,
-        )  # fmt: skip
+            [ASKLOOP, "serve", "--port", str(port)],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -51,8 +51,10 @@ def test_a_mention_is_answered_in_its_thread_with_sources_route_and_feedback(tmp
         buttons = actions["elements"][0]
         assert buttons["type"] == "feedback_buttons"
         assert json.loads(buttons["positive_button"]["value"]) == {
-            "v": 1, "answer_id": logged.record.answer_id, "rating": "up"
-        }  # fmt: skip
+            "v": 1,
+            "answer_id": logged.record.answer_id,
+            "rating": "up",
+        }
         record = logged.record
         assert (record.platform, record.tenant, record.route) == ("slack", "acme", "retrieve")
         assert record.question == QUESTION  # the bot mention is not part of the question
@@ -93,11 +95,16 @@ def test_retries_and_duplicate_deliveries_are_answered_once(tmp_path, fake):
         again = dict(mention, event_id="EvOTHER0001")
         assert rig.event(again)[0] == 200
         dm = "D0ALICE"
-        in_dm = message(f"<@{BOT_USER}> {QUESTION}", channel=dm, ts="1700000006.000100",
-                        thread_ts="1700000003.000100")  # fmt: skip
+        in_dm = message(
+            f"<@{BOT_USER}> {QUESTION}",
+            channel=dm,
+            ts="1700000006.000100",
+            thread_ts="1700000003.000100",
+        )
         assert rig.event(in_dm)[0] == 200
-        dm_mention = app_mention(QUESTION, channel=dm, ts="1700000006.000100",
-                                 thread_ts="1700000003.000100")  # fmt: skip
+        dm_mention = app_mention(
+            QUESTION, channel=dm, ts="1700000006.000100", thread_ts="1700000003.000100"
+        )
         assert rig.event(dm_mention)[0] == 200
         rig.settle()
         assert len(fake.messages("C0GENERAL")) == 1
@@ -115,16 +122,25 @@ def test_direct_messages_and_thread_follow_ups_continue_the_conversation(tmp_pat
 
         rig.event(app_mention(QUESTION, channel="C0GENERAL", ts="1700000011.000100"))
         rig.settle()
-        follow_up = message("And how many carry over?", channel="C0GENERAL",
-                            channel_type="channel", ts="1700000012.000100",
-                            thread_ts="1700000011.000100")  # fmt: skip
+        follow_up = message(
+            "And how many carry over?",
+            channel="C0GENERAL",
+            channel_type="channel",
+            ts="1700000012.000100",
+            thread_ts="1700000011.000100",
+        )
         rig.event(follow_up)
-        elsewhere = message("Unrelated chatter in a thread", channel="C0GENERAL",
-                            channel_type="channel", ts="1700000013.000100",
-                            thread_ts="1700000009.000100")  # fmt: skip
+        elsewhere = message(
+            "Unrelated chatter in a thread",
+            channel="C0GENERAL",
+            channel_type="channel",
+            ts="1700000013.000100",
+            thread_ts="1700000009.000100",
+        )
         rig.event(elsewhere)
-        top_level = message("Top-level chatter", channel="C0GENERAL", channel_type="channel",
-                            ts="1700000014.000100")  # fmt: skip
+        top_level = message(
+            "Top-level chatter", channel="C0GENERAL", channel_type="channel", ts="1700000014.000100"
+        )
         rig.event(top_level)
         rig.settle()
         replies = fake.messages("C0GENERAL")
@@ -140,9 +156,17 @@ def test_own_messages_other_bots_edits_and_joins_are_ignored(tmp_path, fake):
         rig.event(message("I am askloop", user=BOT_USER, bot_id=BOT_ID, ts="1700000020.000100"))
         rig.event(message("beep", user="U0OTHERBOT", bot_id="B0OTHER", ts="1700000021.000100"))
         rig.event(message_changed("D0ALICE", "1700000022.000100", QUESTION))
-        joined = event_body({"type": "message", "subtype": "channel_join", "channel": "C0GENERAL",
-                             "user": "U0BOB", "text": "<@U0BOB> has joined the channel",
-                             "ts": "1700000023.000100", "channel_type": "channel"})  # fmt: skip
+        joined = event_body(
+            {
+                "type": "message",
+                "subtype": "channel_join",
+                "channel": "C0GENERAL",
+                "user": "U0BOB",
+                "text": "<@U0BOB> has joined the channel",
+                "ts": "1700000023.000100",
+                "channel_type": "channel",
+            }
+        )
         rig.event(joined)
         rig.settle()
         assert fake.messages() == []
@@ -186,8 +210,10 @@ def test_bad_missing_and_stale_signatures_are_refused_with_401(tmp_path, fake):
         rig.settle()
         assert fake.calls("chat.postMessage") == []
         assert rig.answers() == []
-        assert rig.metric("askloop_platform_requests_total", platform="slack",
-                          outcome="bad_signature") == 5  # fmt: skip
+        assert (
+            rig.metric("askloop_platform_requests_total", platform="slack", outcome="bad_signature")
+            == 5
+        )
 
 
 def test_url_verification_is_answered_with_the_challenge(tmp_path, fake):
@@ -277,8 +303,9 @@ def test_the_documented_assistant_thread_started_gets_suggested_prompts(tmp_path
         rig.settle()
         [call] = fake.calls("assistant.threads.setSuggestedPrompts")
     assert (call.params["channel_id"], call.params["thread_ts"]) == (
-        "D123ABC456", "1729999327.187299"
-    )  # fmt: skip
+        "D123ABC456",
+        "1729999327.187299",
+    )
 
 
 def asked(model: FakeChatModel, words: str) -> bool:
@@ -295,23 +322,43 @@ def test_the_tenant_comes_from_the_verified_team_or_org_and_channel_rules(tmp_pa
         "C0HR": {"users": ["U0ALICE"], "tenant": "hr"},
     }
     with slack_rig(tmp_path, fake, tenants=tenants, finetuned=tuned, channels=channels) as rig:
-        rig.event(app_mention(QUESTION, channel="C0HELP", ts="1700000060.000100",
-                              team="T0OTHER", enterprise="E0ORG", org_install=True))  # fmt: skip
-        rig.event(app_mention(QUESTION, channel="C0HELP", ts="1700000061.000100",
-                              team="T0STRANGER"))  # fmt: skip
+        rig.event(
+            app_mention(
+                QUESTION,
+                channel="C0HELP",
+                ts="1700000060.000100",
+                team="T0OTHER",
+                enterprise="E0ORG",
+                org_install=True,
+            )
+        )
+        rig.event(
+            app_mention(QUESTION, channel="C0HELP", ts="1700000061.000100", team="T0STRANGER")
+        )
         rig.event(app_mention(QUESTION, channel="C0RANDOM", ts="1700000062.000100"))
-        rig.event(app_mention("What is the capital of France?", channel="C0KB",
-                              ts="1700000063.000100"))  # fmt: skip
+        rig.event(
+            app_mention("What is the capital of France?", channel="C0KB", ts="1700000063.000100")
+        )
         rig.event(app_mention(QUESTION, channel="C0HR", ts="1700000064.000100", user="U0BOB"))
         rig.event(app_mention(QUESTION, channel="C0HR", ts="1700000065.000100"))
         rig.settle()
-        rig.event(message("and the carry-over?", channel="C0HELP", channel_type="channel",
-                          ts="1700000066.000100", thread_ts="1700000060.000100"))  # fmt: skip
+        rig.event(
+            message(
+                "and the carry-over?",
+                channel="C0HELP",
+                channel_type="channel",
+                ts="1700000066.000100",
+                thread_ts="1700000060.000100",
+            )
+        )
         rig.settle()
         by_channel = {a.record.channel_id + ":" + a.record.team_id: a.record for a in rig.answers()}
         assert sorted(by_channel) == [
-            "C0HELP:T0OTHER", "C0HELP:T0STRANGER", "C0HR:T0ACME", "C0KB:T0ACME"
-        ]  # fmt: skip
+            "C0HELP:T0OTHER",
+            "C0HELP:T0STRANGER",
+            "C0HR:T0ACME",
+            "C0KB:T0ACME",
+        ]
         assert by_channel["C0HELP:T0OTHER"].tenant == "acme"  # org install: the org's tenant
         assert by_channel["C0HELP:T0STRANGER"].tenant == "default"  # unmapped workspace
         assert by_channel["C0HR:T0ACME"].tenant == "hr"  # the channel's own tenant
@@ -320,8 +367,9 @@ def test_the_tenant_comes_from_the_verified_team_or_org_and_channel_rules(tmp_pa
         assert fake.messages("C0RANDOM") == []  # not on the allowlist
         assert len(fake.messages("C0HELP")) == 2  # mention_only: the follow-up is ignored
         # The same off-topic question where the tuned model is allowed goes to it.
-        rig.event(app_mention("What is the capital of France?", channel="C0HELP",
-                              ts="1700000067.000100"))  # fmt: skip
+        rig.event(
+            app_mention("What is the capital of France?", channel="C0HELP", ts="1700000067.000100")
+        )
         rig.settle()
         assert rig.answers()[0].record.route == "finetuned" and asked(tuned, "capital of France")
 

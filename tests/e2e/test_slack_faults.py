@@ -53,8 +53,10 @@ def test_a_failed_post_is_one_clear_log_line(tmp_path, fake, caplog, error, stat
         assert expected in caplog.text
         assert no_traceback(caplog)
         reason = error if status == 200 else f"http_{status}"
-        assert rig.metric("askloop_answer_failures_total", platform="slack",
-                          reason=f"slack_{reason}") == 1  # fmt: skip
+        assert (
+            rig.metric("askloop_answer_failures_total", platform="slack", reason=f"slack_{reason}")
+            == 1
+        )
         assert logged.record.answer_id
 
 
@@ -89,14 +91,23 @@ def test_uninstall_and_revoked_tokens_stop_posting(tmp_path, fake, caplog, event
 
 
 def test_app_rate_limited_is_acknowledged_and_logged(tmp_path, fake, caplog):
-    body = {"token": "x", "type": "app_rate_limited", "team_id": "T0ACME",
-            "minute_rate_limited": 1518467820, "api_app_id": "A0ASKLOOP"}  # fmt: skip
+    body = {
+        "token": "x",
+        "type": "app_rate_limited",
+        "team_id": "T0ACME",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A0ASKLOOP",
+    }
     with slack_rig(tmp_path, fake) as rig:
         status, _ = rig.event(body)
         assert status == 200
         assert "dropping events for team T0ACME" in caplog.text
-        assert rig.metric("askloop_platform_requests_total", platform="slack",
-                          outcome="app_rate_limited") == 1  # fmt: skip
+        assert (
+            rig.metric(
+                "askloop_platform_requests_total", platform="slack", outcome="app_rate_limited"
+            )
+            == 1
+        )
 
 
 def test_a_long_answer_is_split_and_msg_too_long_splits_it_further(tmp_path):
@@ -140,8 +151,12 @@ def test_a_model_outage_answer_is_posted_without_feedback_buttons(tmp_path, fake
         [reply] = fake.messages("C0GENERAL")
         assert reply.section_text() == MODEL_DOWN
         assert [b["type"] for b in reply.blocks] == ["section"]
-        assert rig.metric("askloop_answer_failures_total", platform="slack",
-                          reason="model_unavailable") == 1  # fmt: skip
+        assert (
+            rig.metric(
+                "askloop_answer_failures_total", platform="slack", reason="model_unavailable"
+            )
+            == 1
+        )
 
 
 def test_answers_in_one_channel_are_spaced_so_slack_never_says_429(tmp_path):

@@ -32,8 +32,9 @@ def ask(rig: SlackRig, channel: str = "C0GENERAL", ts: str = "1700000001.000100"
 def test_a_thumbs_up_is_acked_recorded_and_acknowledged_to_the_user(tmp_path, fake):
     with slack_rig(tmp_path, fake) as rig:
         reply, up, _ = ask(rig)
-        click = block_action(up, channel="C0GENERAL", message_ts=reply.ts,
-                             thread_ts=reply.thread_ts)  # fmt: skip
+        click = block_action(
+            up, channel="C0GENERAL", message_ts=reply.ts, thread_ts=reply.thread_ts
+        )
         assert rig.interact(click) == (200, b"")
         rig.settle()
         logged = rig.answers()[0]
@@ -42,8 +43,10 @@ def test_a_thumbs_up_is_acked_recorded_and_acknowledged_to_the_user(tmp_path, fa
         assert thanks.params["user"] == "U0ALICE"
         assert thanks.params["thread_ts"] == reply.thread_ts
         assert "Thanks" in thanks.params["text"]
-        assert rig.metric("askloop_feedback_total", platform="slack", source="button",
-                          rating="up") == 1  # fmt: skip
+        assert (
+            rig.metric("askloop_feedback_total", platform="slack", source="button", rating="up")
+            == 1
+        )
 
 
 def test_repeated_clicks_by_one_user_update_their_rating(tmp_path, fake):
@@ -61,8 +64,9 @@ def test_repeated_clicks_by_one_user_update_their_rating(tmp_path, fake):
 def test_a_thumbs_down_opens_a_modal_whose_answers_are_stored(tmp_path, fake):
     with slack_rig(tmp_path, fake) as rig:
         reply, _, down = ask(rig)
-        click = block_action(down, channel="C0GENERAL", message_ts=reply.ts,
-                             thread_ts=reply.thread_ts)  # fmt: skip
+        click = block_action(
+            down, channel="C0GENERAL", message_ts=reply.ts, thread_ts=reply.thread_ts
+        )
         rig.interact(click)
         rig.settle()
         [opened] = fake.calls("views.open")
@@ -77,8 +81,11 @@ def test_a_thumbs_down_opens_a_modal_whose_answers_are_stored(tmp_path, fake):
         assert status == 200
         assert json.loads(body)["response_action"] == "errors"
 
-        form = view_submission(view["private_metadata"], reason="It is 28 days since 2024",
-                               correction="Every employee gets 28 days.")  # fmt: skip
+        form = view_submission(
+            view["private_metadata"],
+            reason="It is 28 days since 2024",
+            correction="Every employee gets 28 days.",
+        )
         assert rig.interact(form) == (200, b"")
         rig.settle()
         logged = rig.answers()[0]
@@ -121,13 +128,21 @@ def test_thumbs_reactions_on_an_answer_count_and_removing_one_clears_it(tmp_path
         rig.settle()
         logged = rig.answers()[0]
         assert (logged.ups, logged.downs) == (1, 1)
-        rig.event(reaction("thumbsdown", channel="C0GENERAL", ts=reply.ts, user="U0BOB",
-                           added=False))  # fmt: skip
+        rig.event(
+            reaction("thumbsdown", channel="C0GENERAL", ts=reply.ts, user="U0BOB", added=False)
+        )
         # A 👍 on the question (someone else's message) is not feedback on the answer.
-        rig.event(reaction("+1", channel="C0GENERAL", ts="1700000001.000100", user="U0DAN",
-                           item_user="U0ALICE"))  # fmt: skip
+        rig.event(
+            reaction(
+                "+1", channel="C0GENERAL", ts="1700000001.000100", user="U0DAN", item_user="U0ALICE"
+            )
+        )
         rig.settle()
         logged = rig.answers()[0]
         assert (logged.rating, logged.ups, logged.downs) == ("up", 1, 0)
-        assert rig.metric("askloop_feedback_total", platform="slack", source="reaction",
-                          rating="cleared") == 1  # fmt: skip
+        assert (
+            rig.metric(
+                "askloop_feedback_total", platform="slack", source="reaction", rating="cleared"
+            )
+            == 1
+        )

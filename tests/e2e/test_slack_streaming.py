@@ -16,8 +16,10 @@ from tests.slack_payloads import app_mention, block_action, reaction
 from tests.slack_rig import slack_rig
 
 QUESTION = "How many days of annual leave do employees get?"
-ANSWER = ("Every employee gets 26 days of paid annual leave per year, and up to five of "
-          "them can be carried over into the next year [1].")  # fmt: skip
+ANSWER = (
+    "Every employee gets 26 days of paid annual leave per year, and up to five of "
+    "them can be carried over into the next year [1]."
+)
 CHANNEL, ASKED = "C0GENERAL", "1700000080.000100"
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
@@ -70,8 +72,11 @@ def test_native_mode_types_the_answer_into_one_reply_that_ends_with_feedback(tmp
         [start] = fake.calls("chat.startStream", ok=True)
         appends = fake.calls("chat.appendStream", ok=True)
         [stop] = fake.calls("chat.stopStream", ok=True)
-        assert (start.params["thread_ts"], start.params["recipient_user_id"],
-                start.params["recipient_team_id"]) == (ASKED, "U0ALICE", "T0ACME")  # fmt: skip
+        assert (
+            start.params["thread_ts"],
+            start.params["recipient_user_id"],
+            start.params["recipient_team_id"],
+        ) == (ASKED, "U0ALICE", "T0ACME")
         assert len(appends) >= 1 and all(a.params["ts"] == reply.ts for a in appends)
         pieces = [start, *appends, stop]
         assert "".join(c.params.get("markdown_text", "") for c in pieces).rstrip() == ANSWER
@@ -86,8 +91,9 @@ def test_native_mode_types_the_answer_into_one_reply_that_ends_with_feedback(tmp
 
         # The streamed reply is the answer for feedback: its button and a 👍 on it count.
         up = next(v for v in feedback_values(reply.blocks) if v["rating"] == "up")
-        rig.interact(block_action(json.dumps(up), channel=CHANNEL, message_ts=reply.ts,
-                                  thread_ts=ASKED))  # fmt: skip
+        rig.interact(
+            block_action(json.dumps(up), channel=CHANNEL, message_ts=reply.ts, thread_ts=ASKED)
+        )
         rig.event(reaction("+1", channel=CHANNEL, ts=reply.ts, user="U0BOB"))
         rig.settle()
         logged = rig.answer(answer_id)

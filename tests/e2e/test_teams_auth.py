@@ -28,9 +28,11 @@ QUESTION = "How many days of annual leave do employees get?"
 
 def secured(tmp_path, openid):
     settings = teams_settings(
-        tmp_path / "home", app_id=APP_ID, app_password="app-secret",
+        tmp_path / "home",
+        app_id=APP_ID,
+        app_password="app-secret",
         openid_metadata=openid.metadata_url,
-    )  # fmt: skip
+    )
     return teams_server(tmp_path, settings)
 
 
@@ -76,8 +78,9 @@ def test_every_bad_token_is_a_401_and_nothing_is_processed(
     token = MATRIX[kind](keys, connector.url)
     with secured(tmp_path, openid) as srv:
         message = post(srv.url, personal_message(QUESTION, service_url=connector.url), token=token)
-        invoke = post(srv.url, feedback_invoke("1736416800001", service_url=connector.url),
-                      token=token)  # fmt: skip
+        invoke = post(
+            srv.url, feedback_invoke("1736416800001", service_url=connector.url), token=token
+        )
         srv.settle()
         assert srv.runtime.services.answer_log.recent() == []
         metrics = srv.runtime.metrics.render().decode()
@@ -94,9 +97,10 @@ def test_a_key_not_endorsed_for_teams_is_a_401(tmp_path, connector):
     try:
         with secured(tmp_path, openid) as srv:
             response = post(
-                srv.url, personal_message(QUESTION, service_url=connector.url),
+                srv.url,
+                personal_message(QUESTION, service_url=connector.url),
                 token=webchat_keys.token(service_url=connector.url),
-            )  # fmt: skip
+            )
             srv.settle()
             assert srv.runtime.services.answer_log.recent() == []
     finally:
@@ -123,9 +127,10 @@ def test_the_signing_keys_are_fetched_off_the_event_loop(tmp_path, connector, mo
     try:
         with secured(tmp_path, openid) as srv:
             response = post(
-                srv.url, personal_message(QUESTION, service_url=connector.url),
+                srv.url,
+                personal_message(QUESTION, service_url=connector.url),
                 token=keys.token(service_url=connector.url),
-            )  # fmt: skip
+            )
             srv.settle()
     finally:
         openid.close()

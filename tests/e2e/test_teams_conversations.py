@@ -168,8 +168,12 @@ def test_the_tenant_comes_from_channel_data_only(tmp_path, connector):
 def test_installing_the_app_gets_a_welcome_with_suggested_questions(tmp_path, connector):
     with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
         post(srv.url, bot_added(service_url=connector.url))
-        post(srv.url, bot_added(service_url=connector.url, conversation_type="channel",
-                                conversation_id=CHANNEL))  # fmt: skip
+        post(
+            srv.url,
+            bot_added(
+                service_url=connector.url, conversation_type="channel", conversation_id=CHANNEL
+            ),
+        )
         srv.settle()
 
     (personal,) = connector.messages(PERSONAL)
@@ -220,8 +224,9 @@ def test_a_failed_answer_is_an_apology_without_feedback_buttons(tmp_path, connec
 def test_refused_stream_updates_still_deliver_the_answer(tmp_path, connector):
     connector.fail = lambda sent: (
         (403, {"error": {"code": "ContentStreamNotAllowed", "message": "Not allowed."}})
-        if sent.stream_type in ("informative", "streaming") else None
-    )  # fmt: skip
+        if sent.stream_type in ("informative", "streaming")
+        else None
+    )
     with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
         post(srv.url, personal_message(QUESTION, service_url=connector.url))
         srv.settle()
@@ -303,5 +308,7 @@ def test_the_answer_text_streams_into_a_personal_chat(tmp_path, connector):
     assert all(final.activity["text"].startswith(text.strip()) for text in streamed)
     assert all(len(a) <= len(b) for a, b in zip(streamed, streamed[1:], strict=False))
     assert final.entity("streaminfo") == {
-        "type": "streaminfo", "streamType": "final", "streamId": stream_id
-    }  # fmt: skip
+        "type": "streaminfo",
+        "streamType": "final",
+        "streamId": stream_id,
+    }

@@ -56,15 +56,22 @@ def test_a_dislike_on_the_stream_id_is_recorded_and_the_latest_rating_wins(answe
     post(srv.url, feedback_invoke(reply.id, service_url=connector.url))
     response = post(
         srv.url,
-        feedback_invoke(stream_id, service_url=connector.url, reaction="dislike",
-                        text="Cited the wrong policy version.", activity_id="f:feedback-0002"),
-    )  # fmt: skip
+        feedback_invoke(
+            stream_id,
+            service_url=connector.url,
+            reaction="dislike",
+            text="Cited the wrong policy version.",
+            activity_id="f:feedback-0002",
+        ),
+    )
 
     assert (response.status, response.body) == (200, {})
     answer = logged(srv, answer_id)
     assert (answer.rating, answer.downs, answer.reason) == (
-        "down", 1, "Cited the wrong policy version."
-    )  # fmt: skip
+        "down",
+        1,
+        "Cited the wrong policy version.",
+    )
 
 
 def test_a_redelivered_invoke_is_recorded_once(answered, connector):

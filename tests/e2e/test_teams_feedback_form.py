@@ -32,9 +32,13 @@ ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 def srv(tmp_path, openid):
     """A signed-requests-only server with askloop's form; OTHER_TENANT maps to "beta"."""
     settings = teams_settings(
-        tmp_path / "home", app_id=APP_ID, app_password="app-secret",
-        openid_metadata=openid.metadata_url, feedback_form="custom", unmapped_tenant="refuse",
-    )  # fmt: skip
+        tmp_path / "home",
+        app_id=APP_ID,
+        app_password="app-secret",
+        openid_metadata=openid.metadata_url,
+        feedback_form="custom",
+        unmapped_tenant="refuse",
+    )
     settings = settings.model_copy(
         update={"tenants": {**settings.tenants, f"teams:{OTHER_TENANT}": "beta"}}
     )
@@ -85,9 +89,13 @@ def inputs(card: dict) -> dict[str, dict]:
 def submit(reply_id, connector, reaction, values, *, activity_id, conversation_id=PERSONAL):
     """The filled-in form, as Teams delivers it: a feedback submitAction."""
     return feedback_invoke(
-        reply_id, service_url=connector.url, reaction=reaction, feedback=json.dumps(values),
-        activity_id=activity_id, conversation_id=conversation_id,
-    )  # fmt: skip
+        reply_id,
+        service_url=connector.url,
+        reaction=reaction,
+        feedback=json.dumps(values),
+        activity_id=activity_id,
+        conversation_id=conversation_id,
+    )
 
 
 @needs_doc_fixtures
@@ -112,10 +120,13 @@ def test_the_documented_fetch_task_opens_the_form_and_the_latest_submit_is_recor
     assert logged(srv, answer_id).rating is None  # opening the form records nothing
 
     first = submit(
-        reply.id, connector, "dislike",
+        reply.id,
+        connector,
+        "dislike",
         {"reason": "Cited the 2023 policy.", "correction": "28 days since 2024."},
-        activity_id="f:feedback-0101", conversation_id=conversation,
-    )  # fmt: skip
+        activity_id="f:feedback-0101",
+        conversation_id=conversation,
+    )
     response, redelivered = send(first), send(first)
     assert (response.status, response.body) == (redelivered.status, redelivered.body) == (200, {})
     answer = logged(srv, answer_id)
@@ -123,10 +134,13 @@ def test_the_documented_fetch_task_opens_the_form_and_the_latest_submit_is_recor
     assert (answer.reason, answer.correction) == ("Cited the 2023 policy.", "28 days since 2024.")
 
     second = submit(
-        reply.id, connector, "dislike",
+        reply.id,
+        connector,
+        "dislike",
         {"reason": "Wrong year.", "correction": "Every employee gets 28 days."},
-        activity_id="f:feedback-0102", conversation_id=conversation,
-    )  # fmt: skip
+        activity_id="f:feedback-0102",
+        conversation_id=conversation,
+    )
     response = send(second)
     assert (response.status, response.body) == (200, {})
     answer = logged(srv, answer_id)
@@ -141,13 +155,23 @@ def test_a_like_opens_the_form_without_the_correction_and_is_recorded(srv, send,
     assert title == "👍 Glad it helped"
     assert list(inputs(card)) == ["reason"]
 
-    response = send(submit(reply.id, connector, "like", {"reason": "Clear, with the source."},
-                           activity_id="f:feedback-0201"))  # fmt: skip
+    response = send(
+        submit(
+            reply.id,
+            connector,
+            "like",
+            {"reason": "Clear, with the source."},
+            activity_id="f:feedback-0201",
+        )
+    )
     assert (response.status, response.body) == (200, {})
     answer = logged(srv, answer_id)
     assert (answer.rating, answer.ups, answer.reason, answer.correction) == (
-        "up", 1, "Clear, with the source.", ""
-    )  # fmt: skip
+        "up",
+        1,
+        "Clear, with the source.",
+        "",
+    )
     metrics = srv.runtime.metrics.render().decode()
     assert f"{metric(srv, 'feedback_form')} 1.0" in metrics
     assert 'askloop_feedback_total{platform="teams",rating="up",source="invoke"} 1.0' in metrics
@@ -159,21 +183,30 @@ def test_a_like_opens_the_form_without_the_correction_and_is_recorded(srv, send,
         ({"replyToId": "1736416899999"}, "feedback_unknown", "isn't one of askloop's answers"),
         ({"tenant": OTHER_TENANT}, "feedback_unknown", "isn't one of askloop's answers"),
         ({"tenant": "11111111-2222-3333-4444-555555555555"}, "refused", "not set up"),
-        ({"value": {"actionName": "feedback", "actionValue": {"reaction": "love"}}},
-         "feedback_invalid", "isn't one of askloop's answers"),
+        (
+            {"value": {"actionName": "feedback", "actionValue": {"reaction": "love"}}},
+            "feedback_invalid",
+            "isn't one of askloop's answers",
+        ),
         ({"value": "nonsense"}, "feedback_invalid", "isn't one of askloop's answers"),
     ],
-    ids=["unknown replyToId", "another tenant's answer", "unmapped tenant", "bad reaction",
-         "not a feedback value"],
-)  # fmt: skip
+    ids=[
+        "unknown replyToId",
+        "another tenant's answer",
+        "unmapped tenant",
+        "bad reaction",
+        "not a feedback value",
+    ],
+)
 def test_a_fetch_task_askloop_cannot_serve_gets_a_polite_dialog(
     srv, send, connector, change, outcome, says
 ):
     reply, answer_id = ask(srv, send, connector)
     fetch = fetch_task_invoke(
-        change.get("replyToId", reply.id), service_url=connector.url,
+        change.get("replyToId", reply.id),
+        service_url=connector.url,
         **{k: v for k, v in change.items() if k == "tenant"},
-    )  # fmt: skip
+    )
     if "value" in change:
         fetch["value"] = change["value"]
 
@@ -214,8 +247,9 @@ def test_teams_own_form_is_still_recorded_with_the_custom_setting(srv, send, con
 def test_a_malformed_custom_feedback_is_refused_without_recording(srv, send, connector, feedback):
     reply, answer_id = ask(srv, send, connector)
 
-    response = send(feedback_invoke(reply.id, service_url=connector.url, reaction="dislike",
-                                    feedback=feedback))  # fmt: skip
+    response = send(
+        feedback_invoke(reply.id, service_url=connector.url, reaction="dislike", feedback=feedback)
+    )
 
     assert (response.status, response.body) == (200, {})
     answer = logged(srv, answer_id)

@@ -22,14 +22,21 @@ __all__ = ["LIVE", "needs"]
 LIVE: dict[str, str] = {
     name: os.environ[name]
     for name in (
-        "ANTHROPIC_API_KEY", "ASKLOOP_IT_ANTHROPIC_MODEL",
-        "OPENAI_API_KEY", "OPENAI_BASE_URL", "ASKLOOP_IT_OPENAI_MODEL",
+        "ANTHROPIC_API_KEY",
+        "ASKLOOP_IT_ANTHROPIC_MODEL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ASKLOOP_IT_OPENAI_MODEL",
         "ASKLOOP_IT_OPENAI_EMBEDDING",
-        "SLACK_BOT_TOKEN", "ASKLOOP_IT_SLACK_CHANNEL",
-        "MicrosoftAppId", "MicrosoftAppPassword", "MicrosoftAppType", "MicrosoftAppTenantId",
+        "SLACK_BOT_TOKEN",
+        "ASKLOOP_IT_SLACK_CHANNEL",
+        "MicrosoftAppId",
+        "MicrosoftAppPassword",
+        "MicrosoftAppType",
+        "MicrosoftAppTenantId",
     )
     if os.environ.get(name)
-}  # fmt: skip
+}
 
 
 def needs(*names: str) -> pytest.MarkDecorator:

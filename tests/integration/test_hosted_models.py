@@ -32,8 +32,10 @@ def anthropic() -> ChatModel:
 
 
 def openai() -> ChatModel:
-    providers = {"openai_api_key": LIVE.get("OPENAI_API_KEY"),
-                 "openai_base_url": LIVE.get("OPENAI_BASE_URL")}  # fmt: skip
+    providers = {
+        "openai_api_key": LIVE.get("OPENAI_API_KEY"),
+        "openai_base_url": LIVE.get("OPENAI_BASE_URL"),
+    }
     return make_chat_model(f"openai:{OPENAI_MODEL}", load_settings(providers=providers))
 
 
@@ -41,8 +43,10 @@ MODELS = [
     pytest.param(anthropic, marks=needs("ANTHROPIC_API_KEY"), id="anthropic"),
     pytest.param(openai, marks=needs("OPENAI_API_KEY"), id="openai"),
 ]
-PONG = [Message("system", "Reply with exactly one lower-case word."),
-        Message("user", "Reply with the word: pong")]  # fmt: skip
+PONG = [
+    Message("system", "Reply with exactly one lower-case word."),
+    Message("user", "Reply with the word: pong"),
+]
 
 
 @pytest.mark.parametrize("make", MODELS)
@@ -66,15 +70,17 @@ def test_the_graph_answers_from_the_document_cites_it_and_ignores_injections(mak
     cited = set(dict(result["cited"]).values())
     leave = {h["chunk_id"] for h in result["context_hits"] if h["title"] == "Annual leave"}
     assert cited & leave  # the model cited the leave document itself
-    coffee = graph.invoke({"question": "Is the coffee in the kitchen free?", "tenant": "acme"},
-                          context=context)  # fmt: skip
+    coffee = graph.invoke(
+        {"question": "Is the coffee in the kitchen free?", "tenant": "acme"}, context=context
+    )
     assert "PWNED" not in coffee["answer"]
 
 
 @needs("OPENAI_API_KEY")
 def test_openai_embeddings_have_the_dimensions_they_claim():
-    embedder = OpenAIEmbedder(model=OPENAI_EMBEDDING, api_key=LIVE["OPENAI_API_KEY"],
-                              base_url=LIVE.get("OPENAI_BASE_URL"))  # fmt: skip
+    embedder = OpenAIEmbedder(
+        model=OPENAI_EMBEDDING, api_key=LIVE["OPENAI_API_KEY"], base_url=LIVE.get("OPENAI_BASE_URL")
+    )
     docs = embedder.embed_documents(["annual leave policy", "on-call rotation"])
     query = embedder.embed_query("how many vacation days")
     assert docs.shape == (2, embedder.dimensions) and query.shape == (embedder.dimensions,)

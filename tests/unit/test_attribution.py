@@ -6,9 +6,18 @@ from askloop.agent.attribution import attribute
 
 
 def doc(title: str, text: str, *headings: str) -> dict:
-    return {"chunk_id": title, "title": title, "heading_path": list(headings), "text": text,
-            "source": "", "url": "", "score": 0.5, "vector_score": 0.5, "keyword_score": 1.0,
-            "query": ""}  # fmt: skip
+    return {
+        "chunk_id": title,
+        "title": title,
+        "heading_path": list(headings),
+        "text": text,
+        "source": "",
+        "url": "",
+        "score": 0.5,
+        "vector_score": 0.5,
+        "keyword_score": 1.0,
+        "query": "",
+    }
 
 
 LEAVE = doc("Annual leave", "Every employee gets 26 days of paid annual leave per year.")

@@ -55,23 +55,43 @@ def test_every_built_record_validates(question, answer, rating, correction, hist
     turns = tuple(
         {"role": "user" if i % 2 == 0 else "assistant", "content": h} for i, h in enumerate(history)
     )
-    record = AnswerRecord(answer_id="a", tenant="t", platform="cli", question=question,
-                          answer=answer, route="finetuned", model="m",
-                          prompt_versions=DIRECT_VERSIONS, history=turns)  # fmt: skip
-    logged = LoggedAnswer(record=record, rating=rating, ups=1, downs=0, reason="",
-                          correction=correction, withdrawn=False)  # fmt: skip
+    record = AnswerRecord(
+        answer_id="a",
+        tenant="t",
+        platform="cli",
+        question=question,
+        answer=answer,
+        route="finetuned",
+        model="m",
+        prompt_versions=DIRECT_VERSIONS,
+        history=turns,
+    )
+    logged = LoggedAnswer(
+        record=record,
+        rating=rating,
+        ups=1,
+        downs=0,
+        reason="",
+        correction=correction,
+        withdrawn=False,
+    )
     example = build_example(logged, lambda v: "System prompt.")
     if not example.answer.strip() or any(not m["content"].strip() for m in example.prompt):
         return  # redaction can empty a text; the exporter counts those as invalid, not crashes
-    for fmt, built in (("openai-sft", sft_record(example, openai=True)),
-                       ("trl-sft", sft_record(example, openai=False)),
-                       ("trl-kto", kto_record(example))):  # fmt: skip
+    for fmt, built in (
+        ("openai-sft", sft_record(example, openai=True)),
+        ("trl-sft", sft_record(example, openai=False)),
+        ("trl-kto", kto_record(example)),
+    ):
         if built is not None:
             validate(fmt, built)
 
 
-@given(threads=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=50),
-       fraction=st.floats(0.01, 0.99), seed=st.integers(0, 1000))  # fmt: skip
+@given(
+    threads=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=50),
+    fraction=st.floats(0.01, 0.99),
+    seed=st.integers(0, 1000),
+)
 def test_the_split_is_a_function_of_the_thread(threads, fraction, seed):
     sides = {}
     for thread in threads + threads:

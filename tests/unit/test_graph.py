@@ -273,20 +273,30 @@ def test_history_and_the_remembered_turns_are_bounded_in_tokens(store, embedder)
     model = FakeChatModel("Twenty-six days [1].")
     context = make_context(store, embedder, answer=model, history_tokens=20)
     for i in range(12):
-        result = run(context, f"paid annual leave days for employee number {i} please",
-                     app=app, thread="t")  # fmt: skip
+        result = run(
+            context, f"paid annual leave days for employee number {i} please", app=app, thread="t"
+        )
     history = [m.content for m in model.calls[-1][1:-1]]
     assert 0 < len(history) < 8
     # The thread remembers what the next history can use, not every turn ever: the
     # newest earlier turns the last answer saw, then the last exchange.
     remembered = [t["content"] for t in result["turns"]]
-    assert remembered == [*history, "paid annual leave days for employee number 11 please",
-                          "Twenty-six days [1]."]  # fmt: skip
+    assert remembered == [
+        *history,
+        "paid annual leave days for employee number 11 please",
+        "Twenty-six days [1].",
+    ]
 
 
 def test_a_give_up_answered_by_a_raft_model_with_context_is_a_finetuned_answer(store, embedder):
-    context = make_context(store, embedder, answer=FakeChatModel("engineer"), max_rewrites=1,
-                           grade_threshold=0.99, finetuned_uses_context=True)  # fmt: skip
+    context = make_context(
+        store,
+        embedder,
+        answer=FakeChatModel("engineer"),
+        max_rewrites=1,
+        grade_threshold=0.99,
+        finetuned_uses_context=True,
+    )
     result = run(context, "on-call engineer question")
     assert result["context_hits"] and result["answer"].startswith(CAVEAT)
     assert result["route"] == "finetuned"

@@ -14,16 +14,29 @@ from askloop.agent.errors import ModelUnavailableError
 from askloop.integrations.models.hosted import AnthropicChatModel, OpenAIChatModel, RetryPolicy
 
 OPENAI_OK = {
-    "id": "c1", "object": "chat.completion", "created": 0, "model": "gpt-x",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "26 days [1]."},
-                 "finish_reason": "stop"}],
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-x",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "26 days [1]."},
+            "finish_reason": "stop",
+        }
+    ],
     "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
-}  # fmt: skip
+}
 ANTHROPIC_OK = {
-    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
-    "content": [{"type": "text", "text": "26 days [1]."}], "stop_reason": "end_turn",
-    "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 4},
-}  # fmt: skip
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-x",
+    "content": [{"type": "text", "text": "26 days [1]."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 12, "output_tokens": 4},
+}
 MESSAGES = [Message("system", "Be brief."), Message("user", "How many days?")]
 
 
@@ -39,13 +52,18 @@ class Script:
         status, body, headers, delay = self.steps.pop(0)
         if delay:
             time.sleep(delay)
-        return Response(json.dumps(body), status=status, headers=headers,
-                        content_type="application/json")  # fmt: skip
+        return Response(
+            json.dumps(body), status=status, headers=headers, content_type="application/json"
+        )
 
 
 def error(status, headers=None, delay=0.0):
-    return (status, {"error": {"type": "error", "message": f"status {status}"}}, headers or {},
-            delay)  # fmt: skip
+    return (
+        status,
+        {"error": {"type": "error", "message": f"status {status}"}},
+        headers or {},
+        delay,
+    )
 
 
 @pytest.fixture
@@ -58,14 +76,23 @@ def policy(sleeps, attempts=4):
 
 
 def openai_model(server, sleeps, **kw):
-    return OpenAIChatModel(model="gpt-x", api_key="sk-test", base_url=server.url_for("/v1"),
-                           retry=policy(sleeps, kw.pop("attempts", 4)), **kw)  # fmt: skip
+    return OpenAIChatModel(
+        model="gpt-x",
+        api_key="sk-test",
+        base_url=server.url_for("/v1"),
+        retry=policy(sleeps, kw.pop("attempts", 4)),
+        **kw,
+    )
 
 
 def anthropic_model(server, sleeps, **kw):
-    return AnthropicChatModel(model="claude-x", api_key="sk-ant-test",
-                              base_url=server.url_for(""),
-                              retry=policy(sleeps, kw.pop("attempts", 4)), **kw)  # fmt: skip
+    return AnthropicChatModel(
+        model="claude-x",
+        api_key="sk-ant-test",
+        base_url=server.url_for(""),
+        retry=policy(sleeps, kw.pop("attempts", 4)),
+        **kw,
+    )
 
 
 def test_openai_success_maps_the_response_and_sends_the_request(httpserver: HTTPServer, sleeps):
@@ -126,8 +153,12 @@ def test_a_slow_server_times_out_and_is_retried(sleeps):
 
 
 def test_a_dead_server_is_a_clear_error(sleeps):
-    model = OpenAIChatModel(model="gpt-x", api_key="k", base_url="http://127.0.0.1:1/v1",
-                            retry=policy(sleeps, attempts=2))  # fmt: skip
+    model = OpenAIChatModel(
+        model="gpt-x",
+        api_key="k",
+        base_url="http://127.0.0.1:1/v1",
+        retry=policy(sleeps, attempts=2),
+    )
     with pytest.raises(ModelUnavailableError, match="openai:gpt-x is unavailable"):
         model.complete(MESSAGES)
     assert len(sleeps) == 1
@@ -137,8 +168,11 @@ def test_anthropic_success_puts_system_apart(httpserver: HTTPServer, sleeps):
     script = Script((200, ANTHROPIC_OK, {}, 0))
     httpserver.expect_request("/v1/messages").respond_with_handler(script)
     out = anthropic_model(httpserver, sleeps).complete(MESSAGES, max_tokens=50)
-    assert (out.text, out.model, out.finish_reason) == ("26 days [1].", "anthropic:claude-x",
-                                                        "end_turn")  # fmt: skip
+    assert (out.text, out.model, out.finish_reason) == (
+        "26 days [1].",
+        "anthropic:claude-x",
+        "end_turn",
+    )
     body = script.bodies[0]
     assert body["system"] == "Be brief." and body["max_tokens"] == 50
     assert "temperature" not in body  # current Claude models fix their own sampling
@@ -166,8 +200,13 @@ def sse(events: list[tuple[str | None, object]]) -> Response:
 
 def openai_chunk(content=None, finish=None):
     delta = {"content": content} if content is not None else {}
-    return {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "gpt-x",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-x",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def test_openai_streams_text_in_order_after_retrying_a_429(httpserver: HTTPServer, sleeps):
@@ -177,8 +216,14 @@ def test_openai_streams_text_in_order_after_retrying_a_429(httpserver: HTTPServe
         calls.append(json.loads(request.data))
         if len(calls) == 1:
             return Response("{}", status=429, headers={"Retry-After": "1"})
-        return sse([(None, openai_chunk("26 ")), (None, openai_chunk("days [1].")),
-                    (None, openai_chunk(finish="stop")), (None, "[DONE]")])  # fmt: skip
+        return sse(
+            [
+                (None, openai_chunk("26 ")),
+                (None, openai_chunk("days [1].")),
+                (None, openai_chunk(finish="stop")),
+                (None, "[DONE]"),
+            ]
+        )
 
     httpserver.expect_request("/v1/chat/completions").respond_with_handler(handler)
     pieces: list[str] = []
@@ -203,22 +248,53 @@ def test_openai_failing_mid_stream_is_not_retried(httpserver: HTTPServer, sleeps
 
 
 ANTHROPIC_STREAM = [
-    ("message_start", {"type": "message_start", "message": {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
-        "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 12, "output_tokens": 1}}}),
-    ("content_block_start", {"type": "content_block_start", "index": 0,
-                             "content_block": {"type": "text", "text": ""}}),
-    ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                             "delta": {"type": "text_delta", "text": "26 days"}}),
-    ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                             "delta": {"type": "text_delta", "text": " [1]."}}),
+    (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-x",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 12, "output_tokens": 1},
+            },
+        },
+    ),
+    (
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "26 days"},
+        },
+    ),
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": " [1]."},
+        },
+    ),
     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    ("message_delta", {"type": "message_delta",
-                       "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                       "usage": {"output_tokens": 4}}),
+    (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 4},
+        },
+    ),
     ("message_stop", {"type": "message_stop"}),
-]  # fmt: skip
+]
 
 
 def test_anthropic_streams_text_with_usage(httpserver: HTTPServer, sleeps):
@@ -238,9 +314,13 @@ def test_anthropic_streams_text_with_usage(httpserver: HTTPServer, sleeps):
 
 
 def test_anthropic_overloaded_before_any_text_is_retried(httpserver: HTTPServer, sleeps):
-    steps = [Response(json.dumps({"type": "error", "error": {"type": "overloaded_error",
-                                                             "message": "busy"}}),
-                      status=529, content_type="application/json")]  # fmt: skip
+    steps = [
+        Response(
+            json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}),
+            status=529,
+            content_type="application/json",
+        )
+    ]
 
     def handler(request: Request) -> Response:
         return steps.pop(0) if steps else sse(ANTHROPIC_STREAM)

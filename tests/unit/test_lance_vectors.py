@@ -81,6 +81,7 @@ def test_filtered_searches_go_to_lancedb(tmp_path, embedder):
     store = store_at(tmp_path, embedder)
     for source in DOCS:
         put(store, embedder, "acme", make_chunks(source))
-    hits = search(store, embedder, "acme", "leave", mode="vector",
-                  filters={"source": "/kb/oncall.md"})  # fmt: skip
+    hits = search(
+        store, embedder, "acme", "leave", mode="vector", filters={"source": "/kb/oncall.md"}
+    )
     assert hits and {h.chunk.source for h in hits} == {"/kb/oncall.md"}

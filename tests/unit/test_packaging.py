@@ -29,10 +29,10 @@ def test_every_package_folder_is_listed_under_the_askloop_name():
 
 def test_the_wheel_installs_only_the_askloop_name(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("askloop-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -51,8 +51,9 @@ def test_a_project_with_its_own_tools_and_config_modules_can_use_askloop(tmp_pat
         "from askloop.config.settings import Settings; "
         "print(tools.MINE, config.MINE, callable(load_tools), Settings().default_tenant)"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert done.stdout.split() == ["tools", "config", "True", "default"]
 
 

@@ -9,9 +9,18 @@ from askloop.agent.routing import OVERLAP_WEIGHT, TITLE_WEIGHT, decide, features
 
 
 def hit(title, text, cosine, headings=()):
-    return {"chunk_id": title, "title": title, "source": "", "url": "", "heading_path":
-            list(headings), "text": text, "score": cosine, "vector_score": cosine,
-            "keyword_score": None, "query": ""}  # fmt: skip
+    return {
+        "chunk_id": title,
+        "title": title,
+        "source": "",
+        "url": "",
+        "heading_path": list(headings),
+        "text": text,
+        "score": cosine,
+        "vector_score": cosine,
+        "keyword_score": None,
+        "query": "",
+    }
 
 
 def test_a_hit_titled_with_the_subject_adds_the_title_weight():
@@ -21,8 +30,9 @@ def test_a_hit_titled_with_the_subject_adds_the_title_weight():
 
 
 def test_question_words_in_a_heading_or_opening_count_up_to_the_cap():
-    hits = [hit("Leave", "Annual leave: employees get 26 paid days.", 0.5,
-                headings=("Annual leave",))]  # fmt: skip
+    hits = [
+        hit("Leave", "Annual leave: employees get 26 paid days.", 0.5, headings=("Annual leave",))
+    ]
     f = features("How many paid annual leave days do employees get?", hits)
     assert f["overlap_words"] >= 4
     assert f["score"] == pytest.approx(0.5 + OVERLAP_WEIGHT)  # capped at 4 words

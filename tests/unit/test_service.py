@@ -83,8 +83,11 @@ def test_thread_memory_keeps_one_checkpoint_per_turn_and_none_for_one_off_turns(
     assert {c.config["configurable"]["thread_id"] for c in checkpoints} == {"acme:cli:t-1"}
     latest = saver.get_tuple({"configurable": {"thread_id": "acme:cli:t-1"}})
     assert [t["role"] for t in latest.checkpoint["channel_values"]["turns"]] == [
-        "user", "assistant", "user", "assistant"
-    ]  # fmt: skip
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\u200b\u200b", "\n\t"])
@@ -179,15 +182,19 @@ def test_progress_names_each_slow_step_in_order(assistant):
 
 def test_models_stream_only_when_someone_listens(assistant):
     model = assistant.context.answer_model
-    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
-                          conversation_id="t1"))  # fmt: skip
+    assistant.answer(
+        Turn(question="paid annual leave days employee", tenant="acme", conversation_id="t1")
+    )
     assert (len(model.calls), model.streamed) == (1, 0)
-    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
-                          conversation_id="t1"), on_progress=lambda _: None)  # fmt: skip
+    assistant.answer(
+        Turn(question="paid annual leave days employee", tenant="acme", conversation_id="t1"),
+        on_progress=lambda _: None,
+    )
     assert (len(model.calls), model.streamed) == (2, 1)
     # The thread remembers its state; a later turn without a listener does not stream.
-    assistant.answer(Turn(question="paid annual leave days employee", tenant="acme",
-                          conversation_id="t1"))  # fmt: skip
+    assistant.answer(
+        Turn(question="paid annual leave days employee", tenant="acme", conversation_id="t1")
+    )
     assert (len(model.calls), model.streamed) == (3, 1)
 
 
@@ -210,8 +217,9 @@ def test_a_give_up_streams_the_caveat_first(store, embedder, answer_log):
 
 def test_a_deleted_message_withdraws_the_answer_it_carried(assistant, answer_log):
     record = assistant.answer(Turn(question="paid annual leave days employee", tenant="acme"))
-    assistant.link_message(answer_id=record.answer_id, platform="slack", message_ref="C1:9.0",
-                           role="answer")  # fmt: skip
+    assistant.link_message(
+        answer_id=record.answer_id, platform="slack", message_ref="C1:9.0", role="answer"
+    )
     assert assistant.withdraw_message(platform="slack", message_ref="C1:404.0") is None
     assert answer_log.get_answer(record.answer_id).withdrawn is False
     assert assistant.withdraw_message(platform="slack", message_ref="C1:9.0") == record.answer_id

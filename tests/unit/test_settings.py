@@ -34,29 +34,50 @@ def value_at(settings: object, dotted: str) -> object:
 # (field, env var, TOML text, keyword override, default, TOML value, env value, kw value)
 PRECEDENCE = [
     pytest.param(
-        "home", "ASKLOOP_HOME", 'home = "/from/toml"', {"home": Path("/from/kw")},
-        Path(".askloop"), Path("/from/toml"), Path("/from/env"), Path("/from/kw"),
+        "home",
+        "ASKLOOP_HOME",
+        'home = "/from/toml"',
+        {"home": Path("/from/kw")},
+        Path(".askloop"),
+        Path("/from/toml"),
+        Path("/from/env"),
+        Path("/from/kw"),
         id="home",
     ),
     pytest.param(
-        "models.answer", "ASKLOOP_ANSWER_MODEL", '[models]\nanswer = "toml:m"',
+        "models.answer",
+        "ASKLOOP_ANSWER_MODEL",
+        '[models]\nanswer = "toml:m"',
         {"models": {"answer": "kw:m"}},
-        "local:default", "toml:m", "env:m", "kw:m",
+        "local:default",
+        "toml:m",
+        "env:m",
+        "kw:m",
         id="models.answer",
     ),
     pytest.param(
-        "weaviate.url", "WEAVIATE_URL", '[weaviate]\nurl = "http://toml:8080"',
+        "weaviate.url",
+        "WEAVIATE_URL",
+        '[weaviate]\nurl = "http://toml:8080"',
         {"weaviate": {"url": "http://kw:8080"}},
-        None, "http://toml:8080", "http://env:8080", "http://kw:8080",
+        None,
+        "http://toml:8080",
+        "http://env:8080",
+        "http://kw:8080",
         id="weaviate.url",
     ),
     pytest.param(
-        "teams.app_id", "MicrosoftAppId", '[teams]\napp_id = "toml-id"',
+        "teams.app_id",
+        "MicrosoftAppId",
+        '[teams]\napp_id = "toml-id"',
         {"teams": {"app_id": "kw-id"}},
-        "", "toml-id", "env-id", "kw-id",
+        "",
+        "toml-id",
+        "env-id",
+        "kw-id",
         id="teams.app_id",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(

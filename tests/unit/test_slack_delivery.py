@@ -51,8 +51,16 @@ def test_status_lines_read_as_slack_shows_them():
 
 
 def record(answer: str, **kw) -> AnswerRecord:
-    return AnswerRecord(answer_id="b" * 32, tenant="acme", platform="slack", question="q",
-                        answer=answer, route="retrieve", model="m", **kw)  # fmt: skip
+    return AnswerRecord(
+        answer_id="b" * 32,
+        tenant="acme",
+        platform="slack",
+        question="q",
+        answer=answer,
+        route="retrieve",
+        model="m",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -62,8 +70,9 @@ def fake():
 
 
 async def open_api(fake: FakeSlack, **kw) -> SlackApi:
-    settings = SlackSettings(bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=0.03,
-                             **kw)  # fmt: skip
+    settings = SlackSettings(
+        bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=0.03, **kw
+    )
     api = SlackApi(settings)
     await api.start()
     return api

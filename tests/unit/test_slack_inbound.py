@@ -21,9 +21,11 @@ def fixture(name: str) -> dict:
 def context_of(body: dict) -> dict:
     """What Bolt's context holds for a body (team from authorizations, as Bolt does)."""
     auth = (body.get("authorizations") or [{}])[0]
-    return {"team_id": auth.get("team_id") or body.get("team_id"),
-            "enterprise_id": auth.get("enterprise_id") or body.get("enterprise_id"),
-            "is_enterprise_install": auth.get("is_enterprise_install")}  # fmt: skip
+    return {
+        "team_id": auth.get("team_id") or body.get("team_id"),
+        "enterprise_id": auth.get("enterprise_id") or body.get("enterprise_id"),
+        "is_enterprise_install": auth.get("is_enterprise_install"),
+    }
 
 
 def test_an_app_mention_is_a_question_answered_in_its_thread():
@@ -31,8 +33,11 @@ def test_an_app_mention_is_a_question_answered_in_its_thread():
     q = question_from("mention", body, envelope_of(context_of(body), None, body))
     assert q is not None
     assert (q.channel, q.ts, q.thread_ts, q.user) == (
-        "C123ABC456", "1515449522.000016", None, "U061F7AUR"
-    )  # fmt: skip
+        "C123ABC456",
+        "1515449522.000016",
+        None,
+        "U061F7AUR",
+    )
     assert q.reply_thread == "1515449522.000016"
     assert q.conversation_id == "C123ABC456:1515449522.000016"
     assert q.event_id == "Ev123ABC456"
@@ -88,6 +93,9 @@ def test_org_installs_are_keyed_by_the_enterprise():
 def test_thumbs_reactions_map_to_ratings():
     assert reaction_rating(fixture("reaction_added.json")["event"]["reaction"]) == "up"
     assert [reaction_rating(r) for r in ("+1", "+1::skin-tone-4", "-1", "thumbsdown")] == [
-        "up", "up", "down", "down"
-    ]  # fmt: skip
+        "up",
+        "up",
+        "down",
+        "down",
+    ]
     assert reaction_rating("tada") is None

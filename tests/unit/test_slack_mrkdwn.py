@@ -115,8 +115,10 @@ PIECES = [*"ab *_`<>&|\n[]()#-:/.@!", "http://x.io/", "```", "<!here>", "[1]", "
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(PIECES), max_size=150).map("".join),
-       st.integers(min_value=40, max_value=200))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=150).map("".join),
+    st.integers(min_value=40, max_value=200),
+)
 def test_any_text_splits_under_the_limit_and_stays_defanged(markdown, limit):
     rendered = to_mrkdwn(markdown)
     for part in split_mrkdwn(rendered, limit):

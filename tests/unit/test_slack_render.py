@@ -23,11 +23,17 @@ URL = "https://handbook.example.com/people/leave"
 
 def record(answer="Every employee gets **26 days** [1].", **kw) -> AnswerRecord:
     fields = {
-        "answer_id": "a" * 32, "tenant": "acme", "platform": "slack", "question": "q",
-        "answer": answer, "route": "retrieve", "model": "fake:answer",
-        "citations": (Citation(n=1, chunk_id="c1", title="Leave policy", source="leave.md",
-                               url=URL),),
-    }  # fmt: skip
+        "answer_id": "a" * 32,
+        "tenant": "acme",
+        "platform": "slack",
+        "question": "q",
+        "answer": answer,
+        "route": "retrieve",
+        "model": "fake:answer",
+        "citations": (
+            Citation(n=1, chunk_id="c1", title="Leave policy", source="leave.md", url=URL),
+        ),
+    }
     fields.update(kw)
     return AnswerRecord(**fields)
 
@@ -36,8 +42,10 @@ def test_an_answer_is_one_message_with_text_route_sources_and_feedback():
     [message] = answer_messages(record())
     section, context, actions = message.blocks
     assert section["text"] == {
-        "type": "mrkdwn", "text": f"Every employee gets *26 days* <{URL}|[1]>.", "verbatim": True
-    }  # fmt: skip
+        "type": "mrkdwn",
+        "text": f"Every employee gets *26 days* <{URL}|[1]>.",
+        "verbatim": True,
+    }
     assert [e["text"] for e in context["elements"]] == [
         "From the knowledge base",
         f"*Sources:* [1] <{URL}|Leave policy>",
@@ -77,8 +85,9 @@ def test_a_source_without_url_is_named_not_linked_and_many_sources_are_cut():
 
 
 def test_an_apology_has_no_sources_route_or_buttons():
-    [message] = answer_messages(record(answer="I can't reach the model.", error="model_unavailable",
-                                       citations=()))  # fmt: skip
+    [message] = answer_messages(
+        record(answer="I can't reach the model.", error="model_unavailable", citations=())
+    )
     assert [b["type"] for b in message.blocks] == ["section"]
 
 

@@ -42,8 +42,9 @@ def rules(settings):
 
 
 def decide(rules, channel, *, user="U0BOB", mentioned=True, direct=False, team="T0ACME"):
-    return rules.decide(channel=channel, direct=direct, user=user, mentioned=mentioned,
-                        platform_tenant=team)  # fmt: skip
+    return rules.decide(
+        channel=channel, direct=direct, user=user, mentioned=mentioned, platform_tenant=team
+    )
 
 
 def test_rules_load_from_toml(settings):

@@ -21,8 +21,16 @@ STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
 def record(answer: str = ANSWER, **kw) -> AnswerRecord:
-    return AnswerRecord(answer_id="c" * 32, tenant="acme", platform="slack", question="q",
-                        answer=answer, route="retrieve", model="m", **kw)  # fmt: skip
+    return AnswerRecord(
+        answer_id="c" * 32,
+        tenant="acme",
+        platform="slack",
+        question="q",
+        answer=answer,
+        route="retrieve",
+        model="m",
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -40,8 +48,14 @@ async def open_api(fake: FakeSlack, interval: float = 0.03) -> SlackApi:
 
 
 def native(api: SlackApi, channel: str = "C1", **kw) -> ReplyWriter:
-    options = {"thread_ts": "1.1", "draft_after": 0, "streaming": "native",
-               "recipient_user": "U1", "recipient_team": "T1", **kw}  # fmt: skip
+    options = {
+        "thread_ts": "1.1",
+        "draft_after": 0,
+        "streaming": "native",
+        "recipient_user": "U1",
+        "recipient_team": "T1",
+        **kw,
+    }
     return ReplyWriter(api, channel=channel, **options)
 
 
@@ -106,8 +120,10 @@ def test_streamed_markdown_is_defanged_like_mrkdwn():
 
 
 def test_every_settled_prefix_converts_to_a_prefix_of_the_whole():
-    text = ("## Leave\n\nEvery employee gets **26 days** [1]; see [the policy](https://x.example/p)"
-            " or https://x.example/q, and `<!here>` never pings.\n- one\n- two [2].")  # fmt: skip
+    text = (
+        "## Leave\n\nEvery employee gets **26 days** [1]; see [the policy](https://x.example/p)"
+        " or https://x.example/q, and `<!here>` never pings.\n- one\n- two [2]."
+    )
     whole = to_markdown(text)
     for n in range(len(text) + 1):
         assert whole.startswith(to_markdown(settled(text[:n]))), text[:n]
@@ -129,8 +145,11 @@ async def test_a_slow_answer_is_streamed_as_deltas_and_stopped_with_its_blocks(f
     finally:
         await api.close()
     [start] = fake.calls("chat.startStream")
-    assert (start.params["thread_ts"], start.params["recipient_user_id"],
-            start.params["recipient_team_id"]) == ("1.1", "U1", "T1")  # fmt: skip
+    assert (
+        start.params["thread_ts"],
+        start.params["recipient_user_id"],
+        start.params["recipient_team_id"],
+    ) == ("1.1", "U1", "T1")
     [message] = fake.messages("C1")
     assert posted == [message.ts] and not message.streaming
     # What was streamed, and the stop's rest, is the answer (the space the model wrote
@@ -215,8 +234,11 @@ async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_
 
 @pytest.mark.asyncio
 async def test_a_final_text_that_differs_from_the_streamed_one_replaces_it(fake):
-    await stream_then_finish(fake, "Every employee gets 26 days [7] of leave, more or less",
-                             record("Every employee gets 26 days of leave."))  # fmt: skip
+    await stream_then_finish(
+        fake,
+        "Every employee gets 26 days [7] of leave, more or less",
+        record("Every employee gets 26 days of leave."),
+    )
     [message] = fake.messages("C1")
     [stop] = fake.calls("chat.stopStream")
     assert "blocks" not in stop.params
@@ -294,11 +316,11 @@ async def test_the_fake_checks_streaming_calls_like_slack(fake):
             (
                 {"channel": "C1", "thread_ts": "1.1", "recipient_user_id": "U1"},
                 "missing_recipient_team_id",
-            ),  # fmt: skip
+            ),
             (
                 {"channel": "D1", "thread_ts": "1.1", "markdown_text": "x" * 12_001},
                 "msg_too_long",
-            ),  # fmt: skip
+            ),
         ]:
             with pytest.raises(Exception) as err:
                 await client.chat_startStream(**kwargs)

@@ -23,24 +23,48 @@ LONG_TEXT = "Hotels in London may cost up to EUR 260 per night, taxes included. 
 
 def record(**overrides) -> AnswerRecord:
     fields = dict(
-        answer_id="a1", tenant="acme", platform="teams",
+        answer_id="a1",
+        tenant="acme",
+        platform="teams",
         question="What's the most I can spend on a hotel in London?",
-        answer="Up to EUR 260 a night [1], booked through Tally [2].", route="retrieve",
+        answer="Up to EUR 260 a night [1], booked through Tally [2].",
+        route="retrieve",
         model="fake:answer",
         citations=(
-            Citation(n=1, chunk_id="c1", title=LONG_TITLE, source="people/travel.md",
-                     url="https://handbook.example.com/people/travel.md"),
+            Citation(
+                n=1,
+                chunk_id="c1",
+                title=LONG_TITLE,
+                source="people/travel.md",
+                url="https://handbook.example.com/people/travel.md",
+            ),
             Citation(n=2, chunk_id="c2", title="Tally", source="/kb/tally.md", url="/kb/tally.md"),
         ),
         retrieved=(
-            RetrievedChunk(chunk_id="c1", title=LONG_TITLE, source="people/travel.md", score=0.9,
-                           text=LONG_TEXT,
-                           heading_path=("Travel", "Hotels", "Limits per city in Europe and the UK",
-                                         "Hotels", "London", "Extra")),
-            RetrievedChunk(chunk_id="c2", title="Tally", source="/kb/tally.md", score=0.8,
-                           text="Book   every\\ntrip in Tally."),
+            RetrievedChunk(
+                chunk_id="c1",
+                title=LONG_TITLE,
+                source="people/travel.md",
+                score=0.9,
+                text=LONG_TEXT,
+                heading_path=(
+                    "Travel",
+                    "Hotels",
+                    "Limits per city in Europe and the UK",
+                    "Hotels",
+                    "London",
+                    "Extra",
+                ),
+            ),
+            RetrievedChunk(
+                chunk_id="c2",
+                title="Tally",
+                source="/kb/tally.md",
+                score=0.8,
+                text="Book   every\\ntrip in Tally.",
+            ),
         ),
-    )  # fmt: skip
+    )
     fields.update(overrides)
     return AnswerRecord(**fields)
 
@@ -111,9 +135,14 @@ def test_an_answer_without_sources_still_has_the_ai_label():
 
 def test_an_apology_is_plain_text_without_label_or_buttons():
     activity = wire(
-        answer_activity(record(answer="Sorry, the knowledge base is unavailable.",
-                               error="store_unavailable", citations=()))
-    )  # fmt: skip
+        answer_activity(
+            record(
+                answer="Sorry, the knowledge base is unavailable.",
+                error="store_unavailable",
+                citations=(),
+            )
+        )
+    )
     assert activity["text"] == "Sorry, the knowledge base is unavailable."
     assert "entities" not in activity and "channelData" not in activity
 

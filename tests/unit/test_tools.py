@@ -220,12 +220,22 @@ def test_an_agent_passes_on_ratings_stored_like_any_other(by_name, answer_log):
         "answer_id"
     ]
     rate = by_name["rate_answer"]
-    out = rate.invoke({"answer_id": answer_id, "rating": "down", "reason": "too vague",
-                       "correction": "26 days a year.", "user": "U1"})  # fmt: skip
+    out = rate.invoke(
+        {
+            "answer_id": answer_id,
+            "rating": "down",
+            "reason": "too vague",
+            "correction": "26 days a year.",
+            "user": "U1",
+        }
+    )
     assert out == {"answer_id": answer_id, "rating": "down", "ups": 0, "downs": 1}
     logged = answer_log.get_answer(answer_id)
-    assert (logged.rating, logged.reason, logged.correction) == ("down", "too vague",
-                                                                 "26 days a year.")  # fmt: skip
+    assert (logged.rating, logged.reason, logged.correction) == (
+        "down",
+        "too vague",
+        "26 days a year.",
+    )
     # The same user changes their mind: the latest rating wins; another user adds one.
     rate.invoke({"answer_id": answer_id, "rating": "up", "user": "U1"})
     out = rate.invoke({"answer_id": answer_id, "rating": "up"})
@@ -277,8 +287,10 @@ class ToolCallingFake(GenericFakeChatModel):
 def test_the_tools_work_in_a_prebuilt_react_agent(assistant):
     from langgraph.prebuilt import create_react_agent
 
-    calls = [{"name": "search_knowledge_base", "args": {"query": "annual leave"}, "id": "c1"},
-             {"name": "ask", "args": {"question": ""}, "id": "c2"}]  # fmt: skip
+    calls = [
+        {"name": "search_knowledge_base", "args": {"query": "annual leave"}, "id": "c1"},
+        {"name": "ask", "args": {"question": ""}, "id": "c2"},
+    ]
     replies = [AIMessage("", tool_calls=calls), AIMessage("Everyone gets 26 days.")]
     model = ToolCallingFake(messages=iter(replies))
     agent = create_react_agent(model, build_tools(assistant, tenant="acme"))
@@ -299,8 +311,9 @@ def test_importing_tools_does_no_work():
         "import sys, askloop.tools; print(sorted(m for m in sys.modules if m.split('.')[0] in "
         f"{heavy} or m.startswith('askloop.integrations')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 

@@ -28,14 +28,21 @@ def test_tenant_names_map_collision_free_into_weaviates_charset():
 def test_endpoint_is_parsed_from_settings():
     ep = Endpoint.from_settings(WeaviateSettings(url="https://kb.example.com"))
     assert (ep.http_host, ep.http_port, ep.http_secure, ep.grpc_port, ep.cloud) == (
-        "kb.example.com", 443, True, 50051, False,
-    )  # fmt: skip
+        "kb.example.com",
+        443,
+        True,
+        50051,
+        False,
+    )
     ep = Endpoint.from_settings(
         WeaviateSettings(url="http://10.0.0.5:8080", grpc_host="grpc.internal", grpc_port=9090)
     )
     assert (ep.http_port, ep.grpc_host, ep.grpc_port, ep.grpc_secure) == (
-        8080, "grpc.internal", 9090, False,
-    )  # fmt: skip
+        8080,
+        "grpc.internal",
+        9090,
+        False,
+    )
     assert Endpoint.from_settings(
         WeaviateSettings(url="https://abc.c0.europe-west3.gcp.weaviate.cloud")
     ).cloud
@@ -53,6 +60,7 @@ def test_compose_file_runs_a_locked_down_multi_tenant_weaviate():
     assert env["PERSISTENCE_DATA_PATH"] == "/var/lib/weaviate"
     assert any(v.endswith(":/var/lib/weaviate") for v in service["volumes"])
     assert any(p.endswith(":50051:50051") for p in service["ports"])
-    version = re.fullmatch(r"cr\.weaviate\.io/semitechnologies/weaviate:(\d+)\.(\d+)\.(\d+)",
-                           service["image"])  # fmt: skip
+    version = re.fullmatch(
+        r"cr\.weaviate\.io/semitechnologies/weaviate:(\d+)\.(\d+)\.(\d+)", service["image"]
+    )
     assert version is not None and (int(version[1]), int(version[2])) >= (1, 27)

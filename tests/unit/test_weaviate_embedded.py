@@ -45,9 +45,12 @@ def place_fake_binary(directory: Path, version: str = "1.30.5") -> Path:
 
 def embedded_settings(tmp_path: Path, **kw) -> Settings:
     weaviate = WeaviateSettings(
-        embedded=True, embedded_binary_path=tmp_path / "bin", embedded_port=free_port(),
-        embedded_grpc_port=free_port(), **kw,
-    )  # fmt: skip
+        embedded=True,
+        embedded_binary_path=tmp_path / "bin",
+        embedded_port=free_port(),
+        embedded_grpc_port=free_port(),
+        **kw,
+    )
     return Settings(home=tmp_path / "home", weaviate=weaviate)
 
 

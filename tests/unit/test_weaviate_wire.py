@@ -254,8 +254,10 @@ def test_filters_are_sent_as_data_and_unknown_fields_refused(fake, make, embedde
     ]
     with pytest.raises(InvalidInputError, match="cannot filter"):
         store.search(tenant="acme", query="x", vector=q, k=3, mode="hybrid", filters={"text": "x"})
-    assert store.search(tenant="acme", query="x", vector=q, k=3, mode="hybrid",
-                        filters={"source": []}) == []  # fmt: skip
+    assert (
+        store.search(tenant="acme", query="x", vector=q, k=3, mode="hybrid", filters={"source": []})
+        == []
+    )
     assert len(fake.calls["Search"]) == 1
 
 
@@ -280,8 +282,12 @@ def test_canned_results_map_back_to_hits(fake, make, embedder):
     assert (other.keyword_score, other.vector_score) == (None, pytest.approx(-1.0))
     c = best.chunk
     assert (c.title, c.source, c.url, c.position, c.heading_path) == (
-        "Leave policy", "/kb/a.md", "https://wiki/a", 0, ("Leave", "Annual"),
-    )  # fmt: skip
+        "Leave policy",
+        "/kb/a.md",
+        "https://wiki/a",
+        0,
+        ("Leave", "Annual"),
+    )
     assert (c.doc_type, c.acl, c.updated_at) == (
         "markdown",
         "staff",

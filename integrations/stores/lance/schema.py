@@ -145,10 +145,16 @@ def single_leg_hits(
         .limit(k)
         .to_list()
     )
-    hits = [Hit(chunk=chunk_from_row(r), score=to_score(r[column]), mode=mode,
-                keyword_score=to_score(r[column]) if mode == "keyword" else None,
-                vector_score=to_score(r[column]) if mode == "vector" else None)
-            for r in rows]  # fmt: skip
+    hits = [
+        Hit(
+            chunk=chunk_from_row(r),
+            score=to_score(r[column]),
+            mode=mode,
+            keyword_score=to_score(r[column]) if mode == "keyword" else None,
+            vector_score=to_score(r[column]) if mode == "vector" else None,
+        )
+        for r in rows
+    ]
     # Ties broken by id, as the fused search does, so results are deterministic.
     return sorted(hits, key=lambda h: (-h.score, h.chunk.chunk_id))
 

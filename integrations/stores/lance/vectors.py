@@ -94,15 +94,19 @@ class VectorCache:
     def _load(self, table: Any, tenant: str, where: str, version: int) -> TenantCopy:
         rows = int(table.count_rows(where))
         if rows > self._max_rows:
-            log.info("tenant %s has %d chunks, more than the vector cache holds (%d); "
-                     "searching LanceDB directly", tenant, rows, self._max_rows)  # fmt: skip
+            log.info(
+                "tenant %s has %d chunks, more than the vector cache holds (%d); "
+                "searching LanceDB directly",
+                tenant,
+                rows,
+                self._max_rows,
+            )
             return TenantCopy(version, None, [], [])
         keep_rows = rows <= self._max_cached_rows
         columns = [*self._columns, "vector"] if keep_rows else ["chunk_id", "vector"]
         result = (
-            table.search().where(where).select(columns).with_row_id(True)
-            .limit(None).to_arrow()
-        )  # fmt: skip
+            table.search().where(where).select(columns).with_row_id(True).limit(None).to_arrow()
+        )
         chunk_ids = result.column("chunk_id").to_pylist()
         row_ids = result.column("_rowid").to_pylist()
         vectors = result.column("vector").combine_chunks()

@@ -81,14 +81,22 @@ class Endpoint:
             if auth is None:
                 raise SettingsError("Weaviate Cloud needs WEAVIATE_API_KEY")
             return weaviate.use_async_with_weaviate_cloud(
-                cluster_url=self.http_host, auth_credentials=auth, additional_config=config,
+                cluster_url=self.http_host,
+                auth_credentials=auth,
+                additional_config=config,
                 skip_init_checks=True,
-            )  # fmt: skip
+            )
         return weaviate.use_async_with_custom(
-            http_host=self.http_host, http_port=self.http_port, http_secure=self.http_secure,
-            grpc_host=self.grpc_host, grpc_port=self.grpc_port, grpc_secure=self.grpc_secure,
-            auth_credentials=auth, additional_config=config, skip_init_checks=True,
-        )  # fmt: skip
+            http_host=self.http_host,
+            http_port=self.http_port,
+            http_secure=self.http_secure,
+            grpc_host=self.grpc_host,
+            grpc_port=self.grpc_port,
+            grpc_secure=self.grpc_secure,
+            auth_credentials=auth,
+            additional_config=config,
+            skip_init_checks=True,
+        )
 
     def connect(self, api_key: str | None, timeouts: Timeouts) -> Any:
         """A connected ``WeaviateClient``. Init checks are skipped (they phone PyPI);
@@ -174,20 +182,26 @@ class EmbeddedEndpoint:
         from weaviate.classes.init import AdditionalConfig, Timeout
 
         if not self.binary.exists():
-            log.warning("embedded Weaviate %s is not in %s; the client will try to download it",
-                        self.version, self.binary_path)  # fmt: skip
+            log.warning(
+                "embedded Weaviate %s is not in %s; the client will try to download it",
+                self.version,
+                self.binary_path,
+            )
         self.data_path.mkdir(parents=True, exist_ok=True)
         config = AdditionalConfig(
             timeout=Timeout(init=timeouts.init, query=timeouts.query, insert=timeouts.insert)
         )
         try:
             return weaviate.connect_to_embedded(
-                port=self.port, grpc_port=self.grpc_port, version=self.version,
-                persistence_data_path=str(self.data_path), binary_path=str(self.binary_path),
+                port=self.port,
+                grpc_port=self.grpc_port,
+                version=self.version,
+                persistence_data_path=str(self.data_path),
+                binary_path=str(self.binary_path),
                 additional_config=config,
                 # The askloop tenant model needs multi-tenancy; nothing else is enabled.
                 environment_variables={"ENABLE_MODULES": "", "DISABLE_TELEMETRY": "true"},
-            )  # fmt: skip
+            )
         except OSError as exc:  # the download failed (offline) or the binary won't run
             raise StoreUnavailableError(
                 f"cannot start embedded Weaviate {self.version}: {exc}. Without network, "
