@@ -13,8 +13,11 @@ it (401 for a bad, missing or stale signature).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,11 +25,11 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.slack.background import collect
 from askloop.integrations.slack.dedup import Deliveries, event_key
+from askloop.integrations.slack.shape import problem
 
 __all__ = ["EventsEndpoint", "not_configured"]
 
@@ -35,6 +38,10 @@ log = logging.getLogger(__name__)
 _OUTCOMES = {200: "ok", 400: "malformed", 401: "bad_signature", 404: "unhandled"}
 _TIMESTAMP, _SIGNATURE = "X-Slack-Request-Timestamp", "X-Slack-Signature"
 _Headers = dict[str, str | Sequence[str]]
+#: Slack's request timestamps are Unix seconds; a longer one is no clock's and would
+#: overflow the float comparison in slack_sdk's verifier.
+_MAX_TIMESTAMP_DIGITS = 12
+_TOLERANCE_SECONDS = 60 * 5
 
 
 def _headers(request: web.Request) -> _Headers:
@@ -65,7 +72,7 @@ class EventsEndpoint:
         self._bolt = bolt
         self._runtime = runtime
         self._deliveries = deliveries
-        self._verifier = SignatureVerifier(signing_secret)
+        self._secret = signing_secret.encode()
         self._routing = asyncio.Lock()
 
     def _count(self, status: int, outcome: str | None = None) -> None:
@@ -77,23 +84,39 @@ class EventsEndpoint:
         return web.json_response({"error": error}, status=status)
 
     def _signed(self, raw: bytes, headers: Mapping[str, str]) -> bool:
-        return self._verifier.is_valid(
-            raw, headers.get(_TIMESTAMP, "0"), headers.get(_SIGNATURE, "")
-        )
+        """Slack's v0 signature over the raw bytes (slack_sdk's verifier needs UTF-8)."""
+        timestamp = headers.get(_TIMESTAMP, "")
+        if not _plausible(timestamp):
+            return False
+        if abs(time.time() - int(timestamp)) > _TOLERANCE_SECONDS:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, headers.get(_SIGNATURE, ""))
 
     async def handle(self, request: web.Request) -> web.Response:
         timestamp = request.headers.get(_TIMESTAMP)
-        if timestamp is not None and not timestamp.strip().isdigit():
-            # slack_sdk's verifier would fail on int("") with a 500: it is a bad signature.
+        if timestamp is not None and not _plausible(timestamp):
+            # slack_sdk's verifier would fail on int("") or overflow: a bad signature.
             return self._refuse(401, "invalid request")
         raw = await request.read()
+        try:
+            text = raw.decode()
+            wrong = problem(text, request.content_type)
+        except UnicodeDecodeError:
+            wrong = "the body is not UTF-8"
+        if wrong is not None:
+            if not self._signed(raw, request.headers):
+                return self._refuse(401, "invalid request")
+            log.warning("Slack: a signed request was refused (400): %s", wrong)
+            return self._refuse(400, "malformed request")
         if request.content_type == "application/json":
             early = self._events_api(raw, request)
             if early is not None:
                 return early
         try:
             bolt_request = AsyncBoltRequest(
-                body=raw.decode(),
+                body=text,
                 query=request.query_string,
                 headers=_headers(request),
             )
@@ -153,3 +176,7 @@ class EventsEndpoint:
                 response.status,
                 response.body,
             )
+
+
+def _plausible(timestamp: str) -> bool:
+    return timestamp.strip().isdigit() and len(timestamp.strip()) <= _MAX_TIMESTAMP_DIGITS

@@ -48,17 +48,26 @@ class MessagesEndpoint:
         if self._authenticator.enabled and not authorization:
             log.warning("teams: request without a token refused (401)")
             return self._refuse(401, "unauthorized", "unauthorized")
-        if request.content_type != "application/json":
-            return self._refuse(415, "bad_request", "expected application/json")
         try:
-            body: Any = await request.json()
-            activity = Activity().deserialize(body) if isinstance(body, dict) else None
+            body: Any = await request.json() if request.content_type == "application/json" else None
         except web.HTTPRequestEntityTooLarge:
             log.warning("teams: request over %d bytes refused (413)", request.client_max_size)
             return self._refuse(413, "too_large", "request body too large")
-        except Exception:
-            activity = None
-        if activity is None or not activity.type:
+        except ValueError:  # not JSON, or not UTF-8
+            body = None
+        activity, wrong = _read(body)
+        if wrong is not None and self._authenticator.enabled:
+            # The token is judged before the body: a bad token is a 401 whatever it sent.
+            stand_in = _stand_in(body)
+            try:
+                await self._authenticator.authenticate(stand_in, authorization)
+            except NotAuthenticatedError as exc:
+                log.warning("teams: request refused (401): %s", exc)
+                return self._refuse(401, "unauthorized", "unauthorized")
+        if request.content_type != "application/json":
+            return self._refuse(415, "bad_request", "expected application/json")
+        if activity is None:
+            log.warning("teams: request refused (400): %s", wrong)
             return self._refuse(400, "bad_request", "expected a Bot Framework activity")
         try:
             identity = await self._authenticator.authenticate(activity, authorization)
@@ -77,3 +86,40 @@ class MessagesEndpoint:
                 serializer_helper(invoke_response.body), status=int(invoke_response.status)
             )
         return web.Response(status=200)
+
+
+def _read(body: Any) -> tuple[Activity | None, str | None]:
+    """The activity in a JSON body, or None and what is wrong with it.
+
+    botbuilder reads ``conversation.id``, ``from.id``, ``recipient.id`` and
+    ``serviceUrl`` of every activity it routes and answers, and fails with a 500 (or
+    posts to a default URL) when one is missing; the Bot Framework always sends them.
+    """
+    if not isinstance(body, dict):
+        return None, "the body is not a JSON object"
+    if not isinstance(body.get("text"), str | None):
+        return None, "the activity's text is not a string"
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:
+        return None, "the body is not a Bot Framework activity"
+    if not isinstance(activity.type, str) or not activity.type:
+        return None, "the activity has no type"
+    for part in ("conversation", "from_property", "recipient"):
+        if not isinstance(getattr(getattr(activity, part, None), "id", None), str):
+            return None, f"the activity has no {part.removesuffix('_property')}.id"
+    url = activity.service_url
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None, "the activity has no http(s) serviceUrl"
+    return activity, None
+
+
+def _stand_in(body: Any) -> Activity:
+    """An activity carrying what a bad body says of its channel, to judge the token by."""
+    said = body if isinstance(body, dict) else {}
+    service_url, channel = said.get("serviceUrl"), said.get("channelId")
+    return Activity(
+        type="message",
+        service_url=service_url if isinstance(service_url, str) else "",
+        channel_id=channel if isinstance(channel, str) else "",
+    )
