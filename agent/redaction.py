@@ -61,15 +61,28 @@ _PHONE = re.compile(r"(?<![\w.,-])(?:\+|\()?\d[\d\s().-]{5,}\d(?![\w-])")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 
 
-def _phone(match: re.Match[str]) -> str:
-    candidate = match.group(0)
+def _is_phone(candidate: str) -> bool:
     digits = sum(ch.isdigit() for ch in candidate)
     separated = candidate.startswith(("+", "(")) or any(c in candidate for c in " -().")
     if not 7 <= digits <= 15 or not separated or _DATE.fullmatch(candidate.strip()):
-        return candidate
-    if re.fullmatch(r"\d+\.\d+", candidate):  # a decimal number, not a phone
-        return candidate
-    return "[PHONE]"
+        return False
+    return not re.fullmatch(r"\d+\.\d+", candidate)  # a decimal number, not a phone
+
+
+def _phone(match: re.Match[str]) -> str:
+    candidate = match.group(0)
+    if _is_phone(candidate):
+        return "[PHONE]"
+    if sum(ch.isdigit() for ch in candidate) > 15:
+        # A number run on into more digits ("+31 10 555 0142 2024"): the longest
+        # leading part that is a phone number goes, the rest is looked at again.
+        for cut in reversed([m.start() for m in _SEPARATORS.finditer(candidate)]):
+            if _is_phone(candidate[:cut]):
+                return "[PHONE]" + _PHONE.sub(_phone, candidate[cut:])
+    return candidate
+
+
+_SEPARATORS = re.compile(r"[\s().-]+")
 
 
 # Cheap guards: a pattern runs only when the text holds one of its telltale substrings
