@@ -39,8 +39,9 @@ def fenced(text: str) -> str:
 
 
 def _attribute(value: str) -> str:
-    """A title as an attribute value: it can neither close the quote nor the tag."""
-    return value.replace('"', "'").replace("<", "&lt;").replace(">", "&gt;")
+    """A title as an attribute value: it can neither close the quote nor open a tag
+    (a ">" inside the quotes ends nothing, and " > " joins heading paths)."""
+    return value.replace('"', "'").replace("<", "&lt;")
 
 
 def documents_block(docs: Iterable[object]) -> str:
