@@ -7,12 +7,7 @@ call returns, so a rating acknowledged to a user is never lost.
 
 from __future__ import annotations
 
-import json
-import logging
-import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +18,13 @@ from askloop.agent.answers import (
     Feedback,
     LoggedAnswer,
 )
-from askloop.agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
+from askloop.agent.errors import InvalidInputError, UnknownAnswerError
+from askloop.integrations.answer_log.database import SqlDatabase
 from askloop.integrations.answer_log.deliveries import DeliveriesMixin
-from askloop.integrations.answer_log.migrations import MIGRATIONS, POSTGRES, SQLITE, Dialect
+from askloop.integrations.answer_log.migrations import Dialect
 from askloop.integrations.answer_log.rows import logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
-
-log = logging.getLogger(__name__)
 
 _ANSWER_COLUMNS = (
     "answer_id",
@@ -70,135 +64,36 @@ def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
 
 
 class SqlAnswerLog(DeliveriesMixin):
-    """``AnswerLog`` on one DB-API connection, guarded by a lock."""
+    """``AnswerLog`` over one :class:`SqlDatabase`."""
 
-    def __init__(self, connect: Any, dialect: Dialect, description: str) -> None:
-        self._connect = connect
-        self._dialect = dialect
-        self._description = description
-        self._conn: Any = None
-        self._lock = threading.RLock()
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
         #: Prompt versions already stored by this process: skip re-inserting them per answer.
         self._stored_prompts: set[str] = set()
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlAnswerLog:
-        def connect() -> sqlite3.Connection:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # durable before we acknowledge
-            conn.execute("PRAGMA foreign_keys=ON")
-            return conn
-
-        return cls(connect, SQLITE, f"SQLite at {path}")
+        return cls(SqlDatabase.sqlite(path))
 
     @classmethod
     def postgres(cls, url: str) -> SqlAnswerLog:
-        def connect() -> Any:
-            import psycopg
+        return cls(SqlDatabase.postgres(url))
 
-            return psycopg.connect(url, autocommit=True, connect_timeout=10)
-
-        host = url.split("@")[-1]  # never log credentials
-        return cls(connect, POSTGRES, f"PostgreSQL at {host}")
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", "%s") if self._dialect is POSTGRES else statement
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                    self._migrate(self._conn)
-                conn = self._conn
-                if self._dialect is POSTGRES:
-                    with conn.transaction():
-                        yield conn.cursor()
-                else:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        yield conn.cursor()
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-            except (UnknownAnswerError, InvalidInputError):
-                raise
-            except Exception as exc:
-                log.exception("answer log operation failed on %s", self._description)
-                self._drop_connection()
-                raise LogUnavailableError(
-                    f"the answer log ({self._description}) is unavailable: {exc}"
-                ) from exc
-
-    def _drop_connection(self) -> None:
-        try:
-            if self._conn is not None:
-                self._conn.close()
-        except Exception:
-            log.debug("closing a broken connection failed", exc_info=True)
-        self._conn = None
-
-    def _migrate(self, conn: Any) -> None:
-        def run(statement: str, params: Sequence[Any] = ()) -> Any:
-            cur = conn.cursor()
-            cur.execute(self._sql(statement), params)
-            return cur
-
-        run(
-            f"CREATE TABLE IF NOT EXISTS askloop_migrations (name TEXT PRIMARY KEY, "
-            f"applied_at {self._dialect.timestamp} NOT NULL)"
-        )
-        for migration in MIGRATIONS:
-            if self._dialect is POSTGRES:
-                ctx: Any = conn.transaction()
-            else:
-                ctx = _SqliteTx(conn)
-            with ctx:
-                if self._dialect is POSTGRES:
-                    # Replicas starting together must not run a migration twice.
-                    run("SELECT pg_advisory_xact_lock(7145390)")
-                done = run(
-                    "SELECT 1 FROM askloop_migrations WHERE name = ?", (migration.name,)
-                ).fetchone()
-                if done:
-                    continue
-                for statement in migration.render(self._dialect):
-                    run(statement)
-                run(
-                    "INSERT INTO askloop_migrations (name, applied_at) VALUES (?, ?)",
-                    (migration.name, self._ts(datetime.now(UTC))),
-                )
-                log.info("answer log: applied migration %s", migration.name)
-
-    def _ts(self, value: datetime) -> Any:
-        value = value.astimezone(UTC)
-        return value if self._dialect is POSTGRES else value.isoformat(timespec="microseconds")
-
-    def _json(self, value: Any) -> Any:
-        if self._dialect is POSTGRES:
-            from psycopg.types.json import Jsonb
-
-            return Jsonb(value)
-        return json.dumps(value, ensure_ascii=False)
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
 
     # -- AnswerLog ----------------------------------------------------------------------------
 
     def ping(self) -> None:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             cur.execute("SELECT 1")
 
     def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
+        self._db.close()
 
     def applied_migrations(self) -> list[str]:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             cur.execute("SELECT name FROM askloop_migrations ORDER BY name")
             return [row[0] for row in cur.fetchall()]
 
@@ -216,16 +111,16 @@ class SqlAnswerLog(DeliveriesMixin):
             "route": record.route,
             "rewrites": record.rewrites,
             "model": record.model,
-            "queries": self._json(list(record.queries)),
-            "citations": self._json([asdict(c) for c in record.citations]),
-            "retrieved": self._json([asdict(c) for c in record.retrieved]),
-            "trace": self._json([asdict(t) for t in record.trace]),
-            "prompt_versions": self._json(dict(record.prompt_versions)),
-            "history": self._json([dict(h) for h in record.history]),
+            "queries": self._db.json(list(record.queries)),
+            "citations": self._db.json([asdict(c) for c in record.citations]),
+            "retrieved": self._db.json([asdict(c) for c in record.retrieved]),
+            "trace": self._db.json([asdict(t) for t in record.trace]),
+            "prompt_versions": self._db.json(dict(record.prompt_versions)),
+            "history": self._db.json([dict(h) for h in record.history]),
             "withdrawn_at": None,
-            "created_at": self._ts(record.created_at),
+            "created_at": self._db.ts(record.created_at),
             "error": record.error,
-            "context": self._json(list(record.context)),
+            "context": self._db.json(list(record.context)),
         }
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -233,14 +128,14 @@ class SqlAnswerLog(DeliveriesMixin):
             n: v for n, v in record.prompt_versions.items() if v not in self._stored_prompts
         }
         texts = prompt_texts(versions)
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             cur.execute(
-                self._sql(f"INSERT INTO answers ({columns}) VALUES ({marks})"),
+                self._db.sql(f"INSERT INTO answers ({columns}) VALUES ({marks})"),
                 tuple(values.values()),
             )
             for version, (name, text) in texts.items():
                 cur.execute(
-                    self._sql(
+                    self._db.sql(
                         "INSERT INTO prompt_texts (version, name, text) VALUES (?, ?, ?) "
                         "ON CONFLICT (version) DO NOTHING"
                     ),
@@ -249,16 +144,16 @@ class SqlAnswerLog(DeliveriesMixin):
         self._stored_prompts.update(texts)
 
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             found = self._load(cur, "answer_id = ?", (answer_id,), tenant=tenant, limit=1)
         return found[0] if found else None
 
     def add_feedback(self, feedback: Feedback, *, tenant: str | None = None) -> LoggedAnswer:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             if not self._exists(cur, feedback.answer_id, tenant=tenant):
                 raise UnknownAnswerError(f"no answer {feedback.answer_id!r} to rate")
             cur.execute(
-                self._sql(
+                self._db.sql(
                     "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, "
                     "correction, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 ),
@@ -269,19 +164,19 @@ class SqlAnswerLog(DeliveriesMixin):
                     feedback.reason,
                     feedback.correction,
                     feedback.source,
-                    self._ts(feedback.created_at),
+                    self._db.ts(feedback.created_at),
                 ),
             )
             return self._load(cur, "answer_id = ?", (feedback.answer_id,), limit=1)[0]
 
     def withdraw(self, answer_id: str) -> bool:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             cur.execute(
-                self._sql(
+                self._db.sql(
                     "UPDATE answers SET withdrawn_at = ? "
                     "WHERE answer_id = ? AND withdrawn_at IS NULL"
                 ),
-                (self._ts(datetime.now(UTC)), answer_id),
+                (self._db.ts(datetime.now(UTC)), answer_id),
             )
             return bool(cur.rowcount) or self._exists(cur, answer_id)
 
@@ -290,13 +185,13 @@ class SqlAnswerLog(DeliveriesMixin):
         where, params = "answer_id = ?", [answer_id]
         if tenant is not None:
             where, params = where + " AND tenant = ?", [*params, tenant]
-        cur.execute(self._sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
+        cur.execute(self._db.sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
         return cur.fetchone() is not None
 
     def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
         if limit < 1:
             raise InvalidInputError("limit must be 1 or more")
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             return self._load(cur, "1 = 1", (), tenant=tenant, limit=limit)
 
     # -- export reading -----------------------------------------------------------------------
@@ -321,7 +216,7 @@ class SqlAnswerLog(DeliveriesMixin):
         )
         params: tuple[Any, ...] = ()
         if since is not None:
-            where, params = f"{where} AND created_at >= ?", (self._ts(since),)
+            where, params = f"{where} AND created_at >= ?", (self._db.ts(since),)
         after: tuple[Any, str] | None = None
         while True:
             page_where, page_params = where, params
@@ -330,7 +225,7 @@ class SqlAnswerLog(DeliveriesMixin):
                 # index instead of re-sorting the table for every page.
                 page_where += " AND (created_at, answer_id) > (?, ?)"
                 page_params = (*params, after[0], after[1])
-            with self._transaction() as cur:
+            with self._db.transaction() as cur:
                 page = self._load(
                     cur,
                     page_where,
@@ -344,7 +239,7 @@ class SqlAnswerLog(DeliveriesMixin):
             if len(page) < batch:
                 return
             last = page[-1].record
-            after = (self._ts(last.created_at), last.answer_id)
+            after = (self._db.ts(last.created_at), last.answer_id)
 
     def count_rated(self, *, tenant: str | None = None, since: datetime | None = None) -> int:
         where = (
@@ -354,23 +249,23 @@ class SqlAnswerLog(DeliveriesMixin):
         params: list[Any] = []
         if since is not None:
             where += " AND created_at >= ?"
-            params.append(self._ts(since))
+            params.append(self._db.ts(since))
         if tenant is not None:
             where += " AND tenant = ?"
             params.append(tenant)
-        with self._transaction() as cur:
-            cur.execute(self._sql(f"SELECT COUNT(*) FROM answers WHERE {where}"), tuple(params))
+        with self._db.transaction() as cur:
+            cur.execute(self._db.sql(f"SELECT COUNT(*) FROM answers WHERE {where}"), tuple(params))
             return int(cur.fetchone()[0])
 
     def tenants(self) -> list[str]:
-        with self._transaction() as cur:
+        with self._db.transaction() as cur:
             cur.execute("SELECT DISTINCT tenant FROM answers ORDER BY tenant")
             return [row[0] for row in cur.fetchall()]
 
     def prompt_text(self, version: str) -> str | None:
         """The text of a prompt version used by some logged answer."""
-        with self._transaction() as cur:
-            cur.execute(self._sql("SELECT text FROM prompt_texts WHERE version = ?"), (version,))
+        with self._db.transaction() as cur:
+            cur.execute(self._db.sql("SELECT text FROM prompt_texts WHERE version = ?"), (version,))
             row = cur.fetchone()
         return row[0] if row else None
 
@@ -394,7 +289,7 @@ class SqlAnswerLog(DeliveriesMixin):
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (*params, tenant)
         cur.execute(
-            self._sql(
+            self._db.sql(
                 f"SELECT {', '.join(columns)} FROM answers WHERE {where} "
                 f"ORDER BY created_at {'ASC' if oldest_first else 'DESC'}, answer_id "
                 f"LIMIT {int(limit)}"
@@ -406,7 +301,7 @@ class SqlAnswerLog(DeliveriesMixin):
             return []
         ids = [r["answer_id"] for r in rows]
         cur.execute(
-            self._sql(
+            self._db.sql(
                 "SELECT answer_id, user_hash, rating, reason, correction FROM "
                 f"feedback_events WHERE answer_id IN ({', '.join('?' for _ in ids)}) "
                 "ORDER BY id"
@@ -417,14 +312,3 @@ class SqlAnswerLog(DeliveriesMixin):
         for answer_id, user, rating, reason, correction in cur.fetchall():
             events.setdefault(answer_id, []).append((user, rating, reason, correction))
         return [logged_answer(r, events.get(r["answer_id"], [])) for r in rows]
-
-
-class _SqliteTx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")

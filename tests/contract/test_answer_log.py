@@ -194,7 +194,7 @@ def test_a_delivery_is_claimed_once(answer_log):
 
 def test_a_delivery_is_claimed_once_across_connections(answer_log, tmp_path):
     # Two replicas on one database: the second process sees the first one's claim.
-    if answer_log._dialect.name == "sqlite":
+    if answer_log.dialect.name == "sqlite":
         other = SqlAnswerLog.sqlite(tmp_path / "log.db")
     else:
         other = SqlAnswerLog.postgres(answer_log._description_url)

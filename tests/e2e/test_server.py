@@ -111,10 +111,10 @@ def test_housekeeping_forgets_old_delivery_claims_and_idle_conversations(tmp_pat
         assert srv.runtime.housekeeping is not None  # started with the server
         assert log.claim_delivery("slack:event:old") is True
         assert log.claim_delivery("slack:event:new") is True
-        with log._transaction() as cur:  # the first claim is four days old
+        with log._db.transaction() as cur:  # the first claim is four days old
             cur.execute(
                 "UPDATE deliveries SET claimed_at = ? WHERE key = ?",
-                (log._ts(datetime.now(UTC) - timedelta(days=4)), "slack:event:old"),
+                (log._db.ts(datetime.now(UTC) - timedelta(days=4)), "slack:event:old"),
             )
         for thread in ["idle", "active"]:
             services.assistant.answer(
@@ -231,10 +231,10 @@ def test_healthz_checks_weaviate_with_the_async_client(tmp_path, httpserver):
                 status, body = get(srv.url + "/healthz")
                 assert (status, json.loads(body)["checks"]["store"]) == (200, "ok")
                 assert ("GET", "/v1/.well-known/ready") in fake.rest
-                assert services.store._async_client is not None
+                assert services.store._collection.has_async_client
                 httpserver.clear()  # REST now answers 500 to everything
                 status, body = get(srv.url + "/healthz")
             assert status == 503 and json.loads(body)["status"] == "unavailable"
-            assert services.store._async_client is None  # closed with the server
+            assert not services.store._collection.has_async_client  # closed with the server
     finally:
         fake.stop()

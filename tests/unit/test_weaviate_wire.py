@@ -409,7 +409,7 @@ async def test_the_async_readiness_check_uses_the_async_client(fake, make):
     try:
         await store.aping()
         assert ("GET", "/v1/.well-known/ready") in fake.rest
-        assert store._client is None  # the sync client was never opened for it
+        assert not store._collection.has_client  # the sync client was never opened for it
         fake.api_key = "other"
         with pytest.raises(StoreUnavailableError, match="WEAVIATE_API_KEY"):
             await store.aping()
@@ -436,7 +436,11 @@ def test_factory_reads_settings_and_does_not_connect(fake, embedder, monkeypatch
     settings = load_settings(search={"alpha": 0.25}, weaviate={"grpc_port": fake.grpc_port})
     store = make_weaviate_store(settings, embedder)
     assert fake.rest == []
-    assert (store._alpha, store._api_key, store.collection_name) == (0.25, "k", "AskloopChunk")
+    assert (store._alpha, store._collection.api_key, store.collection_name) == (
+        0.25,
+        "k",
+        "AskloopChunk",
+    )
     monkeypatch.setenv("WEAVIATE_URL", "https://abc.weaviate.cloud")
     monkeypatch.delenv("WEAVIATE_API_KEY")
     with pytest.raises(SettingsError, match="needs WEAVIATE_API_KEY"):

@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
-
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from typing import Any
 
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
 from askloop.agent.ports import Embedder, Filters, Vectors, check_search, check_upsert
 from askloop.agent.records import Chunk, Hit, SearchMode
 from askloop.config.settings import Settings, SettingsError
+from askloop.integrations.stores.weaviate.collection import TenantCollection
 from askloop.integrations.stores.weaviate.connect import EmbeddedEndpoint, Endpoint, Timeouts
 from askloop.integrations.stores.weaviate.faults import (
     TRANSLATED,
     BatchWriteError,
-    is_transient,
-    surface_grpc_status,
     translate,
 )
 from askloop.integrations.stores.weaviate.schema import (
@@ -40,9 +36,7 @@ from askloop.integrations.stores.weaviate.schema import (
     NO_MATCH,
     VECTOR_NAME,
     build_filter,
-    check_compatible,
     chunk_uuid,
-    collection_spec,
     estimated_bytes,
     properties_of,
     weaviate_tenant,
@@ -52,7 +46,6 @@ from askloop.integrations.stores.weaviate.search import run_query, to_hit
 __all__ = ["BatchWriteError", "Endpoint", "Timeouts", "WeaviateStore", "make_weaviate_store"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _SEARCH, _READ, _WRITE = "search", "read the knowledge base", "write to the knowledge base"
 
@@ -75,122 +68,46 @@ class WeaviateStore:
         batch_size: int = 200,
         max_batch_bytes: int = 8 << 20,
     ) -> None:
-        self._endpoint = endpoint
-        self._async_client: Any = None
-        self._api_key = api_key
-        self._embedder_id = embedder_id
+        self._collection = TenantCollection(
+            endpoint,
+            name=collection,
+            api_key=api_key,
+            embedder_id=embedder_id,
+            dimensions=dimensions,
+            timeouts=timeouts,
+            attempts=attempts,
+            backoff=backoff,
+        )
         self._dimensions = dimensions
-        self._name = collection
         self._alpha = alpha
-        self._timeouts = timeouts or Timeouts()
-        self._attempts = attempts
-        self._backoff = backoff
         self._batch_size = batch_size
         self._max_batch_bytes = max_batch_bytes
-        self._client: Any = None
-        self._collection: Any = None
-        self._tenants: set[str] = set()  # Weaviate tenants known to exist
-        self._lock = threading.RLock()
 
     @property
     def collection_name(self) -> str:
-        return self._name
+        return self._collection.name
 
-    # -- plumbing ---------------------------------------------------------------------
-
-    def _call(self, action: str, call: Callable[[], T], *, retry: bool = False) -> T:
-        try:
-            if not retry:
-                return call()
-            retrying = Retrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential(multiplier=self._backoff, max=self._backoff * 8),
-                retry=retry_if_exception(is_transient),
-                reraise=True,
-            )
-            return retrying(call)
-        except TRANSLATED as exc:
-            raise translate(exc, action) from exc
-
-    def _connected(self, action: str) -> Any:
-        with self._lock:
-            if self._client is None:
-                client = self._call(
-                    action,
-                    lambda: self._endpoint.connect(self._api_key, self._timeouts),
-                    retry=True,
-                )
-                surface_grpc_status(client)
-                self._client = client
-            return self._client
-
-    def _open(self, action: str, *, create: bool) -> Any:
-        """The collection handle, checked once; None if it does not exist and not ``create``."""
-        with self._lock:
-            if self._collection is not None:
-                return self._collection
-            client = self._connected(action)
-            exists = self._call(action, lambda: client.collections.exists(self._name), retry=True)
-            if not exists:
-                if not create:
-                    return None
-                spec = collection_spec(
-                    self._name, embedder_id=self._embedder_id, dimensions=self._dimensions
-                )
-                try:
-                    self._call(action, lambda: client.collections.create(**spec))
-                    log.info("created Weaviate collection %s", self._name)
-                except Exception:
-                    # Another process may have created it meanwhile; if not, re-raise.
-                    if not self._call(action, lambda: client.collections.exists(self._name)):
-                        raise
-            handle = client.collections.use(self._name)
-            config = self._call(action, handle.config.get, retry=True)
-            check_compatible(config, embedder_id=self._embedder_id, dimensions=self._dimensions)
-            self._collection = handle
-            return handle
-
-    def _tenant(self, tenant: str, action: str, *, create: bool) -> Any:
-        """The tenant-bound collection handle, or None if it does not exist and not ``create``."""
-        name = weaviate_tenant(tenant)
-        handle = self._open(action, create=create)
-        if handle is None:
-            return None
-        if name not in self._tenants:
-            exists = self._call(action, lambda: handle.tenants.exists(name), retry=True)
-            if not exists:
-                if not create:
-                    return None
-                try:
-                    self._call(action, lambda: handle.tenants.create(name))
-                except Exception:
-                    if not self._call(action, lambda: handle.tenants.exists(name)):
-                        raise
-                log.info("created Weaviate tenant %s for askloop tenant %s", name, tenant)
-            with self._lock:
-                self._tenants.add(name)
-        return handle.with_tenant(name)
+    # -- connection -------------------------------------------------------------------
 
     def ping(self) -> None:
         """Readiness: REST answers with our credentials, the node is ready, gRPC answers."""
-        client = self._connected(_SEARCH)
-        self._call(_SEARCH, client.get_meta)
-        if not self._call(_SEARCH, client.is_ready):
+        call = self._collection.call
+        client = self._collection.client(_SEARCH)
+        call(_SEARCH, client.get_meta)
+        if not call(_SEARCH, client.is_ready):
             raise StoreUnavailableError(f"can't {_SEARCH} right now: Weaviate is not ready yet")
         # The client's own gRPC health probe (its public is_live() prints failures to
         # stdout instead of raising them).
-        self._call(_SEARCH, lambda: client._connection._ping_grpc("sync"))
+        call(_SEARCH, lambda: client._connection._ping_grpc("sync"))
 
     async def aping(self) -> None:
         """:meth:`ping` on the caller's event loop with the async client (the server's
         health checks), so a slow Weaviate never ties up a worker thread."""
-        if not isinstance(self._endpoint, Endpoint):  # embedded: the sync client owns it
-            await asyncio.to_thread(self.ping)
+        if not isinstance(self._collection.endpoint, Endpoint):
+            await asyncio.to_thread(self.ping)  # embedded: the sync client owns it
             return
         try:
-            if self._async_client is None:
-                self._async_client = self._endpoint.connect_async(self._api_key, self._timeouts)
-            client = self._async_client
+            client = self._collection.async_client()
             if not client.is_connected():
                 await client.connect()
             await client.get_meta()
@@ -202,31 +119,14 @@ class WeaviateStore:
 
     async def aclose(self) -> None:
         """Close the async client (on the loop that used it)."""
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            try:
-                await client.close()
-            except Exception:
-                log.warning("closing the async Weaviate client failed", exc_info=True)
+        await self._collection.aclose()
 
     def drop_collection(self) -> None:
         """Delete the whole collection with every tenant's chunks (tests and benchmarks)."""
-        client = self._connected(_WRITE)
-        self._call(_WRITE, lambda: client.collections.delete(self._name))
-        with self._lock:
-            self._collection = None
-            self._tenants.clear()
+        self._collection.drop(_WRITE)
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-            self._collection = None
-            self._tenants.clear()
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing must not mask the caller's own error
-                log.warning("closing the Weaviate client failed", exc_info=True)
+        self._collection.close()
 
     # -- writes -----------------------------------------------------------------------
 
@@ -255,11 +155,11 @@ class WeaviateStore:
                 )
             )
             sizes.append(size)
-        handle = self._tenant(tenant, _WRITE, create=True)
+        handle = self._collection.tenant(tenant, _WRITE, create=True)
         errors: dict[int, str] = {}
         for start, stop in self._slices(sizes):
             batch = objects[start:stop]
-            failed = self._call(_WRITE, partial(self._insert, handle, batch), retry=True)
+            failed = self._collection.call(_WRITE, partial(self._insert, handle, batch), retry=True)
             errors.update({start + i: message for i, message in failed.items()})
         if errors:
             self._roll_back(handle, chunks, errors)
@@ -301,7 +201,7 @@ class WeaviateStore:
         ]
         if written:
             try:
-                self._call(
+                self._collection.call(
                     _WRITE,
                     lambda: handle.data.delete_many(where=Filter.by_id().contains_any(written)),
                 )
@@ -322,13 +222,13 @@ class WeaviateStore:
     ) -> int:
         from weaviate.classes.query import Filter
 
-        handle = self._tenant(tenant, _WRITE, create=False)
+        handle = self._collection.tenant(tenant, _WRITE, create=False)
         if handle is None:
             return 0
         where = Filter.by_property("document_id").equal(document_id)
         if keep_hash is not None:
             where = where & Filter.by_property("document_hash").not_equal(keep_hash)
-        result = self._call(_WRITE, lambda: handle.data.delete_many(where=where))
+        result = self._collection.call(_WRITE, lambda: handle.data.delete_many(where=where))
         if result.failed:
             raise StoreUnavailableError(
                 f"can't {_WRITE} right now: Weaviate did not delete {result.failed} of "
@@ -339,7 +239,7 @@ class WeaviateStore:
     # -- reads ------------------------------------------------------------------------
 
     def documents(self, *, tenant: str) -> dict[str, tuple[str, frozenset[str]]]:
-        handle = self._tenant(tenant, _READ, create=False)
+        handle = self._collection.tenant(tenant, _READ, create=False)
         if handle is None:
             return {}
 
@@ -353,14 +253,16 @@ class WeaviateStore:
                 entry[1].add(str(props["document_hash"]))
             return grouped
 
-        grouped = self._call(_READ, scan, retry=True)
+        grouped = self._collection.call(_READ, scan, retry=True)
         return {k: (src, frozenset(h)) for k, (src, h) in grouped.items()}
 
     def count(self, *, tenant: str) -> int:
-        handle = self._tenant(tenant, _READ, create=False)
+        handle = self._collection.tenant(tenant, _READ, create=False)
         if handle is None:
             return 0
-        result = self._call(_READ, lambda: handle.aggregate.over_all(total_count=True), retry=True)
+        result = self._collection.call(
+            _READ, lambda: handle.aggregate.over_all(total_count=True), retry=True
+        )
         return int(result.total_count or 0)
 
     def search(
@@ -376,17 +278,17 @@ class WeaviateStore:
         qvec = check_search(query=query, vector=vector, k=k, mode=mode, dimensions=self._dimensions)
         weaviate_tenant(tenant)
         where = build_filter(filters)
-        handle = self._tenant(tenant, _SEARCH, create=False)
+        handle = self._collection.tenant(tenant, _SEARCH, create=False)
         if handle is None or where is NO_MATCH:
             return []
         try:
-            result = self._call(
+            result = self._collection.call(
                 _SEARCH,
                 lambda: run_query(handle, mode, query, qvec, k=k, where=where, alpha=self._alpha),
                 retry=True,
             )
         except Exception:
-            self._tenants.discard(weaviate_tenant(tenant))  # re-check it next time
+            self._collection.forget_tenant(tenant)  # re-check it next time
             raise
         hits = [to_hit(obj, mode, qvec) for obj in result.objects]
         hits.sort(key=lambda h: (-h.score, h.chunk.chunk_id))
