@@ -1,4 +1,4 @@
-"""The routed answer graph (DESIGN.md §1): wiring only; the steps are in nodes.py.
+"""The routed answer graph (DESIGN.md §1): wiring only; the steps are in nodes/.
 
 START → route ─┬─ finetuned ─────────────────────────→ answer_direct ─┐
                └─ retrieve → grade ─┬─ good → answer_with_context ────┤

@@ -1,0 +1,136 @@
+"""The steps that write the answer: from the retrieved documents, from the fine-tuned
+model, or, when nothing good was found, a "not found" or an answer with a caveat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from askloop.agent.chat import Message
+from askloop.agent.context import Context
+from askloop.agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
+from askloop.agent.nodes.common import (
+    complete,
+    history_window,
+    stream_writer,
+    trace_step,
+    versions,
+)
+from askloop.agent.prompting import documents_block
+from askloop.agent.state import HitData, State
+from askloop.prompts import load_prompt
+
+__all__ = ["answer_direct", "answer_with_context", "give_up"]
+
+
+def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    started = time.perf_counter()
+    ctx = runtime.context
+    hits = (state.get("hits") or [])[: ctx.policy.k]
+    system = load_prompt("answer_with_context")
+    user = load_prompt("context_message").render(
+        documents=documents_block(hits), question=state["question"]
+    )
+    messages = [
+        Message("system", system.text),
+        *history_window(state.get("turns") or [], ctx.policy.history_tokens),
+        Message("user", user),
+    ]
+    text = complete(
+        ctx.answer_model, messages, ctx.policy.max_answer_tokens, stream_writer(state, runtime)
+    )
+    step = trace_step(
+        "answer_with_context",
+        "answered" if text else "model_unavailable",
+        started,
+        documents=len(hits),
+        model=ctx.answer_model.model_id,
+    )
+    return {
+        "answer": text or MODEL_DOWN,
+        "error": "" if text else "model_unavailable",
+        "context_hits": hits if text else [],
+        "model": ctx.answer_model.model_id,
+        "prompt_versions": versions(state, "answer_with_context", "context_message"),
+        "trace": [*state["trace"], step],
+    }
+
+
+def _direct(
+    state: State, ctx: Context, writer: Callable[[Any], None] | None = None
+) -> tuple[str | None, list[HitData], list[str]]:
+    model = ctx.finetuned_model
+    history = history_window(state.get("turns") or [], ctx.policy.history_tokens)
+    prompts = ["answer_direct"]
+    hits: list[HitData] = []
+    user = state["question"]
+    if ctx.policy.finetuned_uses_context and state.get("hits"):
+        hits = (state.get("hits") or [])[: ctx.policy.k]
+        user = load_prompt("context_message").render(documents=documents_block(hits), question=user)
+        prompts.append("context_message")
+    messages = [
+        Message("system", load_prompt("answer_direct").text),
+        *history,
+        Message("user", user),
+    ]
+    return complete(model, messages, ctx.policy.max_answer_tokens, writer), hits, prompts
+
+
+def answer_direct(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    started = time.perf_counter()
+    ctx = runtime.context
+    text, hits, prompts = _direct(state, ctx, stream_writer(state, runtime))
+    step = trace_step(
+        "answer_direct",
+        "answered" if text else "model_unavailable",
+        started,
+        model=ctx.finetuned_model.model_id,
+        with_context=bool(hits),
+    )
+    return {
+        "answer": text or MODEL_DOWN,
+        "error": "" if text else "model_unavailable",
+        "context_hits": hits if text else [],
+        "model": ctx.finetuned_model.model_id,
+        "prompt_versions": versions(state, *prompts),
+        "trace": [*state["trace"], step],
+    }
+
+
+def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Nothing good was found (or the store is down): say so, or answer with a caveat."""
+    started = time.perf_counter()
+    ctx = runtime.context
+    reason = state.get("error") or "rewrites_exhausted"
+    out: dict[str, Any] = {"give_up_reason": reason, "context_hits": [], "model": ""}
+    if reason == "store_unavailable":
+        out["answer"] = STORE_DOWN
+    elif ctx.policy.give_up == "not_found" or not state.get("allow_finetuned", True):
+        out["answer"] = NOT_FOUND
+    else:
+        writer = stream_writer(state, runtime)
+        after_caveat: Callable[[Any], None] | None = None
+        if writer is not None:
+            caveat_sent: list[bool] = []
+
+            def after_caveat(piece: Any) -> None:
+                # The streamed text starts like the final answer: with the caveat.
+                if not caveat_sent:
+                    caveat_sent.append(True)
+                    writer({"text": CAVEAT})
+                writer(piece)
+
+        text, hits, prompts = _direct(state, ctx, after_caveat)
+        out.update(
+            answer=CAVEAT + text if text else NOT_FOUND,
+            context_hits=hits if text else [],
+            model=ctx.finetuned_model.model_id if text else "",
+            prompt_versions=versions(state, *prompts),
+        )
+    step = trace_step(
+        "give_up", ctx.policy.give_up, started, reason=reason, queries=state.get("queries", [])
+    )
+    return {**out, "trace": [*state["trace"], step]}
