@@ -37,7 +37,8 @@ THREAD_ID = re.compile(rf"{TENANT_NAME}:[a-z][a-z0-9_-]*:.+", re.DOTALL)
 
 #: The most of a rating's reason the log keeps; a longer reason is cut.
 REASON_MAX_CHARS = 2000
-#: The longest correction askloop's feedback forms and tools take (Slack's input limit).
+#: The longest correction askloop takes anywhere (Slack's input limit); a longer one is
+#: refused with a message, never cut.
 CORRECTION_MAX_CHARS = 3000
 
 Route = Literal["retrieve", "rewrite", "finetuned"]

@@ -14,6 +14,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from askloop.agent.answers import (
+    CORRECTION_MAX_CHARS,
     REASON_MAX_CHARS,
     AnswerRecord,
     Citation,
@@ -281,14 +282,22 @@ def rate_answer(
     """Record feedback durably (before returning); the user's latest rating wins.
 
     Needs only the log, so rating never loads a model. Raises ``UnknownAnswerError``
-    for an unknown answer or one of another tenant.
+    for an unknown answer or one of another tenant, and ``InvalidInputError`` for a
+    correction longer than ``CORRECTION_MAX_CHARS`` (refused whole, never cut: a cut
+    correction would train a model on half an answer).
     """
+    correction = correction.strip()
+    if len(correction) > CORRECTION_MAX_CHARS:
+        raise InvalidInputError(
+            f"the correction is {len(correction):,} characters long; "
+            f"the most askloop takes is {CORRECTION_MAX_CHARS:,}: shorten it and rate again"
+        )
     feedback = Feedback(
         answer_id=answer_id,
         user=hash_user(platform, user) or "anonymous",
         rating=rating,
         source=source,
         reason=clean_text(reason)[:REASON_MAX_CHARS],
-        correction=correction.strip()[:20000],
+        correction=correction,
     )
     return answer_log.add_feedback(feedback, tenant=tenant)

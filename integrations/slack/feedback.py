@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
-from askloop.agent.answers import Rating
+from askloop.agent.answers import CORRECTION_MAX_CHARS, Rating
 from askloop.agent.errors import UnknownAnswerError
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.slack.background import start
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 THANKS = "Thanks for the feedback!"
 THANKS_DETAIL = "Thanks — that helps us improve the answers."
 NOT_RECORDED = "Sorry, that feedback could not be recorded."
+TOO_LONG = f"Please shorten the correct answer to {CORRECTION_MAX_CHARS:,} characters or fewer."
 _UP = frozenset({"+1", "thumbsup"})
 _DOWN = frozenset({"-1", "thumbsdown"})
 
@@ -170,20 +171,22 @@ class FeedbackHandlers:
         body, view = args.body, args.view or {}
         values = (view.get("state") or {}).get("values") or {}
         reason = str((values.get(REASON_BLOCK) or {}).get(REASON_INPUT, {}).get("value") or "")
-        correction = (values.get(CORRECTION_BLOCK) or {}).get(CORRECTION_INPUT, {})
+        correction = str(
+            (values.get(CORRECTION_BLOCK) or {}).get(CORRECTION_INPUT, {}).get("value") or ""
+        )
         if not reason.strip():
             await args.ack(
                 response_action="errors", errors={REASON_BLOCK: "Please say what was wrong."}
             )
             return
+        if len(correction.strip()) > CORRECTION_MAX_CHARS:
+            # Slack's own max_length should stop this first; refused, never cut.
+            await args.ack(response_action="errors", errors={CORRECTION_BLOCK: TOO_LONG})
+            return
         await args.ack()
         user = (body.get("user") or {}).get("id")
         submitted = self._submitted(
-            view.get("private_metadata"),
-            reason,
-            str(correction.get("value") or ""),
-            user,
-            args.context,
+            view.get("private_metadata"), reason, correction, user, args.context
         )
         start(self._runtime, submitted, name="slack-feedback-modal")
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from askloop.agent.answers import CORRECTION_MAX_CHARS
 from askloop.integrations.cli.main import main
 from tests.e2e.conftest import askloop
 
@@ -13,6 +14,13 @@ from tests.e2e.conftest import askloop
 def test_rating_an_unknown_answer_is_a_usage_error(capsys):
     assert main(["rate", "no-such-answer", "up"]) == 2
     assert "no answer 'no-such-answer'" in capsys.readouterr().err
+
+
+def test_a_too_long_correction_is_refused_with_a_message(capsys):
+    too_long = "c" * (CORRECTION_MAX_CHARS + 1)
+    assert main(["rate", "any-answer", "down", "--correction", too_long]) == 2
+    err = capsys.readouterr().err
+    assert "correction" in err and f"{CORRECTION_MAX_CHARS:,}" in err
 
 
 def test_an_empty_log_says_how_to_start(capsys):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from askloop.agent.answers import CORRECTION_MAX_CHARS
 from tests.slack_fake import FakeSlack
 from tests.slack_payloads import app_mention, block_action, reaction, view_submission
 from tests.slack_rig import SlackRig, slack_rig
@@ -80,6 +81,17 @@ def test_a_thumbs_down_opens_a_modal_whose_answers_are_stored(tmp_path, fake):
         status, body = rig.interact(empty)
         assert status == 200
         assert json.loads(body)["response_action"] == "errors"
+
+        too_long = view_submission(
+            view["private_metadata"], reason="wrong", correction="c" * (CORRECTION_MAX_CHARS + 1)
+        )
+        status, body = rig.interact(too_long)
+        assert status == 200
+        refused = json.loads(body)
+        assert refused["response_action"] == "errors"
+        assert f"{CORRECTION_MAX_CHARS:,}" in refused["errors"]["correction"]
+        rig.settle()
+        assert rig.answers()[0].correction == ""  # refused whole, not cut and stored
 
         form = view_submission(
             view["private_metadata"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from askloop.agent.answers import Turn
+from askloop.agent.answers import CORRECTION_MAX_CHARS, Turn
 from askloop.agent.errors import AnswerFailedError, InvalidInputError, UnknownAnswerError
 from askloop.agent.graph import build_graph
 from askloop.agent.messages import NOT_FOUND
@@ -120,6 +120,18 @@ def test_rating_round_trip_and_unknown_answers(assistant, answer_log):
         assistant.rate(
             answer_id=record.answer_id, rating="up", user="U1", source="cli", tenant="globex"
         )
+
+
+def test_a_correction_longer_than_the_limit_is_refused_not_cut(assistant, answer_log):
+    record = assistant.answer(Turn(question="paid annual leave days", tenant="acme"))
+    rate = {"answer_id": record.answer_id, "rating": "down", "user": "U1", "source": "cli"}
+    with pytest.raises(InvalidInputError, match=f"{CORRECTION_MAX_CHARS:,}"):
+        assistant.rate(**rate, correction="c" * (CORRECTION_MAX_CHARS + 1))
+    assert answer_log.get_answer(record.answer_id).rating is None  # nothing recorded
+    # Surrounding whitespace does not count; the longest correction is kept whole.
+    longest = "c" * CORRECTION_MAX_CHARS
+    logged = assistant.rate(**rate, correction=f"  {longest}\n")
+    assert logged.correction == longest
 
 
 def test_route_only_reports_the_decision_without_generating(assistant):
