@@ -1,4 +1,5 @@
-"""The Assistant: the one service adapters call (answer a turn, rate an answer).
+"""The Assistant: the one service adapters, the CLI and the tools call (answer a turn,
+rate an answer, search, platform deliveries and message links).
 
 No Slack or Teams type crosses this boundary. An answer is persisted before it is
 returned, so the id an adapter puts on its message always names a logged answer.
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
-
-from langgraph.runtime import Runtime
+from datetime import timedelta
+from typing import Any, Protocol
 
 from askloop.agent.answers import (
     CORRECTION_MAX_CHARS,
@@ -30,13 +31,15 @@ from askloop.agent.answers import (
     new_answer_id,
     thread_id,
 )
-from askloop.agent.context import Context
+from askloop.agent.context import Context, Policy
 from askloop.agent.errors import AnswerFailedError, AskloopError, InvalidInputError
-from askloop.agent.nodes import history_window, route
-from askloop.agent.ports import AnswerLog
+from askloop.agent.ports import AnswerLog, Embedder, VectorStore
+from askloop.agent.records import Hit, SearchMode
+from askloop.agent.search import search_knowledge_base
+from askloop.agent.streaming import stream_run
 from askloop.agent.text import clean_text
 
-__all__ = ["Assistant", "hash_user", "rate_answer", "record_from_result"]
+__all__ = ["Assistant", "AssistantParts", "hash_user", "rate_answer", "record_from_result"]
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +51,95 @@ def hash_user(platform: str, user: str) -> str:
     return hashlib.sha256(f"{platform}:{user}".encode()).hexdigest()[:20]
 
 
+class AssistantParts(Protocol):
+    """Where an Assistant finds its dependencies, each built on first use (the
+    composition root's ``Services``): rating needs only the log, searching only the
+    store and the embedder, and neither loads a chat model or compiles the graph."""
+
+    @property
+    def answer_log(self) -> AnswerLog: ...
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def context(self) -> Context: ...
+
+    @property
+    def graph(self) -> Any: ...
+
+
+class _Given:
+    """The parts of an Assistant built from objects at hand (tests, benchmarks)."""
+
+    def __init__(self, graph: Any, context: Context, answer_log: AnswerLog) -> None:
+        self.graph, self.context, self.answer_log = graph, context, answer_log
+        self.store, self.embedder, self.policy = context.store, context.embedder, context.policy
+
+
 class Assistant:
-    def __init__(self, *, graph: Any, context: Context, answer_log: AnswerLog) -> None:
-        # Thread memory needs each turn's end state only, so a threaded run writes one
-        # checkpoint when it ends ("exit"), not one per step (nine on the longest route).
-        # A turn without a conversation has nothing to remember: it runs on a copy of
-        # the graph without the checkpointer and leaves no rows behind.
-        memory = getattr(graph, "checkpointer", None) is not None
-        self._graph = graph
-        self._once = graph.copy({"checkpointer": None}) if memory else graph
-        self._run_options: dict[str, Any] = {"durability": "exit"} if memory else {}
-        self._context = context
-        self._log = answer_log
+    """Answering, rating, search, platform deliveries and message links: every adapter,
+    the CLI and the tools go through here, never to the log or the store directly."""
+
+    def __init__(
+        self,
+        parts: AssistantParts | None = None,
+        /,
+        *,
+        graph: Any = None,
+        context: Context | None = None,
+        answer_log: AnswerLog | None = None,
+    ) -> None:
+        """``Assistant(services)`` takes each part from ``services`` when first needed;
+        ``Assistant(graph=, context=, answer_log=)`` takes the objects given."""
+        if parts is None:
+            if graph is None or context is None or answer_log is None:
+                raise TypeError("Assistant needs parts, or graph, context and answer_log")
+            parts = _Given(graph, context, answer_log)
+        self._parts: AssistantParts = parts
+        self._runs: tuple[Any, Any, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
 
     @property
     def context(self) -> Context:
-        return self._context
+        return self._parts.context
+
+    @property
+    def _log(self) -> AnswerLog:
+        return self._parts.answer_log
+
+    def _graphs(self) -> tuple[Any, Any, dict[str, Any]]:
+        """(graph, graph for turns without a conversation, run options), made once."""
+        with self._lock:
+            if self._runs is None:
+                graph = self._parts.graph
+                # Thread memory needs each turn's end state only, so a threaded run writes
+                # one checkpoint when it ends ("exit"), not one per step (nine on the
+                # longest route). A turn without a conversation has nothing to remember:
+                # it runs on a copy of the graph without the checkpointer and leaves no
+                # rows behind.
+                memory = getattr(graph, "checkpointer", None) is not None
+                once = graph.copy({"checkpointer": None}) if memory else graph
+                self._runs = (graph, once, {"durability": "exit"} if memory else {})
+            return self._runs
+
+    def prepare(self) -> None:
+        """Build everything answering needs now (the graph, the models' context, the log),
+        so a bad configuration fails here rather than on the first question."""
+        self._graphs()
+        self._parts.context  # noqa: B018 - building it is the point
+        self._parts.answer_log  # noqa: B018
+
+    def ping(self) -> None:
+        """Raise unless the knowledge base and the log answer."""
+        self._parts.store.ping()
+        self._parts.answer_log.ping()
 
     def _question(self, text: str) -> str:
         question = clean_text(text)
@@ -80,15 +156,17 @@ class Assistant:
         it runs on the calling thread and must not block.
         """
         question = self._question(turn.question)
-        policy = self._context.policy
+        context = self._parts.context
+        policy = context.policy
         config: dict[str, Any] = {
             # The rewrite loop is bounded by its counter; leave the recursion limit room.
             "recursion_limit": 12 + 3 * policy.max_rewrites,
         }
-        graph, options = self._once, {}
+        threaded, once, run_options = self._graphs()
+        graph, options = once, {}
         if turn.conversation_id:
             config["configurable"] = {"thread_id": thread_id(turn)}
-            graph, options = self._graph, self._run_options
+            graph, options = threaded, run_options
         try:
             inputs = {
                 "question": question,
@@ -99,9 +177,9 @@ class Assistant:
                 "stream": on_progress is not None,
             }
             if on_progress is None:
-                result = graph.invoke(inputs, config, context=self._context, **options)
+                result = graph.invoke(inputs, config, context=context, **options)
             else:
-                result = self._stream(graph, inputs, config, options, on_progress)
+                result = stream_run(graph, inputs, config, context, options, on_progress)
         except AskloopError:
             raise
         except Exception as exc:
@@ -111,47 +189,15 @@ class Assistant:
         self._log.save_answer(record)
         return record
 
-    def _stream(
-        self,
-        graph: Any,
-        inputs: dict[str, Any],
-        config: dict[str, Any],
-        options: dict[str, Any],
-        on_progress: Callable[[Progress], None],
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        text = ""
-
-        def tell(event: Progress) -> None:
-            try:
-                on_progress(event)
-            except Exception:
-                log.warning("a progress listener failed", exc_info=True)
-
-        for mode, chunk in graph.stream(
-            inputs,
-            config,
-            context=self._context,
-            stream_mode=["updates", "custom", "values"],
-            **options,
-        ):
-            if mode == "values":
-                result = chunk
-            elif mode == "custom":
-                if isinstance(chunk, dict) and chunk.get("text"):
-                    text += chunk["text"]
-                    tell(Progress("text", text))
-            else:
-                for node, update in chunk.items():
-                    status = _status_after(node, update or {})
-                    if status:
-                        tell(Progress("status", status))
-        return result
-
     def route(self, question: str, *, tenant: str) -> dict[str, Any]:
         """The routing decision and its trace, without generating an answer."""
+        # Not at import: `askloop log` and `askloop rate` never load LangGraph.
+        from langgraph.runtime import Runtime
+
+        from askloop.agent.nodes import route
+
         state = {"question": self._question(question), "tenant": tenant, "trace": []}
-        result = route(state, Runtime(context=self._context))  # type: ignore[arg-type]
+        result = route(state, Runtime(context=self._parts.context))  # type: ignore[arg-type]
         step = result["trace"][0]
         return {
             "question": result["question"],
@@ -161,6 +207,24 @@ class Assistant:
             "trace": step,
         }
 
+    # -- the knowledge base ----------------------------------------------------------------
+
+    def search(self, query: str, *, tenant: str, k: int, mode: SearchMode = "hybrid") -> list[Hit]:
+        """The knowledge-base search the graph runs, for a query of its own (cleaned and
+        cut like a question). Raises ``InvalidInputError`` for an empty query."""
+        query = clean_text(query)[: self._parts.policy.max_question_chars]
+        if not query:
+            raise InvalidInputError("the query is empty")
+        return search_knowledge_base(
+            self._parts.store, self._parts.embedder, tenant=tenant, query=query, k=k, mode=mode
+        )
+
+    def knowledge_base_size(self, *, tenant: str) -> int:
+        """How many chunks ``tenant``'s knowledge base holds."""
+        return self._parts.store.count(tenant=tenant)
+
+    # -- the log ---------------------------------------------------------------------------
+
     def rate(self, **feedback: Any) -> LoggedAnswer:
         """Record feedback on an answer; see :func:`rate_answer`."""
         return rate_answer(self._log, **feedback)
@@ -168,9 +232,17 @@ class Assistant:
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return self._log.get_answer(answer_id, tenant=tenant)
 
+    def recent(self, *, limit: int, tenant: str | None = None) -> list[LoggedAnswer]:
+        """The newest answers with their ratings, newest first."""
+        return self._log.recent(limit=limit, tenant=tenant)
+
     def claim_delivery(self, key: str) -> bool:
         """True the first time a platform delivery key is seen (across replicas)."""
         return self._log.claim_delivery(key)
+
+    def prune_deliveries(self, *, older_than: timedelta) -> int:
+        """Forget delivery keys older than ``older_than``; returns how many."""
+        return self._log.prune_deliveries(older_than=older_than)
 
     def link_message(
         self, *, answer_id: str, platform: str, message_ref: str, role: MessageRole
@@ -225,6 +297,8 @@ def record_from_result(turn: Turn, result: dict[str, Any], *, history_tokens: in
         TraceStep(node=s["node"], verdict=s["verdict"], ms=s["ms"], detail=s["detail"])
         for s in result.get("trace") or []
     )
+    from askloop.agent.nodes import history_window  # loaded already: the graph ran
+
     earlier = (result.get("turns") or [])[:-2]
     history = tuple(
         {"role": m.role, "content": m.content} for m in history_window(earlier, history_tokens)
@@ -251,20 +325,6 @@ def record_from_result(turn: Turn, result: dict[str, Any], *, history_tokens: in
         user=hash_user(turn.platform, turn.user),
         error=result.get("error") or "",
     )
-
-
-def _status_after(node: str, update: dict[str, Any]) -> str | None:
-    """The status line to show once ``node`` has finished, if the next step is slow."""
-    if node == "route":
-        if update.get("decision") == "retrieve" and not update.get("error"):
-            return "Searching the knowledge base…"
-        return "Writing the answer…"
-    if node == "grade":
-        return "Writing the answer…" if update.get("grade") == "good" else "Looking further…"
-    if node == "rewrite":
-        queries = update.get("queries") or []
-        return f"Searching again for “{queries[-1]}”…" if queries else "Searching again…"
-    return None
 
 
 def rate_answer(

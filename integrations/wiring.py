@@ -28,7 +28,9 @@ __all__ = [
     "build_embedder",
     "build_store",
     "policy_from",
+    "forget_process_services",
     "process_services",
+    "services_for",
     "using_services",
 ]
 
@@ -133,6 +135,10 @@ class Services:
         return self._get(f"model:{spec}", build)
 
     @property
+    def policy(self) -> Policy:
+        return self._get("policy", lambda: policy_from(self.settings))
+
+    @property
     def context(self) -> Context:
         models = self.settings.models
         return self._get(
@@ -142,20 +148,31 @@ class Services:
                 embedder=self.embedder,
                 answer_model=self.chat_model(models.answer),
                 finetuned_model=self.chat_model(models.finetuned),
-                policy=policy_from(self.settings),
+                policy=self.policy,
             ),
         )
 
     @property
-    def assistant(self) -> Assistant:
-        def build() -> Assistant:
+    def graph(self) -> Any:
+        """The compiled answer graph, with the conversations' memory."""
+
+        def build() -> Any:
             from askloop.agent.graph import build_graph
-            from askloop.agent.service import Assistant
 
             saver, _ = self.thread_memory
-            return Assistant(
-                graph=build_graph(saver), context=self.context, answer_log=self.answer_log
-            )
+            return build_graph(saver)
+
+        return self._get("graph", build)
+
+    @property
+    def assistant(self) -> Assistant:
+        """The one Assistant of this wiring. Making it builds nothing: it takes each part
+        from here when first needed (``Assistant.prepare`` builds them all)."""
+
+        def build() -> Assistant:
+            from askloop.agent.service import Assistant
+
+            return Assistant(self)
 
         return self._get("assistant", build)
 
@@ -223,7 +240,7 @@ def process_services() -> Services:
 
             services = Services(load_settings())
             try:
-                services.assistant  # noqa: B018 - wire it now, so a bad configuration fails here
+                services.assistant.prepare()  # now, so a bad configuration fails here
             except BaseException:
                 services.close()
                 raise
@@ -244,6 +261,21 @@ def using_services(services: Services) -> Iterator[Services]:
     finally:
         with _process_lock:
             _process = previous
+
+
+@contextmanager
+def services_for(settings: Settings) -> Iterator[Services]:
+    """The wiring a command runs on: the process's own when it was built from the same
+    settings (a host that loaded the tools or the host graph runs the CLI on their
+    objects), else one built for the block, this process's wiring while it runs and
+    closed after."""
+    with _process_lock:
+        current = _process
+    if current is not None and current.settings == settings:
+        yield current
+        return
+    with Services(settings) as services, using_services(services):
+        yield services
 
 
 def forget_process_services() -> None:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field, ValidationError
 from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Turn
 from askloop.agent.errors import AskloopError, InvalidInputError
 from askloop.agent.service import Assistant
-from askloop.agent.text import clean_text
 from askloop.config.settings import validate_tenant
 
 __all__ = ["MAX_K", "build_tools"]
@@ -184,17 +183,11 @@ def _tool(func: Any, schema: type[BaseModel], description: str) -> StructuredToo
 
 
 def _search(assistant: Assistant, tenant: str, query: str, k: int) -> list[dict[str, Any]] | str:
-    ctx = assistant.context
-    query = clean_text(query)[: ctx.policy.max_question_chars]
-    if not query:
-        raise InvalidInputError("the query is empty")
     k = min(max(k, 1), MAX_K)  # the schema bounds it; direct calls are clamped
-    hits = ctx.store.search(
-        tenant=tenant, query=query, vector=ctx.embedder.embed_query(query), k=k, mode="hybrid"
-    )
+    hits = assistant.search(query, tenant=tenant, k=k, mode="hybrid")
     if not hits:
         # An empty list would reach a chat model as an empty tool message; say why instead.
-        if ctx.store.count(tenant=tenant) == 0:
+        if assistant.knowledge_base_size(tenant=tenant) == 0:
             return "The knowledge base is empty: no documents have been added yet."
         return "No passages in the knowledge base match this query."
     return [

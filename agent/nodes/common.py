@@ -14,6 +14,7 @@ from askloop.agent.chat import ChatModel, Message, StreamingChatModel
 from askloop.agent.context import Context
 from askloop.agent.errors import ModelUnavailableError
 from askloop.agent.records import Hit, SearchMode
+from askloop.agent.search import search_knowledge_base
 from askloop.agent.state import HitData, State, ThreadTurn
 from askloop.agent.text import count_tokens
 from askloop.prompts import load_prompt
@@ -64,8 +65,10 @@ def best_cosine(hits: Sequence[HitData]) -> float:
 
 
 def search(ctx: Context, tenant: str, query: str, mode: SearchMode = "hybrid") -> list[HitData]:
-    vector = ctx.embedder.embed_query(query)
-    found = ctx.store.search(tenant=tenant, query=query, vector=vector, k=ctx.policy.k, mode=mode)
+    """The knowledge-base search (agent/search.py) with the policy's ``k``, as state data."""
+    found = search_knowledge_base(
+        ctx.store, ctx.embedder, tenant=tenant, query=query, k=ctx.policy.k, mode=mode
+    )
     return [hit_data(h, query) for h in found]
 
 

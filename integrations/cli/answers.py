@@ -169,10 +169,8 @@ def _route(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 
 def _rate(args: argparse.Namespace, services: Any) -> int:
-    from askloop.agent.service import rate_answer  # not at import: `askloop --help` stays quick
-
-    logged = rate_answer(
-        services.answer_log,
+    # Rating needs only the log: the Assistant loads no model and compiles no graph for it.
+    logged = services.assistant.rate(
         answer_id=args.answer_id,
         rating=args.rating,
         user=getpass.getuser(),
@@ -188,7 +186,7 @@ def _rate(args: argparse.Namespace, services: Any) -> int:
 def _log(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
     if args.limit < 1:
         raise InvalidInputError("--limit must be 1 or more")
-    items = services.answer_log.recent(limit=args.limit, tenant=tenant)
+    items = services.assistant.recent(limit=args.limit, tenant=tenant)
     if args.json:
         for item in items:
             _print_json(logged_json(item))

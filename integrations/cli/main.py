@@ -91,10 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve" and level in ("WARNING", "ERROR"):
         level = "INFO"  # a server's operators want its log lines
     _configure_logging(args.verbose, level)
-    from askloop.integrations.wiring import Services, using_services
+    from askloop.integrations.wiring import services_for
 
     try:
-        with Services(settings) as services, using_services(services):
+        with services_for(settings) as services:
             if args.command == "ingest":
                 return _ingest(args, services)
             if args.command == "search":
@@ -189,14 +189,10 @@ def _search(args: argparse.Namespace, services: Any) -> int:
     k = args.k or settings.search.k
     mode = args.mode or settings.search.mode
 
+    assistant = services.assistant
+
     def run(query: str) -> list[Hit]:
-        query = query.strip()
-        if not query:
-            raise InvalidInputError("the query is empty")
-        vector = services.embedder.embed_query(query) if mode != "keyword" else None
-        hits: list[Hit] = services.store.search(
-            tenant=tenant, query=query, vector=vector, k=k, mode=mode
-        )
+        hits: list[Hit] = assistant.search(query, tenant=tenant, k=k, mode=mode)
         return hits
 
     if args.query == "-":
@@ -206,7 +202,7 @@ def _search(args: argparse.Namespace, services: Any) -> int:
         _print_json({"query": args.query, "hits": [h.to_json() for h in hits]})
         return EXIT_OK
     if not hits:
-        empty = services.store.count(tenant=tenant) == 0
+        empty = assistant.knowledge_base_size(tenant=tenant) == 0
         print(
             f"The knowledge base of tenant {tenant} is empty: run `askloop ingest PATH` first."
             if empty

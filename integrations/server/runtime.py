@@ -80,10 +80,12 @@ class Metrics:
 
 
 class AsyncAssistant:
-    """The Assistant for async callers: every call runs on the answer thread pool."""
+    """The Assistant for async callers: every call runs the Assistant's own on a thread
+    pool (answers on one, quick log reads and writes on another)."""
 
     def __init__(self, services: Services, *, workers: int, metrics: Metrics) -> None:
         self._services = services
+        self._assistant = services.assistant
         self._metrics = metrics
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askloop-answer")
         # Ratings, claims and links are quick DB writes: never queue them behind answers.
@@ -97,9 +99,8 @@ class AsyncAssistant:
         """Build the graph, open the store and the log, load the models (before serving)."""
 
         def build() -> None:
-            self._services.assistant  # noqa: B018 - building it is the point
-            self._services.store.ping()
-            self._services.answer_log.ping()
+            self._assistant.prepare()
+            self._assistant.ping()
 
         await self._run(self._pool, build)
 
@@ -126,7 +127,7 @@ class AsyncAssistant:
 
         def work() -> AnswerRecord:
             listener = report if on_progress else None
-            return self._services.assistant.answer(turn, on_progress=listener)
+            return self._assistant.answer(turn, on_progress=listener)
 
         relay_task = asyncio.create_task(relay()) if on_progress else None
         started = time.perf_counter()
@@ -144,9 +145,7 @@ class AsyncAssistant:
 
     async def rate(self, **feedback: Any) -> LoggedAnswer:
         """Record feedback durably; see ``agent.service.rate_answer``."""
-        logged: LoggedAnswer = await self._run(
-            self._io, lambda: self._services.assistant.rate(**feedback)
-        )
+        logged: LoggedAnswer = await self._run(self._io, lambda: self._assistant.rate(**feedback))
         self._metrics.feedback.labels(
             feedback.get("platform", "?"),
             feedback.get("source", "?"),
@@ -156,15 +155,15 @@ class AsyncAssistant:
 
     async def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return await self._run(
-            self._io, lambda: self._services.answer_log.get_answer(answer_id, tenant=tenant)
+            self._io, lambda: self._assistant.get_answer(answer_id, tenant=tenant)
         )
 
     async def claim_delivery(self, key: str) -> bool:
-        return await self._run(self._io, self._services.answer_log.claim_delivery, key)
+        return await self._run(self._io, self._assistant.claim_delivery, key)
 
     async def prune_deliveries(self, *, older_than: timedelta) -> int:
         return await self._run(
-            self._io, lambda: self._services.answer_log.prune_deliveries(older_than=older_than)
+            self._io, lambda: self._assistant.prune_deliveries(older_than=older_than)
         )
 
     async def forget_idle_threads(self, *, older_than: timedelta) -> int:
@@ -177,7 +176,7 @@ class AsyncAssistant:
     ) -> None:
         await self._run(
             self._io,
-            lambda: self._services.answer_log.link_message(
+            lambda: self._assistant.link_message(
                 answer_id=answer_id, platform=platform, message_ref=message_ref, role=role
             ),
         )
@@ -185,17 +184,13 @@ class AsyncAssistant:
     async def answer_for_message(self, *, platform: str, message_ref: str) -> str | None:
         return await self._run(
             self._io,
-            lambda: self._services.answer_log.answer_for_message(
-                platform=platform, message_ref=message_ref
-            ),
+            lambda: self._assistant.answer_for_message(platform=platform, message_ref=message_ref),
         )
 
     async def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
         return await self._run(
             self._io,
-            lambda: self._services.assistant.withdraw_message(
-                platform=platform, message_ref=message_ref
-            ),
+            lambda: self._assistant.withdraw_message(platform=platform, message_ref=message_ref),
         )
 
     async def healthy(self) -> dict[str, str]:
