@@ -64,11 +64,15 @@ def fake_services(
     *,
     answer: FakeChatModel | None = None,
     finetuned: FakeChatModel | None = None,
+    embedder: Any = None,
+    answer_log: Any = None,
 ) -> Services:
     """Services over the small test KB (tenant "acme") and scripted models.
 
     The embedded store and the SQLite log are real; the embedder hashes words and the
-    models are scripted, so answers are instant and deterministic.
+    models are scripted, so answers are instant and deterministic. ``embedder`` replaces
+    the one questions are embedded with (the KB is still built by the hashing one);
+    ``answer_log`` the SQLite log.
     """
     settings = (settings or Settings(home=tmp_path / "home")).model_copy(
         update={
@@ -77,9 +81,15 @@ def fake_services(
             "graph": GraphSettings(route_threshold=0.3, grade_threshold=0.5),
         }
     )
-    embedder = HashingEmbedder()
-    store = make_kb_store(tmp_path / "store", embedder)
+    hashing = HashingEmbedder()
+    store = make_kb_store(tmp_path / "store", hashing)
     answer = answer or FakeChatModel("Every employee gets 26 days [1].")
     finetuned = finetuned or FakeChatModel("A general answer.", model_id="fake:tuned")
     chat = {"test:answer": answer, "test:tuned": finetuned}
-    return Services(settings, embedder=embedder, store=store, chat_models=chat)
+    return Services(
+        settings,
+        embedder=embedder or hashing,
+        store=store,
+        answer_log=answer_log,
+        chat_models=chat,
+    )

@@ -69,6 +69,7 @@ def slack_rig(
     tenants: dict[str, str] | None = None,
     answer: Any = None,
     finetuned: Any = None,
+    embedder: Any = None,
     **slack: Any,
 ) -> Iterator[SlackRig]:
     """A running server whose Slack side talks to ``fake``. ``slack`` overrides
@@ -87,7 +88,9 @@ def slack_rig(
         slack=SlackSettings(**options),
     )
     with (
-        fake_services(tmp_path, settings, answer=answer, finetuned=finetuned) as services,
+        fake_services(
+            tmp_path, settings, answer=answer, finetuned=finetuned, embedder=embedder
+        ) as services,
         running_server(services) as srv,
     ):
         rig = SlackRig(srv=srv, fake=fake, services=services)

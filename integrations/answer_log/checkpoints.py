@@ -7,6 +7,7 @@ the threads whose last turn is older than a retention period; the server runs it
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from askloop.agent.answers import THREAD_ID
+from askloop.agent.errors import LogUnavailableError
 
 __all__ = ["forget_idle_threads", "open_checkpointer"]
+
+log = logging.getLogger(__name__)
 
 # Both savers keep one row per checkpoint in a table of this name, keyed by thread_id
 # and a time-ordered checkpoint_id (a UUIDv6; see ``checkpoint_id_at``).
@@ -27,22 +31,44 @@ _GREGORIAN_OFFSET = 0x01B21DD213814000
 
 
 def open_checkpointer(database_url: str | None, home: Path) -> tuple[Any, Any]:
-    """(checkpointer, connection to close). Same database choice as the answer log."""
+    """(checkpointer, connection to close). Same database choice as the answer log.
+
+    A failure is ``LogUnavailableError`` with a message safe to show; the driver's own
+    text (which names the host and database) goes to the log.
+    """
     if database_url and database_url.startswith(("postgresql://", "postgres://")):
         import psycopg
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg.rows import dict_row
 
-        pg = psycopg.connect(
-            database_url, autocommit=True, prepare_threshold=0, row_factory=dict_row
-        )
-        saver = PostgresSaver(pg)
-        saver.setup()
+        pg = None
+        try:
+            pg = psycopg.connect(
+                database_url, autocommit=True, prepare_threshold=0, row_factory=dict_row
+            )
+            saver = PostgresSaver(pg)
+            saver.setup()
+        except Exception as exc:
+            if pg is not None:
+                pg.close()
+            host = database_url.split("@")[-1]  # never log credentials
+            log.exception("cannot open the conversation memory on PostgreSQL at %s", host)
+            raise LogUnavailableError(
+                "the conversation memory database (PostgreSQL) is unavailable; check "
+                "ASKLOOP_DATABASE_URL and that the database is running"
+            ) from exc
         return saver, pg
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    home.mkdir(parents=True, exist_ok=True)
-    lite = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        lite = sqlite3.connect(home / "checkpoints.db", check_same_thread=False)
+    except Exception as exc:
+        log.exception("cannot open the conversation memory in %s", home)
+        raise LogUnavailableError(
+            "the conversation memory database (SQLite) cannot be opened; check that "
+            "ASKLOOP_HOME is a writable folder"
+        ) from exc
     return SqliteSaver(lite), lite
 
 

@@ -76,10 +76,12 @@ class SqlDatabase:
     def transaction(self) -> Iterator[Any]:
         """A cursor inside one transaction, committed on exit (migrating on first use)."""
         with self._lock:
+            connecting = self._conn is None
             try:
                 if self._conn is None:
                     self._conn = self._connect()
                     self._migrate(self._conn)
+                    connecting = False
                 conn = self._conn
                 if self.dialect is POSTGRES:
                     with conn.transaction():
@@ -97,9 +99,28 @@ class SqlDatabase:
             except Exception as exc:
                 log.exception("answer log operation failed on %s", self.description)
                 self._drop_connection()
-                raise LogUnavailableError(
-                    f"the answer log ({self.description}) is unavailable: {exc}"
-                ) from exc
+                raise LogUnavailableError(self._safe_message(exc, connecting)) from exc
+
+    def _safe_message(self, exc: Exception, connecting: bool) -> str:
+        """What failed and what to do, without the driver's text (it may name hosts,
+        databases or users; it is in the log)."""
+        kind = "PostgreSQL" if self.dialect is POSTGRES else "SQLite"
+        # psycopg raises OperationalError when the server cannot be reached or went away.
+        lost = self.dialect is POSTGRES and type(exc).__name__ == "OperationalError"
+        if not (connecting or lost):
+            return (
+                f"the answer log database ({kind}) failed; try again, and if it persists "
+                "see askloop's log for the details"
+            )
+        if self.dialect is POSTGRES:
+            return (
+                "the answer log database (PostgreSQL) is unavailable; check "
+                "ASKLOOP_DATABASE_URL and that the database is running"
+            )
+        return (
+            "the answer log database (SQLite) cannot be opened; check that ASKLOOP_HOME "
+            "(or the path in ASKLOOP_DATABASE_URL) is a writable folder"
+        )
 
     def close(self) -> None:
         with self._lock:

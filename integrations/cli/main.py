@@ -130,9 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:
+        # Its text is not ours and may carry hosts, paths or secrets: only the log gets it.
         log.debug("unexpected failure", exc_info=True)
         print(
-            f"askloop: unexpected error: {type(exc).__name__}: {exc} (run with -vv for details)",
+            f"askloop: unexpected error ({type(exc).__name__}); run with -vv for details",
             file=sys.stderr,
         )
         return EXIT_FAILURE

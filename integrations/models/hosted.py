@@ -114,7 +114,21 @@ class RetryPolicy:
             status = _status(exc)
             log.warning("%s failed for good: %r", what, exc)
             detail = f"HTTP {status}" if status else type(exc).__name__
-            raise ModelUnavailableError(f"{what} is unavailable ({detail})") from exc
+            raise ModelUnavailableError(
+                f"{what} is unavailable ({detail}); {_hint(what, status)}"
+            ) from exc
+
+
+def _hint(what: str, status: int | None) -> str:
+    """What to do about a failed call, by its HTTP status (the provider's text is logged)."""
+    if status in (401, 403):
+        key = "ANTHROPIC_API_KEY" if what.startswith("anthropic:") else "OPENAI_API_KEY"
+        return f"check {key}"
+    if status in (400, 404, 422):
+        return "check the model name in the settings"
+    if status == 429:
+        return "the provider is rate-limiting askloop; try again later"
+    return "try again later"
 
 
 def _split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:

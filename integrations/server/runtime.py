@@ -194,14 +194,18 @@ class AsyncAssistant:
         )
 
     async def healthy(self) -> dict[str, str]:
-        """``{"store": "ok"|error, "log": "ok"|error}`` (never raises)."""
+        """``{"store": "ok"|"failed", "log": "ok"|"failed"}`` (never raises).
 
-        def check(ping: Callable[[], None]) -> str:
+        Only the verdict: a failure's text may name hosts and databases, so it goes to
+        the log, never to the HTTP client.
+        """
+
+        def check(ping: Callable[[], None], name: str = "log") -> str:
             try:
                 ping()
                 return "ok"
             except Exception as exc:
-                return f"{type(exc).__name__}: {exc}"[:300]
+                return _failed(name, exc)
 
         # Built off the loop: building may wait on warm-up holding the services lock.
         store_obj = await self._run(self._io, lambda: self._services.store)
@@ -211,10 +215,10 @@ class AsyncAssistant:
                 await asyncio.wait_for(aping(), timeout=10)
                 store = "ok"
             except Exception as exc:
-                store = f"{type(exc).__name__}: {exc}"[:300]
+                store = _failed("store", exc)
             self._async_store = store_obj
         else:
-            store = await self._run(self._io, check, store_obj.ping)
+            store = await self._run(self._io, check, store_obj.ping, "store")
         answer_log = await self._run(self._io, check, lambda: self._services.answer_log.ping())
         return {"store": store, "log": answer_log}
 
@@ -223,6 +227,12 @@ class AsyncAssistant:
         self._io.shutdown(wait=False, cancel_futures=True)
         if self._async_store is not None:
             await self._async_store.aclose()
+
+
+def _failed(check: str, exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    log.warning("health check %s failed: %s (%r)", check, exc, cause)
+    return "failed"
 
 
 class ServerRuntime:

@@ -17,7 +17,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
 from askloop.agent.answers import AnswerRecord, MessageRole, Progress, Turn
-from askloop.agent.errors import AskloopError
+from askloop.agent.errors import AskloopError, InvalidInputError
 from askloop.config.settings import TeamsSettings
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.rendering import answer_activity, text_activity, typing_activity
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: Teams shows a typing indicator for a few seconds; renew it this often.
 TYPING_EVERY_SECONDS = 3.0
-_FALLBACK_APOLOGY = "Sorry, something went wrong while answering."
+_APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,10 @@ class Replier:
         except AskloopError as exc:
             log.warning("teams: no answer (%s): %s", type(exc).__name__, exc)
             metrics.answer_failures.labels(PLATFORM, type(exc).__name__).inc()
-            return None, text_activity(str(exc) or _FALLBACK_APOLOGY)
+            # Bad input is the user's to fix; anything else is the operator's (its
+            # message names settings the user cannot change): the user gets an apology.
+            text = str(exc) if isinstance(exc, InvalidInputError) else _APOLOGY
+            return None, text_activity(text or _APOLOGY)
         if record.error:
             metrics.answer_failures.labels(PLATFORM, record.error).inc()
         # Linked before sending: deleting the question mid-answer still withdraws it.

@@ -42,6 +42,11 @@ __all__ = ["LanceStore"]
 log = logging.getLogger(__name__)
 
 
+def _safe(what: str) -> str:
+    """A message safe to show: what failed, never LanceDB's own text (that is logged)."""
+    return f"{what}; try again, and if it persists see askloop's log for the details"
+
+
 class LanceStore:
     """``VectorStore`` over an embedded LanceDB directory."""
 
@@ -87,7 +92,7 @@ class LanceStore:
             except Exception as exc:
                 log.exception("cannot open the embedded store at %s", self._path)
                 raise StoreUnavailableError(
-                    f"cannot open the knowledge base at {self._path}: {exc}"
+                    "cannot open the knowledge base; check that ASKLOOP_HOME is a writable folder"
                 ) from exc
         return self._db
 
@@ -108,7 +113,7 @@ class LanceStore:
                 raise
             except Exception as exc:
                 log.exception("cannot open table %s in %s", TABLE, self._path)
-                raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+                raise StoreUnavailableError(_safe("cannot read the knowledge base")) from exc
             self._check_compatible(table.schema)
             self._table = table
             return table
@@ -133,7 +138,8 @@ class LanceStore:
         try:
             db.list_tables()
         except Exception as exc:
-            raise StoreUnavailableError(f"the knowledge base does not answer: {exc}") from exc
+            log.warning("the embedded store does not answer: %r", exc)
+            raise StoreUnavailableError(_safe("the knowledge base does not answer")) from exc
 
     def close(self) -> None:
         """Fold new rows into the indexes and compact, if anything was written."""
@@ -216,7 +222,7 @@ class LanceStore:
                 )
             except Exception as exc:
                 log.exception("upsert of %d chunks failed", len(chunks))
-                raise StoreUnavailableError(f"cannot write to the knowledge base: {exc}") from exc
+                raise StoreUnavailableError(_safe("cannot write to the knowledge base")) from exc
             self._dirty = True
         return len(chunks)
 
@@ -236,9 +242,8 @@ class LanceStore:
                     table.delete(where)
                     self._dirty = True
             except Exception as exc:
-                raise StoreUnavailableError(
-                    f"cannot delete from the knowledge base: {exc}"
-                ) from exc
+                log.exception("deleting chunks of %s failed", document_id)
+                raise StoreUnavailableError(_safe("cannot delete from the knowledge base")) from exc
         return int(doomed)
 
     # -- reads --------------------------------------------------------------------------
@@ -264,13 +269,15 @@ class LanceStore:
         try:
             return int(table.count_rows(where_clause(tenant, None)))
         except Exception as exc:
-            raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+            log.exception("reading the embedded store failed")
+            raise StoreUnavailableError(_safe("cannot read the knowledge base")) from exc
 
     def _scan(self, table: Any, where: str, columns: list[str]) -> dict[str, list[Any]]:
         try:
             result = table.search().where(where).select(columns).limit(None).to_arrow()
         except Exception as exc:
-            raise StoreUnavailableError(f"cannot read the knowledge base: {exc}") from exc
+            log.exception("reading the embedded store failed")
+            raise StoreUnavailableError(_safe("cannot read the knowledge base")) from exc
         return {name: result.column(name).to_pylist() for name in columns}
 
     def search(
@@ -327,7 +334,7 @@ class LanceStore:
             raise
         except Exception as exc:
             log.exception("search failed (tenant=%s mode=%s)", tenant, mode)
-            raise StoreUnavailableError(f"the knowledge base search failed: {exc}") from exc
+            raise StoreUnavailableError(_safe("the knowledge base search failed")) from exc
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -203,7 +203,9 @@ class EmbeddedEndpoint:
                 environment_variables={"ENABLE_MODULES": "", "DISABLE_TELEMETRY": "true"},
             )
         except OSError as exc:  # the download failed (offline) or the binary won't run
+            log.warning("starting embedded Weaviate %s failed: %r", self.version, exc)
             raise StoreUnavailableError(
-                f"cannot start embedded Weaviate {self.version}: {exc}. Without network, "
-                f"place the release binary at {self.binary} or set WEAVIATE_URL"
+                f"cannot start embedded Weaviate {self.version} (the reason is in askloop's "
+                f"log). Without network, place the release binary at {self.binary} or set "
+                "WEAVIATE_URL"
             ) from exc

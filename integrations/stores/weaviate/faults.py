@@ -11,6 +11,7 @@ a bad API key from an outage.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import grpc
@@ -129,13 +130,24 @@ def _reason(exc: BaseException) -> tuple[type[AskloopError], str]:
         cause = exc.__cause__
         if cause is None or isinstance(cause, WeaviateStartUpError):
             # Raised for an unsupported server version, not for a network failure.
-            return IncompatibleStoreError, f"this Weaviate cannot be used: {exc.message}"
+            return IncompatibleStoreError, _unsupported(exc.message)
         return StoreUnavailableError, "Weaviate is unreachable"
     if isinstance(exc, WeaviateGRPCUnavailableError):
         return StoreUnavailableError, "Weaviate's gRPC port does not answer (check the gRPC port)"
     if isinstance(exc, WeaviateConnectionError | WeaviateClosedClientError | httpx.TransportError):
         return StoreUnavailableError, "Weaviate is unreachable"
     return StoreUnavailableError, f"Weaviate failed ({type(exc).__name__})"
+
+
+def _unsupported(message: str) -> str:
+    """askloop's own words for a server the client refuses (its text is only logged)."""
+    found = re.search(r"Weaviate version (\d+(?:\.\d+)*) is not supported", message)
+    if found:
+        return (
+            f"this Weaviate cannot be used: version {found.group(1)} is not supported; "
+            "upgrade Weaviate"
+        )
+    return "this Weaviate cannot be used; the details are in askloop's log"
 
 
 def translate(exc: BaseException, action: str) -> AskloopError:

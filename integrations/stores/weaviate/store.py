@@ -211,7 +211,7 @@ class WeaviateStore:
         log.error("Weaviate refused %d of %d chunks: %s", len(errors), len(chunks), first)
         raise BatchWriteError(
             f"can't {_WRITE} right now: Weaviate refused {len(errors)} of {len(chunks)} chunks "
-            f"({len(broken)} documents not written; first reason: {first})",
+            f"({len(broken)} documents not written; the reasons are in askloop's log)",
             failed=len(errors),
             total=len(chunks),
             errors={chunks[i].chunk_id: message for i, message in errors.items()},
