@@ -74,10 +74,8 @@ def _progress(items: Iterable[Any], total: int) -> Iterator[Any]:
 
 def _more(services: Any) -> Any:
     def more(tenant: str, question: str, exclude: set[str], n: int) -> list[RetrievedChunk]:
-        vector = services.embedder.embed_query(question)
-        hits = services.store.search(
-            tenant=tenant, query=question, vector=vector, k=n + len(exclude), mode="hybrid"
-        )
+        # The search the graph ran for the question (the one in agent/search.py).
+        hits = services.assistant.search(question, tenant=tenant, k=n + len(exclude), mode="hybrid")
         return [
             RetrievedChunk(
                 chunk_id=h.chunk.chunk_id,
