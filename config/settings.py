@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -34,6 +42,7 @@ __all__ = [
     "SlackSettings",
     "TENANT_PATTERN",
     "TeamsSettings",
+    "Unmapped",
     "load_settings",
     "model_cache_dir",
     "validate_tenant",
@@ -177,6 +186,10 @@ class ServerSettings(_Section):
 
 SlackRoute = Literal["retrieve", "rewrite", "finetuned"]
 
+#: What happens to a platform tenant (Slack workspace or org, Microsoft 365 tenant) that
+#: [tenants] does not list: "refuse" it on every path, or answer it from default_tenant.
+Unmapped = Literal["refuse", "default"]
+
 
 class SlackChannelRule(_Section):
     """How askloop behaves in one Slack channel, in direct messages ("dm") or in every
@@ -234,6 +247,9 @@ class SlackSettings(_Section):
     )
     #: Per-channel rules, keyed by channel id, "dm" (direct messages) or "*" (any other).
     channels: dict[str, SlackChannelRule] = Field(default_factory=dict)
+    #: A workspace missing from [tenants]: "refuse" or "default" (answer from
+    #: default_tenant). Unset: "refuse" once [tenants] lists any tenant, else "default".
+    unmapped: Unmapped | None = None
 
     @field_validator("suggested_prompts")
     @classmethod
@@ -262,9 +278,15 @@ class TeamsSettings(_Section):
     openid_metadata: str | None = None
     #: In channels, answer only messages that @mention askloop.
     mention_required_in_channels: bool = True
-    #: A Microsoft 365 tenant missing from [tenants]: "default" answers from
-    #: default_tenant, "refuse" replies that askloop is not set up for it.
-    unmapped_tenant: Literal["default", "refuse"] = "default"
+    #: A Microsoft 365 tenant missing from [tenants]: "refuse" (replies that askloop is
+    #: not set up for it) or "default" (answer from default_tenant). Unset: "refuse"
+    #: once [tenants] lists any tenant, else "default". Formerly ``unmapped_tenant``.
+    unmapped: Unmapped | None = Field(
+        default=None, validation_alias=AliasChoices("unmapped", "unmapped_tenant")
+    )
+    #: Without an app id, /api/messages serves only the Bot Framework Emulator on
+    #: loopback; True opens it to anyone who can reach the port (logged at start-up).
+    allow_unauthenticated: bool = False
     #: Stream answers in 1:1 chats (group chats and channels always get one message).
     streaming: bool = True
     #: Seconds between two updates of one streamed answer (Teams: about 1/s per stream).

@@ -38,19 +38,22 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(services: Services) -> Iterator[RunningServer]:
+def running_server(services: Services, *, host: str = "127.0.0.1") -> Iterator[RunningServer]:
+    """The server on ``host`` (``url`` names the address it is reached at: for a
+    wildcard bind, 127.0.0.1)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="askloop-test-server", daemon=True)
     thread.start()
     runtime = ServerRuntime(services)
 
     async def make() -> Any:
-        return await start(runtime, host="127.0.0.1", port=0)
+        return await start(runtime, host=host, port=0)
 
     runner = asyncio.run_coroutine_threadsafe(make(), loop).result(60)
-    host, port = runner.addresses[0][:2]
+    port = runner.addresses[0][1]
+    bound = "127.0.0.1" if host in ("0.0.0.0", "") else host
     try:
-        yield RunningServer(url=f"http://{host}:{port}", runtime=runtime, loop=loop)
+        yield RunningServer(url=f"http://{bound}:{port}", runtime=runtime, loop=loop)
     finally:
         asyncio.run_coroutine_threadsafe(stop(runtime, runner), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)

@@ -67,6 +67,7 @@ def slack_rig(
     fake: FakeSlack,
     *,
     tenants: dict[str, str] | None = None,
+    default_tenant: str = "default",
     answer: Any = None,
     finetuned: Any = None,
     embedder: Any = None,
@@ -85,6 +86,7 @@ def slack_rig(
     settings = Settings(
         home=tmp_path / "home",
         tenants={"slack:T0ACME": "acme"} if tenants is None else tenants,
+        default_tenant=default_tenant,
         slack=SlackSettings(**options),
     )
     with (

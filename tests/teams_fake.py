@@ -82,9 +82,10 @@ Failure = Callable[[Sent], "tuple[int, dict[str, Any]] | None"]
 
 class FakeConnector:
     """``POST /v3/conversations/{id}/activities[/{activityId}]``: records the activity
-    and answers ``{"id": …}``. ``fail`` may return (status, body) to refuse one."""
+    and answers ``{"id": …}``. ``fail`` may return (status, body) to refuse one.
+    ``host`` is the address it listens on (and names in ``url``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.sent: list[Sent] = []
         self.fail: Failure | None = None
         self._ids = itertools.count(1736416800001)
@@ -128,7 +129,7 @@ class FakeConnector:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -506,7 +507,12 @@ def teams_settings(home: Path, **teams: Any) -> Settings:
 
 
 @contextmanager
-def teams_server(tmp_path: Path, settings: Settings, **models: Any) -> Iterator[RunningServer]:
+def teams_server(
+    tmp_path: Path, settings: Settings, *, host: str = "127.0.0.1", **models: Any
+) -> Iterator[RunningServer]:
     """The real ``askloop serve`` over the test KB with scripted models."""
-    with fake_services(tmp_path, settings, **models) as services, running_server(services) as srv:
+    with (
+        fake_services(tmp_path, settings, **models) as services,
+        running_server(services, host=host) as srv,
+    ):
         yield srv

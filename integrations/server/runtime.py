@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from askloop.agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
 from askloop.config.settings import Settings
+from askloop.integrations.server.tenancy import Platform, tenant_of
 from askloop.integrations.wiring import Services
 
 __all__ = ["AsyncAssistant", "Metrics", "ProgressListener", "ServerRuntime"]
@@ -251,9 +252,10 @@ class ServerRuntime:
         #: The server's periodic upkeep (not background work: shutdown cancels it).
         self.housekeeping: asyncio.Task[None] | None = None
 
-    def tenant_for(self, platform: str, platform_tenant: str) -> str:
-        """The askloop tenant of a verified platform tenant id (unmapped → default)."""
-        return self.settings.tenant_for(platform, platform_tenant)
+    def tenant_for(self, platform: Platform, platform_tenant: str | None) -> str | None:
+        """The askloop tenant of a verified platform tenant id; None: refuse it
+        (``server.tenancy``)."""
+        return tenant_of(self.settings, platform, platform_tenant)
 
     def spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run ``work`` after the platform was acknowledged; failures are logged, and

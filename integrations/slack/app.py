@@ -25,6 +25,7 @@ from askloop.integrations.slack.conversations import Conversations
 from askloop.integrations.slack.dedup import Deliveries
 from askloop.integrations.slack.endpoint import EventsEndpoint
 from askloop.integrations.slack.feedback import FeedbackHandlers
+from askloop.integrations.slack.inbound import envelope_of
 from askloop.integrations.slack.rules import Rules
 from askloop.integrations.slack.socket_mode import SocketMode
 from askloop.integrations.slack.values import FEEDBACK_ACTION, FEEDBACK_MODAL
@@ -62,7 +63,7 @@ class SlackAdapter:
         self._runtime = runtime
         self._settings = settings
         self.api = SlackApi(settings)
-        rules = Rules(settings, tenant_for=runtime.tenant_for)
+        rules = self._rules = Rules(settings, tenant_for=runtime.tenant_for)
         deliveries = Deliveries(runtime)
         self.conversations = Conversations(runtime, self.api, rules, settings, deliveries)
         self.feedback = FeedbackHandlers(runtime, self.api, rules, deliveries)
@@ -141,6 +142,11 @@ class SlackAdapter:
         kind = str(event.get("type"))
         if kind == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
             return  # only user tokens; askloop holds none
+        workspace = envelope_of(args.context).platform_tenant
+        if self._rules.tenant(workspace) is None:
+            # A workspace askloop does not serve lost access: not askloop's token.
+            log.warning("Slack: ignored %s from workspace %s: not in [tenants]", kind, workspace)
+            return
         self.api.disable(kind)
         log.warning(
             "Slack: %s for team %s: askloop stops posting to Slack until restarted "

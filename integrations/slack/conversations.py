@@ -70,13 +70,25 @@ class Conversations:
         await args.ack()
         event = args.body.get("event") or {}
         if event.get("subtype") == "message_deleted":
+            if self._refused(args.context, "a deletion"):
+                return
             start(self._runtime, self._deleted(event), name="slack-message-deleted")
         else:
             self._hand_off("message", args)
 
     async def on_thread_started(self, args: AsyncArgs) -> None:
         await args.ack()
+        if self._refused(args.context, "an assistant thread"):
+            return
         start(self._runtime, self._thread_started(args.body), name="slack-thread-started")
+
+    def _refused(self, context: Mapping[str, Any], what: str) -> bool:
+        """Is the event's workspace refused by [tenants]? (One log line if so.)"""
+        workspace = envelope_of(context).platform_tenant
+        if self._rules.tenant(workspace) is not None:
+            return False
+        log.warning("Slack: ignored %s from workspace %s: not in [tenants]", what, workspace)
+        return True
 
     def _hand_off(self, via: Literal["mention", "message"], args: AsyncArgs) -> None:
         envelope = envelope_of(args.context, args.request.headers, args.body)
@@ -113,7 +125,12 @@ class Conversations:
                 platform_tenant=q.envelope.platform_tenant,
             )
             if isinstance(decision, Refusal):
-                if not q.follow_up:
+                if decision.reason == "tenant_unmapped" and not q.follow_up:
+                    log.warning(
+                        "Slack: refused a question from workspace %s: not in [tenants]",
+                        q.envelope.platform_tenant,
+                    )
+                elif not q.follow_up:
                     log.info(
                         "Slack: not answering %s in %s (%s)", q.user, q.channel, decision.reason
                     )

@@ -5,7 +5,9 @@ service (tenant-checked: an unknown answer id, or another tenant's, is rejected 
 logged) and confirmed to the clicker with an ephemeral message. A 👎 also opens a
 modal asking what was wrong and, optionally, the right answer. ``:+1:``/``:-1:``
 reactions on an answer count the same way; removing one clears that user's rating.
-Each user's latest rating wins, so repeated clicks update rather than add up.
+Each user's latest rating wins, so repeated clicks update rather than add up. A
+workspace that [tenants] refuses records nothing: its clicks and forms are told the
+workspace is not set up, its reactions are ignored.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ THANKS = "Thanks for the feedback!"
 THANKS_DETAIL = "Thanks — that helps us improve the answers."
 NOT_RECORDED = "Sorry, that feedback could not be recorded."
 TOO_LONG = f"Please shorten the correct answer to {CORRECTION_MAX_CHARS:,} characters or fewer."
+NOT_SET_UP = "askloop is not set up for this workspace, so feedback is not recorded here."
 _UP = frozenset({"+1", "thumbsup"})
 _DOWN = frozenset({"-1", "thumbsdown"})
 
@@ -59,7 +62,9 @@ class _Where:
     user: str
     channel: str | None
     thread_ts: str | None
-    tenant: str
+    #: None: the workspace is refused ([tenants]).
+    tenant: str | None
+    workspace: str | None
 
 
 class FeedbackHandlers:
@@ -79,10 +84,21 @@ class FeedbackHandlers:
     ) -> _Where:
         """Who gave feedback where, and the tenant their verified workspace maps to."""
         channel = channel or ""
-        tenant = self._rules.tenant(
-            envelope_of(context).platform_tenant, channel=channel, direct=is_direct(channel)
+        workspace = envelope_of(context).platform_tenant
+        tenant = self._rules.tenant(workspace, channel=channel, direct=is_direct(channel))
+        return _Where(str(user or ""), channel or None, thread_ts, tenant, workspace)
+
+    def _refused(self, where: _Where, what: str) -> bool:
+        """Is ``where``'s workspace refused? (One log line if so.)"""
+        if where.tenant is not None:
+            return False
+        log.warning(
+            "Slack: ignored %s from %s: workspace %s is not in [tenants]",
+            what,
+            where.user,
+            where.workspace,
         )
-        return _Where(str(user or ""), channel or None, thread_ts, tenant)
+        return True
 
     async def _rate(
         self,
@@ -94,6 +110,8 @@ class FeedbackHandlers:
         reason: str = "",
         correction: str = "",
     ) -> bool:
+        if where.tenant is None:  # callers refuse first; never rate without a tenant
+            return False
         try:
             await self._assistant.rate(
                 answer_id=answer_id,
@@ -145,6 +163,9 @@ class FeedbackHandlers:
         )
 
     async def _click(self, raw: object, trigger_id: str | None, where: _Where) -> None:
+        if self._refused(where, "a feedback click"):
+            await self._tell(where, NOT_SET_UP)
+            return
         try:
             value = FeedbackValue.decode(raw)
         except TamperedValueError as exc:
@@ -199,6 +220,9 @@ class FeedbackHandlers:
             log.warning("Slack: rejected a feedback form from %s: %s", user, exc)
             return
         where = self._where(user, context, state.channel, state.thread_ts)
+        if self._refused(where, "a feedback form"):
+            await self._tell(where, NOT_SET_UP)
+            return
         recorded = await self._rate(
             state.answer_id, "down", where, source="button", reason=reason, correction=correction
         )
@@ -223,10 +247,13 @@ class FeedbackHandlers:
     async def _reacted(
         self, body: Mapping[str, Any], event: Mapping[str, Any], rating: Rating | None, context: Any
     ) -> None:
+        item = event.get("item") or {}
+        where = self._where(event.get("user"), context, item.get("channel"), None)
+        if self._refused(where, "a reaction"):
+            return
         event_id = body.get("event_id")
         if event_id and not await self._deliveries.first(event_key(event_id)):
             return
-        item = event.get("item") or {}
         me = await self._api.identity()
         bot_user = me.user_id or envelope_of(context, None, body).bot_user_id
         author = event.get("item_user")
@@ -239,5 +266,4 @@ class FeedbackHandlers:
             log.warning("Slack: cannot look up the answer of %s (%s)", ref, exc)
             return
         if answer_id is not None:
-            where = self._where(event.get("user"), context, item.get("channel"), None)
             await self._rate(answer_id, rating, where, source="reaction")

@@ -2,7 +2,8 @@
 
 The tenant comes only from the verified envelope — the installation's ``team_id``, or
 its ``enterprise_id`` for an org-wide install — mapped through ``[tenants]``
-(``"slack:T0ACME" = "acme"``); a channel rule may name the tenant for its channel.
+(``"slack:T0ACME" = "acme"``); a channel rule may name the tenant for its channel. A
+workspace the map refuses (``server.tenancy``) is refused before any channel rule.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from askloop.config.settings import SlackSettings
 
 __all__ = ["Decision", "Refusal", "Rules", "TenantMap", "platform_tenant"]
 
-#: ``ServerRuntime.tenant_for``: (platform, platform tenant id) → askloop tenant.
-TenantMap = Callable[[str, str], str]
+#: ``ServerRuntime.tenant_for``: (platform, platform tenant id) → askloop tenant, or
+#: None when that platform tenant is refused.
+TenantMap = Callable[[Literal["slack"], str | None], str | None]
 
 
 def platform_tenant(
@@ -38,7 +40,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    reason: Literal["channel_disabled", "user_not_allowed", "mention_required"]
+    reason: Literal["tenant_unmapped", "channel_disabled", "user_not_allowed", "mention_required"]
 
 
 class Rules:
@@ -48,12 +50,14 @@ class Rules:
 
     def tenant(
         self, platform_tenant: str | None, *, channel: str = "", direct: bool = False
-    ) -> str:
-        """The askloop tenant of a verified Slack team/org (a channel rule may override)."""
+    ) -> str | None:
+        """The askloop tenant of a verified Slack team/org (a channel rule may override);
+        None when the workspace is refused."""
+        tenant = self._tenant_for("slack", platform_tenant)
+        if tenant is None:
+            return None
         rule = self._settings.rule_for(channel, direct=direct) if channel else None
-        if rule is not None and rule.tenant:
-            return rule.tenant
-        return self._tenant_for("slack", platform_tenant or "")
+        return rule.tenant if rule is not None and rule.tenant else tenant
 
     def decide(
         self,
@@ -65,6 +69,9 @@ class Rules:
         platform_tenant: str | None,
     ) -> Decision | Refusal:
         """May ``user`` be answered in ``channel``, and how."""
+        tenant = self.tenant(platform_tenant, channel=channel, direct=direct)
+        if tenant is None:
+            return Refusal("tenant_unmapped")
         rule = self._settings.rule_for(channel, direct=direct)
         if not rule.enabled:
             return Refusal("channel_disabled")
@@ -72,5 +79,4 @@ class Rules:
             return Refusal("user_not_allowed")
         if rule.mention_only and not mentioned and not direct:
             return Refusal("mention_required")
-        tenant = self.tenant(platform_tenant, channel=channel, direct=direct)
         return Decision(tenant=tenant, allow_finetuned="finetuned" in rule.routes)

@@ -6,6 +6,7 @@ this package, so the SDK can be swapped without touching the rest of askloop.
 | module        | what                                                                  |
 |---------------|-----------------------------------------------------------------------|
 | endpoint      | the HTTP handler: authenticate (every failure is a 401), run the turn |
+|               | (without an app id: the emulator on loopback only, else 401)          |
 | auth          | inbound JWT checks, outbound tokens fetched off the event loop        |
 | bot           | the ActivityHandler: messages, installs, deletes, feedback invokes    |
 | replies       | the background answer: typing, streaming, final message, links        |
@@ -50,13 +51,23 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
 
     settings = runtime.settings.teams
     enabled = bool(settings.app_id)
-    if not enabled:
+    if not enabled and settings.allow_unauthenticated:
         log.warning(
-            "Teams: MicrosoftAppId is not set, so %s accepts UNAUTHENTICATED requests "
-            "from anyone who can reach it. Use this only locally or with the Bot Framework "
-            "Emulator; set MicrosoftAppId and MicrosoftAppPassword anywhere else.",
+            "Teams: MicrosoftAppId is not set and [teams] allow_unauthenticated = true, so "
+            "%s accepts UNAUTHENTICATED requests from anyone who can reach it and posts "
+            "answers to whatever serviceUrl they name. Set MicrosoftAppId and "
+            "MicrosoftAppPassword, or turn allow_unauthenticated off.",
             MESSAGES_PATH,
         )
+    elif not enabled:
+        log.warning(
+            "Teams: MicrosoftAppId is not set: %s serves only the Bot Framework Emulator "
+            "on this machine (loopback, no proxy, loopback serviceUrl) and answers 401 to "
+            "everything else. Set MicrosoftAppId and MicrosoftAppPassword for Teams.",
+            MESSAGES_PATH,
+        )
+    elif settings.allow_unauthenticated:
+        log.warning("Teams: allow_unauthenticated is ignored: MicrosoftAppId is set")
     elif settings.app_type != "UserAssignedMSI" and settings.app_password is None:
         log.warning("Teams: MicrosoftAppPassword is not set: replies cannot be authenticated")
     authentication, close_authentication = build_authentication(settings)
@@ -70,5 +81,6 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
             authentication, enabled=enabled, openid_metadata=metadata_url(settings)
         ),
         metrics=runtime.metrics,
+        emulator_only=not settings.allow_unauthenticated,
     )
     app.router.add_post(MESSAGES_PATH, endpoint.handle)

@@ -112,14 +112,15 @@ class AskloopBot(ActivityHandler):
         if kind == "channel" and self._settings.mention_required_in_channels and not mentioned:
             self._count("ignored")
             return
-        if not await self._first_delivery(activity):
-            return
+        # Before the delivery claim: nothing of a refused tenant is written to the log.
         decision = resolve_tenant(activity.channel_data, self._runtime.settings)
         if decision.tenant is None:
             log.warning("teams: message from unmapped tenant %r refused", decision.platform_tenant)
             self._count("refused")
             refusal = self._replier.say(turn_context, text_activity(REFUSAL))
             self._hand_off(turn_context, refusal, "teams-refuse")
+            return
+        if not await self._first_delivery(activity):
             return
         if not text:
             self._count("ignored")
@@ -155,10 +156,10 @@ class AskloopBot(ActivityHandler):
         # Greet once when askloop is installed, not every person who joins a team.
         if not added or not (bot_added or kind == "personal"):
             return
-        if not await self._first_delivery(activity):
-            return
         if resolve_tenant(activity.channel_data, self._runtime.settings).tenant is None:
             self._count("refused")
+            return
+        if not await self._first_delivery(activity):
             return
         self._count("welcome")
         welcome = welcome_activity(
@@ -171,6 +172,11 @@ class AskloopBot(ActivityHandler):
     async def on_message_delete_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         if not activity.id or not activity.conversation:
+            return
+        decision = resolve_tenant(activity.channel_data, self._runtime.settings)
+        if decision.tenant is None:
+            log.warning("teams: delete from unmapped tenant %r ignored", decision.platform_tenant)
+            self._count("refused")
             return
         answer_id = await self._runtime.assistant.withdraw_message(
             platform=PLATFORM, message_ref=message_ref(activity.conversation.id, activity.id)

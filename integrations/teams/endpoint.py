@@ -1,7 +1,11 @@
 """``POST /api/messages``: authenticate, run the bot's turn, answer the HTTP request.
 
 Authentication happens before anything else touches the activity, and every way it
-fails is a 401 with nothing processed. The bot's turn only acknowledges (answers run in
+fails is a 401 with nothing processed. Without an app id there is no token to check:
+then only the Bot Framework Emulator on this machine gets in (a loopback peer with no
+forwarding header, and a loopback ``serviceUrl`` for the replies), unless
+``[teams] allow_unauthenticated`` opens the door; everything else is a 401, and no
+reply is ever posted to a ``serviceUrl`` it names. The bot's turn only acknowledges (answers run in
 the background), so the response goes out in milliseconds; an invoke gets the bot's
 invoke response as its body.
 """
@@ -16,6 +20,7 @@ from botbuilder.core import ActivityHandler, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
+from askloop.integrations.server.loopback import is_loopback_url, why_not_local
 from askloop.integrations.server.runtime import Metrics
 from askloop.integrations.teams.auth import NotAuthenticatedError, RequestAuthenticator
 from askloop.integrations.teams.tenancy import PLATFORM
@@ -33,11 +38,14 @@ class MessagesEndpoint:
         bot: ActivityHandler,
         authenticator: RequestAuthenticator,
         metrics: Metrics,
+        emulator_only: bool,
     ) -> None:
         self._adapter = adapter
         self._bot = bot
         self._authenticator = authenticator
         self._metrics = metrics
+        #: Auth is off and the door is not opened: only the emulator on loopback.
+        self._emulator_only = emulator_only and not authenticator.enabled
 
     def _refuse(self, status: int, outcome: str, why: str) -> web.Response:
         self._metrics.requests.labels(PLATFORM, outcome).inc()
@@ -47,6 +55,9 @@ class MessagesEndpoint:
         authorization = request.headers.get("Authorization")
         if self._authenticator.enabled and not authorization:
             log.warning("teams: request without a token refused (401)")
+            return self._refuse(401, "unauthorized", "unauthorized")
+        if self._emulator_only and (why := why_not_local(request)) is not None:
+            log.warning("teams: unauthenticated request refused (401): %s", why)
             return self._refuse(401, "unauthorized", "unauthorized")
         try:
             body: Any = await request.json() if request.content_type == "application/json" else None
@@ -69,6 +80,13 @@ class MessagesEndpoint:
         if activity is None:
             log.warning("teams: request refused (400): %s", wrong)
             return self._refuse(400, "bad_request", "expected a Bot Framework activity")
+        if self._emulator_only and not is_loopback_url(activity.service_url):
+            # Replies go to serviceUrl: unauthenticated, only to this machine.
+            log.warning(
+                "teams: unauthenticated request refused (401): serviceUrl %r is not loopback",
+                activity.service_url[:200],
+            )
+            return self._refuse(401, "unauthorized", "unauthorized")
         try:
             identity = await self._authenticator.authenticate(activity, authorization)
         except NotAuthenticatedError as exc:

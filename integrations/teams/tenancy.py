@@ -1,7 +1,8 @@
 """Which askloop tenant a Teams activity belongs to, and how its messages are named.
 
 The tenant comes only from ``channelData.tenant.id`` (the Microsoft 365 tenant Teams
-stamps on every activity), mapped through ``[tenants]`` as ``"teams:<tenant id>"``.
+stamps on every activity), mapped through ``[tenants]`` as ``"teams:<tenant id>"``;
+an unmapped one is refused or answered from the default tenant (``server.tenancy``).
 Message references and delivery keys are built here so that the answer path, the
 feedback invoke and ``messageDelete`` all name a message the same way.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from askloop.config.settings import Settings
+from askloop.integrations.server.tenancy import tenant_of
 
 __all__ = [
     "PLATFORM",
@@ -26,7 +28,7 @@ __all__ = [
     "user_of",
 ]
 
-PLATFORM = "teams"
+PLATFORM: Final = "teams"
 
 #: Channel threads are addressed as "<channel id>;messageid=<root message id>".
 _THREAD_SUFFIX = ";messageid="
@@ -54,16 +56,12 @@ def platform_tenant_of(channel_data: Any) -> str:
 def resolve_tenant(channel_data: Any, settings: Settings) -> TenantDecision:
     """Map the activity's Microsoft 365 tenant to an askloop tenant.
 
-    Unmapped (or absent) tenants get ``default_tenant``, or None with
-    ``[teams] unmapped_tenant = "refuse"``.
+    Unmapped (or absent) tenants are refused (None) once ``[tenants]`` lists any tenant,
+    else get ``default_tenant``; ``[teams] unmapped`` says which explicitly.
     """
     platform_tenant = platform_tenant_of(channel_data)
-    key = f"{PLATFORM}:{platform_tenant}"
-    if platform_tenant and key in settings.tenants:
-        return TenantDecision(settings.tenant_for(PLATFORM, platform_tenant), platform_tenant, True)
-    if settings.teams.unmapped_tenant == "refuse":
-        return TenantDecision(None, platform_tenant, False)
-    return TenantDecision(settings.default_tenant, platform_tenant, False)
+    mapped = bool(platform_tenant) and f"{PLATFORM}:{platform_tenant}" in settings.tenants
+    return TenantDecision(tenant_of(settings, PLATFORM, platform_tenant), platform_tenant, mapped)
 
 
 def base_conversation_id(conversation_id: str) -> str:

@@ -298,7 +298,7 @@ def test_slacks_documented_payloads_verbatim(tmp_path, fake):
 
 @needs_doc_fixtures
 def test_the_documented_assistant_thread_started_gets_suggested_prompts(tmp_path, fake):
-    with slack_rig(tmp_path, fake) as rig:
+    with slack_rig(tmp_path, fake, tenants={"slack:T123ABC456": "acme"}) as rig:
         rig.event((FIXTURES / "assistant_thread_started.json").read_text())
         rig.settle()
         [call] = fake.calls("assistant.threads.setSuggestedPrompts")
@@ -321,7 +321,9 @@ def test_the_tenant_comes_from_the_verified_team_or_org_and_channel_rules(tmp_pa
         "C0KB": {"routes": ["retrieve", "rewrite"]},
         "C0HR": {"users": ["U0ALICE"], "tenant": "hr"},
     }
-    with slack_rig(tmp_path, fake, tenants=tenants, finetuned=tuned, channels=channels) as rig:
+    with slack_rig(
+        tmp_path, fake, tenants=tenants, finetuned=tuned, channels=channels, unmapped="default"
+    ) as rig:
         rig.event(
             app_mention(
                 QUESTION,

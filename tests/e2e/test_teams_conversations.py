@@ -138,13 +138,13 @@ def test_a_redelivered_message_is_answered_once(tmp_path, connector):
 
 def test_an_unmapped_tenant_is_answered_from_the_default_tenant_or_refused(tmp_path, connector):
     stranger = personal_message(QUESTION, service_url=connector.url, tenant=OTHER_TENANT)
-    with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
+    with teams_server(tmp_path, teams_settings(tmp_path / "home", unmapped="default")) as srv:
         post(srv.url, stranger)
         srv.settle()
         (logged,) = answers(srv)
     assert logged.record.tenant == "default"
 
-    settings = teams_settings(tmp_path / "home2", unmapped_tenant="refuse")
+    settings = teams_settings(tmp_path / "home2")  # [tenants] is there: refused by default
     with teams_server(tmp_path / "second", settings) as srv:
         post(srv.url, {**stranger, "id": "1485983408999"})
         srv.settle()
@@ -158,7 +158,7 @@ def test_the_tenant_comes_from_channel_data_only(tmp_path, connector):
     # conversation.tenantId says the mapped tenant; channelData.tenant.id does not.
     activity = channel_message(QUESTION, service_url=connector.url, tenant=OTHER_TENANT)
     assert activity["conversation"]["tenantId"] == TENANT
-    settings = teams_settings(tmp_path / "home", unmapped_tenant="refuse")
+    settings = teams_settings(tmp_path / "home", unmapped="refuse")
     with teams_server(tmp_path, settings) as srv:
         post(srv.url, activity)
         srv.settle()
@@ -257,7 +257,7 @@ def test_without_an_app_id_the_server_warns_that_auth_is_off(tmp_path, connector
         pass
     warning = [r for r in caplog.records if r.name == "askloop.integrations.teams"]
     assert warning and warning[0].levelno == logging.WARNING
-    assert "UNAUTHENTICATED" in warning[0].getMessage()
+    assert "serves only the Bot Framework Emulator" in warning[0].getMessage()
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"text": "no type"}'])

@@ -22,7 +22,7 @@ QUESTION = "How many days of annual leave do employees get?"
 @pytest.fixture
 def answered(tmp_path, connector):
     """A server that has answered one question in a personal chat."""
-    settings = teams_settings(tmp_path / "home", unmapped_tenant="refuse")
+    settings = teams_settings(tmp_path / "home", unmapped="refuse")
     settings = settings.model_copy(
         update={"tenants": {**settings.tenants, f"teams:{OTHER_TENANT}": "beta"}}
     )

@@ -37,7 +37,7 @@ def srv(tmp_path, openid):
         app_password="app-secret",
         openid_metadata=openid.metadata_url,
         feedback_form="custom",
-        unmapped_tenant="refuse",
+        unmapped="refuse",
     )
     settings = settings.model_copy(
         update={"tenants": {**settings.tenants, f"teams:{OTHER_TENANT}": "beta"}}

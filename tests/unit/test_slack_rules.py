@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from askloop.config.settings import SettingsError, SlackChannelRule, SlackSettings, load_settings
+from askloop.integrations.server.tenancy import tenant_of
 from askloop.integrations.slack.rules import Decision, Refusal, Rules, platform_tenant
 
 TOML = """
@@ -38,7 +41,7 @@ def settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def rules(settings):
-    return Rules(settings.slack, tenant_for=settings.tenant_for)
+    return Rules(settings.slack, tenant_for=partial(tenant_of, settings))
 
 
 def decide(rules, channel, *, user="U0BOB", mentioned=True, direct=False, team="T0ACME"):
@@ -83,7 +86,19 @@ def test_the_tenant_comes_from_the_team_or_the_org_of_an_org_install(rules):
     )
     assert platform_tenant(team_id=None, enterprise_id="E0ORG", enterprise_install=None) == "E0ORG"
     assert rules.tenant("E0ORG", channel="C0HELP") == "org"
-    assert rules.tenant("T0UNKNOWN", channel="C0HELP") == "default"
+    # [tenants] lists workspaces: one it does not list is refused, whatever the channel.
+    assert rules.tenant("T0UNKNOWN", channel="C0HR") is None
+    assert rules.tenant(None) is None
+    assert decide(rules, "C0HELP", team="T0UNKNOWN") == Refusal("tenant_unmapped")
+
+
+def test_unmapped_default_answers_unknown_workspaces_from_the_default_tenant(settings):
+    opened = settings.model_copy(
+        update={"slack": settings.slack.model_copy(update={"unmapped": "default"})}
+    )
+    rules = Rules(opened.slack, tenant_for=partial(tenant_of, opened))
+    assert rules.tenant("T0UNKNOWN") == "default"
+    assert rules.tenant("T0UNKNOWN", channel="C0HR") == "hr"  # the channel rule still names it
     assert rules.tenant(None) == "default"
 
 

@@ -16,7 +16,7 @@ GUID = "8f0e0000-0000-0000-0000-000000000000"
 
 
 def settings(policy: str = "default") -> Settings:
-    return Settings(tenants={f"teams:{GUID}": "acme"}, teams=TeamsSettings(unmapped_tenant=policy))
+    return Settings(tenants={f"teams:{GUID}": "acme"}, teams=TeamsSettings(unmapped=policy))
 
 
 def test_a_mapped_tenant_answers_from_its_askloop_tenant():
