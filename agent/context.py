@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from askloop.agent.chat import ChatModel
 from askloop.agent.ports import Embedder, VectorStore
@@ -11,35 +14,36 @@ from askloop.agent.ports import Embedder, VectorStore
 __all__ = ["Context", "Policy"]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class Policy:
-    """Thresholds and limits of the graph (settings ``[graph]``)."""
+    """Thresholds and limits of the graph: also the settings section ``[graph]``, so
+    the bounds below are checked when either builds one."""
 
     #: Hits used as context and by the grader.
-    k: int = 5
+    k: Annotated[int, Field(ge=1, le=20)] = 5
     #: Rewrite-and-search-again rounds before giving up.
-    max_rewrites: int = 2
+    max_rewrites: Annotated[int, Field(ge=0, le=10)] = 2
     #: "probe": a cheap search decides (no LLM); "llm": the answer model judges.
     router: Literal["probe", "llm"] = "probe"
     #: probe router: search the knowledge base when the routing score (best cosine plus
-    #: evidence that a hit is about the question's subject, agent/routing.py) reaches this.
-    #: Corpus-dependent: tune it with bench/router.py or from logged traces.
-    route_threshold: float = 0.45
+    #: evidence that a hit is about the question's subject, up to 1.6, agent/routing.py)
+    #: reaches this. Corpus-dependent: tune it with bench/router.py or from logged traces.
+    route_threshold: Annotated[float, Field(ge=0.0, le=2.0)] = 0.45
     #: The probe's search: "vector" is one store query (routing stays within its latency
     #: budget); "hybrid" also runs the keyword leg, and retrieve then reuses its hits.
     probe_mode: Literal["vector", "hybrid"] = "vector"
     #: "scores": hits are good when the best cosine similarity reaches ``grade_threshold``.
     grader: Literal["scores", "llm"] = "scores"
-    grade_threshold: float = 0.45
+    grade_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.45
     #: At the rewrite bound: "finetuned" answers with a caveat; "not_found" says so plainly.
     give_up: Literal["finetuned", "not_found"] = "finetuned"
     #: The fine-tuned model was trained with retrieved context (RAFT) and gets it.
     finetuned_uses_context: bool = False
     #: Questions longer than this are truncated (the trace says so).
-    max_question_chars: int = 4000
+    max_question_chars: Annotated[int, Field(ge=100)] = 4000
     #: Thread history given to the models, newest turns first, within this budget.
-    history_tokens: int = 1200
-    max_answer_tokens: int = 400
+    history_tokens: Annotated[int, Field(ge=0)] = 1200
+    max_answer_tokens: Annotated[int, Field(ge=16, le=8192)] = 400
     #: An answer from the knowledge base that cites nothing cites the document it is
     #: demonstrably drawn from (agent/attribution.py); the trace says so.
     attribute_citations: bool = True

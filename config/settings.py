@@ -27,6 +27,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from askloop.agent.answers import TENANT_NAME
+from askloop.agent.context import Policy
 
 __all__ = [
     "ENV_VARS",
@@ -145,29 +146,8 @@ class ModelSettings(_Section):
     local_context_tokens: int = Field(default=2048, ge=512, le=32768)
 
 
-class GraphSettings(_Section):
-    """Thresholds and limits of the answer graph."""
-
-    k: int = Field(default=5, ge=1, le=20)
-    max_rewrites: int = Field(default=2, ge=0, le=10)
-    #: "probe": a cheap search and a cosine threshold decide (no LLM); "llm": the model judges.
-    router: Literal["probe", "llm"] = "probe"
-    #: probe: the routing score (cosine + subject evidence, up to 1.6) to search the KB at.
-    route_threshold: float = Field(default=0.45, ge=0.0, le=2.0)
-    #: probe: "vector" (one store query, fast) or "hybrid" (reused by retrieve).
-    probe_mode: Literal["vector", "hybrid"] = "vector"
-    #: "scores": the best cosine similarity decides (no LLM); "llm": the model judges.
-    grader: Literal["scores", "llm"] = "scores"
-    grade_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
-    #: At the rewrite bound: "finetuned" (answer with a caveat) or "not_found".
-    give_up: Literal["finetuned", "not_found"] = "finetuned"
-    #: The fine-tuned model was trained with retrieved context (RAFT) and gets it.
-    finetuned_uses_context: bool = False
-    max_question_chars: int = Field(default=4000, ge=100)
-    history_tokens: int = Field(default=1200, ge=0)
-    max_answer_tokens: int = Field(default=400, ge=16, le=8192)
-    #: An uncited knowledge-base answer cites the document it is demonstrably drawn from.
-    attribute_citations: bool = True
+#: The ``[graph]`` section is the core's own Policy (one definition of its knobs).
+GraphSettings = Policy
 
 
 class ServerSettings(_Section):
@@ -373,7 +353,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     weaviate: WeaviateSettings = WeaviateSettings()
     models: ModelSettings = ModelSettings()
-    graph: GraphSettings = GraphSettings()
+    graph: Policy = Policy()
     providers: ProviderKeys = ProviderKeys()
     server: ServerSettings = ServerSettings()
     slack: SlackSettings = SlackSettings()

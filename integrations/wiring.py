@@ -27,7 +27,6 @@ __all__ = [
     "Services",
     "build_embedder",
     "build_store",
-    "policy_from",
     "forget_process_services",
     "process_services",
     "services_for",
@@ -63,10 +62,6 @@ def build_store(settings: Settings, embedder: Embedder) -> VectorStore:
         alpha=settings.search.alpha,
         candidates=settings.search.candidates,
     )
-
-
-def policy_from(settings: Settings) -> Policy:
-    return Policy(**settings.graph.model_dump())
 
 
 class Services:
@@ -136,7 +131,7 @@ class Services:
 
     @property
     def policy(self) -> Policy:
-        return self._get("policy", lambda: policy_from(self.settings))
+        return self.settings.graph
 
     @property
     def context(self) -> Context:

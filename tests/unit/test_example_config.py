@@ -23,15 +23,19 @@ def test_every_setting_is_documented_in_the_example():
     text = EXAMPLE.read_text()
     for name, field in Settings.model_fields.items():
         assert name in text, name
-        sub = getattr(field.annotation, "model_fields", None)
+        sub = getattr(field.annotation, "model_fields", None) or getattr(
+            field.annotation, "__pydantic_fields__", None
+        )
         for key in sub or {}:
             assert key in text, f"{name}.{key}"
 
 
-def test_graph_settings_defaults_match_the_policy_defaults():
-    # Policy (agent/) and GraphSettings (config/) declare the same knobs; the core must
-    # not behave differently when built without settings (tests, LangGraph hosts, tools).
+def test_the_graph_section_is_the_cores_policy(tmp_path, monkeypatch):
+    # One definition of the graph's knobs: what settings load is what the graph runs with.
     from askloop.agent.context import Policy
-    from askloop.integrations.wiring import policy_from
 
-    assert policy_from(Settings()) == Policy()
+    assert Settings().graph == Policy()
+    toml = tmp_path / "askloop.toml"
+    toml.write_text("[graph]\nk = 3\ngive_up = 'not_found'\n")
+    monkeypatch.setenv("ASKLOOP_CONFIG", str(toml))
+    assert load_settings().graph == Policy(k=3, give_up="not_found")

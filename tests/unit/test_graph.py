@@ -228,9 +228,9 @@ class StoreDyingAfter:
 def test_a_store_dying_mid_run_gives_up_at_once_without_rewriting(store, embedder, searches):
     # searches=1: the probe works, the first retrieve fails. searches=2: the first
     # retrieve is judged poor, the query is rewritten, and the second retrieve fails.
-    # With searches=2 the grade threshold is out of reach: the first search is poor.
-    grade_threshold = 1.1 if searches == 2 else 0.5
-    ctx = make_context(StoreDyingAfter(store, searches), embedder, grade_threshold=grade_threshold)
+    # With searches=2 the grader says NO: the first search is poor.
+    judge = {"grader": "llm", "answer": FakeChatModel("NO")} if searches == 2 else {}
+    ctx = make_context(StoreDyingAfter(store, searches), embedder, **judge)
     result = run(ctx, "how many days of paid annual leave does an employee get")
     assert result["answer"] == STORE_DOWN and result["cited"] == []
     assert result["error"] == result["give_up_reason"] == "store_unavailable"

@@ -11,6 +11,7 @@ from askloop.agent.graph import build_graph
 from askloop.agent.messages import NOT_FOUND
 from askloop.agent.service import Assistant, hash_user
 from askloop.integrations.answer_log.sql_log import SqlAnswerLog
+from tests.fakes import FakeChatModel
 from tests.kb_fixture import make_context
 
 
@@ -215,7 +216,9 @@ def test_a_give_up_streams_the_caveat_first(store, embedder, answer_log):
 
     assistant = Assistant(
         graph=build_graph(InMemorySaver()),
-        context=make_context(store, embedder, grade_threshold=1.1, max_rewrites=0),
+        context=make_context(
+            store, embedder, grader="llm", answer=FakeChatModel("NO"), max_rewrites=0
+        ),
         answer_log=answer_log,
     )
     seen = []

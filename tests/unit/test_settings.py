@@ -157,6 +157,8 @@ def test_home_in_toml_may_be_absolute_or_start_with_tilde(monkeypatch, write_con
         pytest.param("[search]\nkk = 1\n", "search.kk", id="unknown-section-key"),
         pytest.param("[search]\nk = 0\n", "search.k", id="k-below-1"),
         pytest.param('[search]\nmode = "fuzzy"\n', "search.mode", id="bad-literal"),
+        pytest.param("[graph]\nkk = 1\n", "graph.kk", id="unknown-graph-key"),
+        pytest.param("[graph]\ngrade_threshold = 1.5\n", "graph.grade_threshold", id="graph-bound"),
         pytest.param(
             "[ingest]\nchunk_tokens = 64\nchunk_overlap = 64\n",
             "chunk_overlap must be smaller than chunk_tokens",
