@@ -42,6 +42,16 @@ class Embedder(Protocol):
     @property
     def dimensions(self) -> int: ...
 
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens of one text the model reads (its own special tokens aside);
+        the rest of a longer text never reaches the vector."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is to this model, counted as it tokenizes."""
+        ...
+
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         """Embed many texts, shape (len(texts), dimensions), L2-normalised."""
         ...

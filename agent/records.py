@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Chunk", "Hit", "SearchMode", "SEARCH_MODES", "chunk_id_for", "document_id_for"]
+__all__ = [
+    "Chunk",
+    "Hit",
+    "SearchMode",
+    "SEARCH_MODES",
+    "chunk_id_for",
+    "document_id_for",
+    "search_text_for",
+]
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")
@@ -22,6 +31,13 @@ def chunk_id_for(document_id: str, position: int, text: str) -> str:
     """Content-addressed chunk id: the same text at the same place keeps its id."""
     digest = hashlib.sha256(f"{document_id}\x1f{position}\x1f{text}".encode()).hexdigest()
     return digest[:32]
+
+
+def search_text_for(*, title: str, heading_path: Sequence[str], text: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: title and headings give the
+    text context. The chunker sizes chunks by this whole text."""
+    context = " > ".join((title, *heading_path))
+    return f"{context}\n{text}" if context else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +63,8 @@ class Chunk:
 
     @property
     def search_text(self) -> str:
-        """What is embedded and keyword-indexed: title and headings give the text context."""
-        context = " > ".join((self.title, *self.heading_path))
-        return f"{context}\n{self.text}" if context else self.text
+        """What is embedded and keyword-indexed (see ``search_text_for``)."""
+        return search_text_for(title=self.title, heading_path=self.heading_path, text=self.text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,13 @@ class FixedEmbedder:
     def dimensions(self) -> int:
         return DIMENSIONS
 
+    @property
+    def max_tokens(self) -> int:
+        return 256
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return np.tile(self._vector, (len(texts), 1))
 

@@ -5,7 +5,11 @@ the descriptions of 200 held-out articles (see bench/_wiki.py for the protocol),
 prints one line per mode. ``--tune`` grid-searches the hybrid ``alpha`` on the 300
 TUNE queries only; the EVAL figures are never used to choose anything.
 
-    python bench/retrieval_quality.py [--threads 2] [--tune]
+By default each extract is one chunk, as the corpus gives it. ``--ingest`` instead
+chunks every extract through askloop's own chunker with the default ingest settings,
+as `askloop ingest` would (a query's answer is the article of any of its chunks).
+
+    python bench/retrieval_quality.py [--threads 2] [--tune] [--ingest]
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
-from askloop.config.settings import SearchSettings  # noqa: E402
+from askloop.config.settings import IngestSettings, SearchSettings  # noqa: E402
+from askloop.integrations.ingest.chunker import chunk_document  # noqa: E402
+from askloop.integrations.ingest.loaders import LoadedDocument, Section  # noqa: E402
 from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
 from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
 from bench._wiki import benchmark_split  # noqa: E402
@@ -41,14 +47,8 @@ def mrr_recall(store, embedder, docs, ids, mode, k=10, vectors=None):
     return rr / len(ids), hit / len(ids)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--tune", action="store_true", help="grid-search alpha on TUNE queries")
-    args = parser.parse_args()
-
-    docs, eval_ids, tune_ids = benchmark_split()
-    embedder = MiniLMEmbedder(threads=args.threads)
+def passage_chunks(docs):
+    """One chunk per extract, as the corpus gives it."""
     chunks = []
     for v in docs:
         source = f"wiki:{v['title']}"
@@ -65,6 +65,45 @@ def main() -> None:
                 position=0,
             )
         )
+    return chunks
+
+
+def ingest_chunks(docs, embedder):
+    """Each extract through the ingest chunker, with the default ingest settings."""
+    settings = IngestSettings()
+    max_tokens = min(settings.chunk_tokens, embedder.max_tokens)
+    chunks = []
+    for v in docs:
+        doc = LoadedDocument(
+            source=f"wiki:{v['title']}",
+            title=v["title"],
+            doc_type="text",
+            content_hash="1",
+            sections=[Section((), v["extract"].strip())],
+        )
+        chunks.extend(
+            chunk_document(
+                doc,
+                count_tokens=embedder.count_tokens,
+                max_tokens=max_tokens,
+                overlap=settings.chunk_overlap,
+            )
+        )
+    return chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tune", action="store_true", help="grid-search alpha on TUNE queries")
+    parser.add_argument(
+        "--ingest", action="store_true", help="chunk the extracts with the ingest chunker"
+    )
+    args = parser.parse_args()
+
+    docs, eval_ids, tune_ids = benchmark_split()
+    embedder = MiniLMEmbedder(threads=args.threads)
+    chunks = ingest_chunks(docs, embedder) if args.ingest else passage_chunks(docs)
     t0 = time.perf_counter()
     vectors = embedder.embed_documents([c.search_text for c in chunks])
     embed_s = time.perf_counter() - t0
@@ -85,7 +124,7 @@ def main() -> None:
         store.upsert(tenant="bench", chunks=chunks, vectors=vectors)
         store.close()  # builds the indexes, as `askloop ingest` does
         print(
-            f"ingested {len(chunks)} extracts (embedding {embed_s:.0f}s); "
+            f"ingested {len(docs)} extracts as {len(chunks)} chunks (embedding {embed_s:.0f}s); "
             f"{len(eval_ids)} EVAL queries, {len(tune_ids)} TUNE queries"
         )
         if args.tune:

@@ -90,7 +90,8 @@ class EmbedderSettings(_Section):
 
 
 class IngestSettings(_Section):
-    #: Upper bound of a chunk, in word-piece-like tokens (MiniLM reads 256 at most).
+    #: Upper bound of a chunk with its title and headings, counted by the embedder's own
+    #: tokenizer; capped at what the embedder reads (254 word pieces for MiniLM).
     chunk_tokens: int = Field(default=200, ge=32, le=2000)
     #: Tokens repeated from the end of one chunk at the start of the next.
     chunk_overlap: int = Field(default=30, ge=0, le=500)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from askloop.agent.ports import Vectors
+from askloop.agent.text import count_tokens as estimate_tokens
 
 _WORD = re.compile(r"\w+")
 
@@ -17,11 +18,15 @@ class HashingEmbedder:
     """Bag-of-words hashed into ``dimensions`` buckets, L2-normalised.
 
     Texts sharing words get similar vectors, so vector search behaves plausibly.
+    Tokens are counted by the core's estimate; ``max_tokens`` is what it "reads".
     ``fail_on`` makes embedding raise when any text contains that marker.
     """
 
-    def __init__(self, dimensions: int = 64, *, fail_on: str | None = None) -> None:
+    def __init__(
+        self, dimensions: int = 64, *, fail_on: str | None = None, max_tokens: int = 256
+    ) -> None:
         self._dimensions = dimensions
+        self._max_tokens = max_tokens
         self.fail_on = fail_on
         self.calls = 0
         self.texts_embedded = 0
@@ -33,6 +38,13 @@ class HashingEmbedder:
     @property
     def dimensions(self) -> int:
         return self._dimensions
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
 
     def _one(self, text: str) -> np.ndarray:
         vec = np.zeros(self._dimensions, dtype=np.float32)

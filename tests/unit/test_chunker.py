@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from askloop.integrations.ingest.chunker import chunk_document, count_tokens, split_section
+from askloop.agent.text import count_tokens
+from askloop.integrations.ingest.chunker import chunk_document, split_section
 from askloop.integrations.ingest.loaders import LoadedDocument, Section
 
 
@@ -44,7 +45,7 @@ def test_count_tokens_counts_words_and_punctuation():
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(40, 0), (40, 10), (64, 63), (200, 30)])
 def test_no_chunk_exceeds_the_bound_including_overlap(max_tokens, overlap):
     text = paragraphs("w", [5, 30, 120, 3, 39, 41, 250, 7])
-    chunks = split_section(text, max_tokens=max_tokens, overlap=overlap)
+    chunks = split_section(text, max_tokens=max_tokens, overlap=overlap, count_tokens=count_tokens)
 
     assert len(chunks) > 2
     assert all(0 < count_tokens(c) <= max_tokens for c in chunks)
@@ -52,7 +53,7 @@ def test_no_chunk_exceeds_the_bound_including_overlap(max_tokens, overlap):
 
 def test_small_paragraphs_are_packed_together():
     text = paragraphs("w", [10, 10, 10])
-    assert split_section(text, max_tokens=40, overlap=5) == [text]
+    assert split_section(text, max_tokens=40, overlap=5, count_tokens=count_tokens) == [text]
 
 
 def test_chunks_never_cross_a_heading():
@@ -61,7 +62,9 @@ def test_chunks_never_cross_a_heading():
         Section(("Leave", "Carry"), numbered("carry", 8)),
         Section(("Oncall",), paragraphs("oncall", [60, 5])),
     ]
-    chunks = chunk_document(document(*sections), max_tokens=40, overlap=10)
+    chunks = chunk_document(
+        document(*sections), max_tokens=40, overlap=10, count_tokens=count_tokens
+    )
 
     assert {c.heading_path for c in chunks} == {s.heading_path for s in sections}
     for chunk in chunks:
@@ -70,7 +73,7 @@ def test_chunks_never_cross_a_heading():
 
 
 def test_consecutive_chunks_of_a_section_overlap():
-    chunks = split_section(numbered("w", 300), max_tokens=50, overlap=10)
+    chunks = split_section(numbered("w", 300), max_tokens=50, overlap=10, count_tokens=count_tokens)
 
     assert len(chunks) >= 6
     for prev, nxt in zip(chunks, chunks[1:], strict=False):
@@ -79,14 +82,14 @@ def test_consecutive_chunks_of_a_section_overlap():
 
 def test_without_overlap_chunks_share_nothing_and_lose_nothing():
     text = numbered("w", 300)
-    chunks = split_section(text, max_tokens=50, overlap=0)
+    chunks = split_section(text, max_tokens=50, overlap=0, count_tokens=count_tokens)
 
     assert " ".join(chunks).split() == text.split()
 
 
 def test_a_long_paragraph_is_split_at_sentences():
     sentences = [f"Sentence {i} says the office opens at nine." for i in range(60)]
-    chunks = split_section(" ".join(sentences), max_tokens=40, overlap=0)
+    chunks = split_section(" ".join(sentences), max_tokens=40, overlap=0, count_tokens=count_tokens)
 
     assert len(chunks) > 1
     for chunk in chunks:
@@ -96,7 +99,9 @@ def test_a_long_paragraph_is_split_at_sentences():
 
 
 def test_a_sentence_over_the_bound_is_split_at_words():
-    chunks = split_section(numbered("w", 100) + ".", max_tokens=32, overlap=0)
+    chunks = split_section(
+        numbered("w", 100) + ".", max_tokens=32, overlap=0, count_tokens=count_tokens
+    )
     assert len(chunks) == 4
     assert all(count_tokens(c) <= 32 for c in chunks)
 
@@ -111,18 +116,19 @@ def test_a_sentence_over_the_bound_is_split_at_words():
 @pytest.mark.parametrize("overlap", [0, 8])
 def test_a_giant_word_is_cut_and_bounded(word, overlap):
     assert len(word) == 10_000
-    chunks = split_section(f"See {word} for the key.", max_tokens=64, overlap=overlap)
+    chunks = split_section(
+        f"See {word} for the key.", max_tokens=64, overlap=overlap, count_tokens=count_tokens
+    )
 
     assert len(chunks) > 1
     assert all(count_tokens(c) <= 64 for c in chunks)
-    assert all(len(piece) <= 3 * 64 for c in chunks for piece in c.split())
     if overlap == 0:
         assert "".join("".join(c.split()) for c in chunks) == f"See{word}forthekey."
 
 
 def test_overlap_must_be_below_the_bound():
     with pytest.raises(ValueError, match="overlap"):
-        split_section("some text", max_tokens=10, overlap=10)
+        split_section("some text", max_tokens=10, overlap=10, count_tokens=count_tokens)
 
 
 def test_positions_run_over_the_whole_document():
@@ -131,7 +137,9 @@ def test_positions_run_over_the_whole_document():
         Section(("B",), numbered("b", 5)),
         Section(("C",), paragraphs("c", [30, 30, 30])),
     ]
-    chunks = chunk_document(document(*sections), max_tokens=40, overlap=5)
+    chunks = chunk_document(
+        document(*sections), max_tokens=40, overlap=5, count_tokens=count_tokens
+    )
 
     assert [c.position for c in chunks] == list(range(len(chunks)))
     assert len({c.chunk_id for c in chunks}) == len(chunks)
@@ -140,14 +148,20 @@ def test_positions_run_over_the_whole_document():
 
 def test_chunk_ids_are_stable_and_follow_the_text():
     sections = [Section(("A",), numbered("a", 30)), Section(("B",), numbered("b", 30))]
-    first = chunk_document(document(*sections), max_tokens=40, overlap=5)
-    again = chunk_document(document(*sections), max_tokens=40, overlap=5)
+    first = chunk_document(document(*sections), max_tokens=40, overlap=5, count_tokens=count_tokens)
+    again = chunk_document(document(*sections), max_tokens=40, overlap=5, count_tokens=count_tokens)
     edited = chunk_document(
         document(sections[0], Section(("B",), numbered("b", 30) + " extra")),
         max_tokens=40,
         overlap=5,
+        count_tokens=count_tokens,
     )
-    moved = chunk_document(document(*sections, source="/kb/other.md"), max_tokens=40, overlap=5)
+    moved = chunk_document(
+        document(*sections, source="/kb/other.md"),
+        max_tokens=40,
+        overlap=5,
+        count_tokens=count_tokens,
+    )
 
     assert [c.chunk_id for c in first] == [c.chunk_id for c in again]
     assert edited[0].chunk_id == first[0].chunk_id
@@ -173,7 +187,7 @@ def bounds(draw: st.DrawFn) -> tuple[int, int]:
 @given(text=TEXTS, bound=bounds())
 def test_split_section_chunks_are_never_empty_or_over_the_bound(text, bound):
     max_tokens, overlap = bound
-    chunks = split_section(text, max_tokens=max_tokens, overlap=overlap)
+    chunks = split_section(text, max_tokens=max_tokens, overlap=overlap, count_tokens=count_tokens)
 
     assert all(c.strip() for c in chunks)
     assert all(count_tokens(c) <= max_tokens for c in chunks)
@@ -185,5 +199,5 @@ def test_split_section_chunks_are_never_empty_or_over_the_bound(text, bound):
 
 @given(text=TEXTS, max_tokens=st.integers(min_value=1, max_value=40))
 def test_split_section_without_overlap_keeps_every_character(text, max_tokens):
-    chunks = split_section(text, max_tokens=max_tokens, overlap=0)
+    chunks = split_section(text, max_tokens=max_tokens, overlap=0, count_tokens=count_tokens)
     assert "".join("".join(c.split()) for c in chunks) == "".join(text.split())

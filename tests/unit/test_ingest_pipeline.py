@@ -144,3 +144,28 @@ def test_base_url_gives_citation_links(kb, store, embedder):
     run([kb], store, embedder, base_url="https://handbook.example/")
     hits = store.search(tenant="acme", query="annual leave", vector=None, k=1, mode="keyword")
     assert hits[0].chunk.url == "https://handbook.example/people/leave.md"
+
+
+def test_chunks_are_bounded_by_what_the_embedder_reads(tmp_path):
+    embedder = HashingEmbedder(max_tokens=40)
+    (tmp_path / "kb").mkdir()
+    paragraphs = [" ".join(f"word{p}x{i}" for i in range(25)) for p in range(8)]
+    (tmp_path / "kb" / "long.md").write_text("# Long\n\n## Part\n\n" + "\n\n".join(paragraphs))
+    store = LanceStore(tmp_path / "s", embedder_id=embedder.model_id, dimensions=64)
+    try:
+        run([tmp_path / "kb"], store, embedder, chunk_tokens=200, chunk_overlap=10)
+        hits = store.search(tenant="acme", query="Part", vector=None, k=100, mode="keyword")
+    finally:
+        store.close()
+    assert len(hits) == store.count(tenant="acme") > 1
+    assert all(embedder.count_tokens(h.chunk.search_text) <= 40 for h in hits)
+
+
+def test_a_change_in_how_documents_are_cut_rechunks_them(kb, store, embedder):
+    run([kb], store, embedder)
+    report = run([kb], store, embedder, chunk_tokens=64, chunk_overlap=8)
+    assert (report.documents_written, report.documents_unchanged) == (3, 0)
+    assert store.count(tenant="acme") == 4
+    assert all(len(hashes) == 1 for _, hashes in store.documents(tenant="acme").values())
+    report = run([kb], store, embedder, chunk_tokens=64, chunk_overlap=8)
+    assert (report.documents_written, report.documents_unchanged) == (0, 3)

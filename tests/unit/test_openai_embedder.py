@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from askloop.agent.errors import EmbedderError
+from askloop.agent.text import count_tokens as estimate
 from askloop.integrations.models.embedders import OpenAIEmbedder
 
 
@@ -86,3 +88,14 @@ def test_the_query_cache_forgets_the_oldest_beyond_its_size():
     # "a" is a hit the second time; "c" evicts "b" (least recently used), then "b"
     # evicts "a", so both are computed again.
     assert calls == ["a", "b", "c", "b", "a"]
+
+
+def test_without_tiktoken_tokens_are_overestimated_not_under(httpserver, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # import fails
+    embedder = make(httpserver)
+    digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    assert embedder.max_tokens == 8191
+    # A hex digest is one word to the estimate but dozens of BPE tokens.
+    assert embedder.count_tokens(digest) >= len(digest) // 3 > estimate(digest)
+    assert embedder.count_tokens("How many days of leave?") >= estimate("How many days of leave?")
+    assert not httpserver.log  # counting never calls the API
