@@ -4,9 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
+# langgraph-cli[inmem] (`langgraph dev`) with askloop: its pins conflict with ours.
+LG_VENV  := build/langgraph-venv
+LG_STAMP := $(LG_VENV)/.installed
 export ASKLOOP_HOME ?= $(CURDIR)/.askloop
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install langgraph-venv demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 2; }
@@ -22,6 +25,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(LG_STAMP): pyproject.toml constraints-langgraph.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 2; }
+	test -x $(LG_VENV)/bin/python || $(PYTHON) -m venv $(LG_VENV)
+	$(LG_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LG_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(LG_VENV)/bin/python -m pip install --quiet -c constraints-langgraph.txt 'langgraph-cli[inmem]' -e .
+	touch $(LG_STAMP)
+
+# tests/e2e/test_langgraph_dev.py runs this venv's `langgraph dev`.
+langgraph-venv: $(LG_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/askloop ingest kb/handbook
 	$(BIN)/askloop search "Chat is down during an outage, how do we talk to each other?" --k 2
@@ -33,7 +47,7 @@ demo: $(STAMP)
 	$(BIN)/askloop rate "$$($(BIN)/askloop log --json --limit 1 | $(PY) -c 'import json, sys; print(json.load(sys.stdin)["answer_id"])')" up --reason "demo rating"
 	$(BIN)/askloop log --limit 5
 
-test: $(STAMP)
+test: $(STAMP) $(LG_STAMP)
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)
@@ -55,4 +69,4 @@ bench: $(STAMP)
 	$(PY) bench/ingest_throughput.py
 
 clean:
-	rm -rf $(VENV) .askloop .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LG_VENV) .askloop .pytest_cache .mypy_cache .ruff_cache

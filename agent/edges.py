@@ -5,7 +5,9 @@ Each declares the few state fields it reads, so LangGraph hands it only those.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal
+
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 __all__ = ["GradeOutcome", "RouteOutcome", "after_grade", "after_route"]
 

@@ -29,7 +29,7 @@ from askloop.agent.nodes import (
 )
 from askloop.agent.state import InputState, State
 
-__all__ = ["build_graph", "builder", "graph", "make_builder"]
+__all__ = ["add_answer_steps", "build_graph", "builder", "graph"]
 
 NodeWrapper = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -45,26 +45,33 @@ _NODES: dict[str, Callable[..., Any]] = {
 }
 
 
-def make_builder(wrap: NodeWrapper | None = None) -> StateGraph[Any, Any, Any, Any]:
-    """The graph's wiring; ``wrap`` decorates every node (hosts use it to supply context)."""
-    b: StateGraph[Any, Any, Any, Any] = StateGraph(
-        State, context_schema=Context, input_schema=InputState
-    )
+def add_answer_steps(
+    builder: StateGraph[Any, Any, Any, Any],
+    *,
+    after: str = START,
+    then: str = END,
+    wrap: NodeWrapper | None = None,
+) -> StateGraph[Any, Any, Any, Any]:
+    """Add the answer steps to ``builder``, run between ``after`` and ``then``.
+
+    ``builder``'s state must hold :class:`State`'s fields; ``wrap`` decorates every step
+    (the host graph uses it to supply the context a host does not give).
+    """
     for name, fn in _NODES.items():
-        b.add_node(name, wrap(fn) if wrap else fn)
-    b.add_edge(START, "route")
-    b.add_conditional_edges("route", after_route)
-    b.add_edge("retrieve", "grade")
-    b.add_conditional_edges("grade", after_grade)
-    b.add_edge("rewrite", "retrieve")
-    b.add_edge("answer_with_context", "check_citations")
-    b.add_edge("answer_direct", "check_citations")
-    b.add_edge("give_up", "check_citations")
-    b.add_edge("check_citations", END)
-    return b
+        builder.add_node(name, wrap(fn) if wrap else fn)
+    builder.add_edge(after, "route")
+    builder.add_conditional_edges("route", after_route)
+    builder.add_edge("retrieve", "grade")
+    builder.add_conditional_edges("grade", after_grade)
+    builder.add_edge("rewrite", "retrieve")
+    builder.add_edge("answer_with_context", "check_citations")
+    builder.add_edge("answer_direct", "check_citations")
+    builder.add_edge("give_up", "check_citations")
+    builder.add_edge("check_citations", then)
+    return builder
 
 
-builder = make_builder()
+builder = add_answer_steps(StateGraph(State, context_schema=Context, input_schema=InputState))
 
 
 def build_graph(checkpointer: Any = None) -> Any:

@@ -185,7 +185,14 @@ class Assistant:
         except Exception as exc:
             log.exception("the answer graph failed (tenant=%s)", turn.tenant)
             raise AnswerFailedError("Sorry, something went wrong while answering.") from exc
-        record = record_from_result(turn, result, history_tokens=policy.history_tokens)
+        return self.log_run(turn, result)
+
+    def log_run(self, turn: Turn, result: dict[str, Any]) -> AnswerRecord:
+        """Log a finished graph run (its end state) as the answer to ``turn``; return the
+        record. :meth:`answer` does this itself; a host that ran the graph calls it."""
+        record = record_from_result(
+            turn, result, history_tokens=self._context.policy.history_tokens
+        )
         self._log.save_answer(record)
         return record
 

@@ -6,7 +6,11 @@ so a thread's checkpoint carries only ``turns`` from one question to the next.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
+
+# pydantic reads these for the graph's JSON schemas, and needs typing_extensions'
+# TypedDict on Python < 3.12.
+from typing_extensions import TypedDict
 
 __all__ = ["HitData", "InputState", "State", "ThreadTurn"]
 

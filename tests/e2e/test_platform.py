@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from askloop.integrations.cli.main import main
+from askloop.integrations.wiring import forget_process_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,14 +38,20 @@ def test_loading_the_graph_does_no_work():
 
 
 @pytest.mark.slow
-def test_the_host_graph_answers_with_default_dependencies(small_kb):
+def test_the_host_graph_answers_with_default_dependencies(small_kb, capsys):
     assert main(["ingest", str(small_kb)]) == 0
     graph = load_graph_from_langgraph_json()
     assert graph.name == "askloop"
-    kb = graph.invoke(
-        {"question": "How fast must the on-call engineer acknowledge a page?", "tenant": "default"}
-    )
-    assert kb["decision"] == "retrieve" and kb["answer"].strip()
-    assert kb["context_hits"][0]["title"] == "On-call rotation"
-    general = graph.invoke({"question": "Who wrote Hamlet?", "tenant": "default"})
+    try:
+        kb = graph.invoke({"question": "How fast must the on-call engineer acknowledge a page?"})
+        general = graph.invoke({"question": "Who wrote Hamlet?"})
+    finally:
+        forget_process_services()
+    assert kb["tenant"] == "default" and kb["route"] != "finetuned" and kb["answer"].strip()
+    assert kb["citations"][0]["title"] == "On-call rotation"
     assert general["route"] == "finetuned"
+    capsys.readouterr()
+    assert main(["log", "--json"]) == 0
+    logged = {r["answer_id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert {kb["answer_id"], general["answer_id"]} <= set(logged)
+    assert logged[kb["answer_id"]]["platform"] == "langgraph"
