@@ -190,9 +190,7 @@ class Assistant:
     def log_run(self, turn: Turn, result: dict[str, Any]) -> AnswerRecord:
         """Log a finished graph run (its end state) as the answer to ``turn``; return the
         record. :meth:`answer` does this itself; a host that ran the graph calls it."""
-        record = record_from_result(
-            turn, result, history_tokens=self._context.policy.history_tokens
-        )
+        record = record_from_result(turn, result, history_tokens=self._parts.policy.history_tokens)
         self._log.save_answer(record)
         return record
 
