@@ -185,11 +185,14 @@ class Assistant:
         except Exception as exc:
             log.exception("the answer graph failed (tenant=%s)", turn.tenant)
             raise AnswerFailedError("Sorry, something went wrong while answering.") from exc
-        return self.log_run(turn, result)
+        return self._save(turn, result)
 
     def log_run(self, turn: Turn, result: dict[str, Any]) -> AnswerRecord:
         """Log a finished graph run (its end state) as the answer to ``turn``; return the
         record. :meth:`answer` does this itself; a host that ran the graph calls it."""
+        return self._save(turn, result)
+
+    def _save(self, turn: Turn, result: dict[str, Any]) -> AnswerRecord:
         record = record_from_result(turn, result, history_tokens=self._parts.policy.history_tokens)
         self._log.save_answer(record)
         return record
