@@ -1,7 +1,8 @@
-"""Fakes at the seams: a deterministic embedder that needs no model."""
+"""Fakes at the seams: a deterministic embedder, a scripted chat model, simulated time."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
@@ -108,3 +109,17 @@ class FakeChatModel:
         for piece in re.findall(r"\S+\s*", out.text):
             on_text(piece)
         return out
+
+
+class SimulatedTime:
+    """A clock that only moves when someone sleeps (inject ``clock`` and ``sleep``)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,11 +134,15 @@ class FakeSlack:
         max_message_chars: int = 40_000,
         bot_token: str = BOT_TOKEN,
         app_token: str = APP_TOKEN,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         #: Slack's per-channel limit on posting: ``rate_per_second`` with short bursts
         #: (a token bucket of ``burst``); 0 turns the limit off.
         self.rate_per_second = rate_per_second
         self.burst = burst
+        #: The time calls are stamped and rate-limited by: the client's own, when a test
+        #: runs it on simulated time.
+        self.clock = clock
         self.retry_after = retry_after
         self.max_message_chars = max_message_chars
         self.bot_token = bot_token
@@ -260,7 +265,7 @@ class FakeSlack:
         params = _parse_params(raw, request.content_type, dict(request.query))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or params.get("token", "")
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             result = self._respond(method, params, token, now)
             status, body, headers = result

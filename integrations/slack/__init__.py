@@ -10,8 +10,8 @@ Modules: ``app`` (wiring, Bolt), ``endpoint`` (the HTTP handler, early acks),
 ``reply`` (status, drafts, posting), ``stream`` (Slack's native streaming of a
 reply), ``render``/``mrkdwn`` (Block Kit, defanging, splitting), ``feedback``
 (buttons, modal, reactions), ``rules`` (tenancy, per-channel rules), ``dedup``
-(delivery claims), ``throttle``, ``webapi`` (Web API faults), ``values`` (what travels
-through Slack).
+(delivery claims), ``webapi`` (Web API calls, paced per channel, and their faults),
+``values`` (what travels through Slack).
 """
 
 from __future__ import annotations

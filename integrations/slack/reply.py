@@ -4,7 +4,7 @@ While the graph runs, status events become the thread's native "is thinking…" 
 (``assistant.threads.setStatus``, at most once a second, newest first). Text events
 (the answer so far) are shown once writing takes longer than ``draft_after`` seconds (a
 quick answer is simply posted, complete; time spent waiting for a free worker does not
-count), at most one call per throttle slot:
+count), at most one call per pacing slot:
 
 - ``streaming = "update"``: a draft is posted once and then edited — intermediate texts
   are skipped, not queued. The final answer replaces the draft and may add messages
@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from askloop.agent.answers import AnswerRecord, Progress
+from askloop.integrations.pacing import Clock, Sleep
 from askloop.integrations.slack.inbound import is_direct
 from askloop.integrations.slack.mrkdwn import to_markdown
 from askloop.integrations.slack.render import Budget, answer_messages, notice, progress_message
@@ -55,7 +57,7 @@ def status_line(text: str) -> str:
 
 
 class Latest:
-    """Sends only the newest value put, never before ``not_before`` (loop time).
+    """Sends only the newest value put, never before ``not_before`` (on ``clock``).
 
     Values put while one is being sent are coalesced: only the last goes next. ``close``
     drops what has not been sent and waits for a send in flight unless
@@ -69,8 +71,12 @@ class Latest:
         *,
         name: str,
         interruptible: Callable[[], bool] = lambda: False,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._send = send
+        self._clock = clock
+        self._sleep = sleep
         self._name = name
         self._interruptible = interruptible
         self._value: str | None = None
@@ -84,10 +90,9 @@ class Latest:
             self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._value is not None:
-            if (delay := self.not_before - loop.time()) > 0:
-                await asyncio.sleep(delay)
+            if (delay := self.not_before - self._clock()) > 0:
+                await self._sleep(delay)
             value, self._value = self._value, None
             if value is None:
                 return
@@ -153,10 +158,14 @@ class ReplyWriter:
             self._send_text,
             name="slack-draft",
             interruptible=lambda: bool(self.posted) and self._stream is None,
+            clock=api.clock,
+            sleep=api.sleep,
         )
         self._drafting = False
         self._drafts_failed = False
-        self._status = Latest(self._send_status, name="slack-status")
+        self._status = Latest(
+            self._send_status, name="slack-status", clock=api.clock, sleep=api.sleep
+        )
 
     async def thinking(self) -> None:
         """Show "is thinking…" under the thread (threads only: Slack has no status line
@@ -174,7 +183,7 @@ class ReplyWriter:
             return
         if not self._drafting:  # generation has started: the draft clock runs from now
             self._drafting = True
-            self._drafts.not_before = asyncio.get_running_loop().time() + self._draft_after
+            self._drafts.not_before = self._api.clock() + self._draft_after
         self._drafts.put(event.text)
 
     async def _send_status(self, line: str) -> None:
@@ -182,7 +191,7 @@ class ReplyWriter:
             await self._api.set_status(self.channel, self.thread_ts, line, loading=[line])
         # A status line stays up until the answer is posted: changing it once a second
         # is plenty (a quick answer costs one call).
-        self._status.not_before = asyncio.get_running_loop().time() + STATUS_EVERY_SECONDS
+        self._status.not_before = self._api.clock() + STATUS_EVERY_SECONDS
 
     async def _send_text(self, text: str) -> None:
         stream = self._stream

@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from askloop.config.settings import SlackSettings
-from askloop.integrations.slack.throttle import ChannelThrottle
+from askloop.integrations.pacing import Clock, KeyedPacer, Sleep
 
 __all__ = ["AUTH_ERRORS", "Identity", "OutMessage", "SlackApi", "SlackCallError"]
 
@@ -97,7 +97,13 @@ def _describe(err: SlackCallError) -> tuple[int, str]:
 class SlackApi:
     """One ``AsyncWebClient`` (one HTTP session) for everything askloop posts."""
 
-    def __init__(self, settings: SlackSettings) -> None:
+    def __init__(
+        self,
+        settings: SlackSettings,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         token = settings.bot_token.get_secret_value() if settings.bot_token else None
         self.client = AsyncWebClient(
             token=token,
@@ -118,7 +124,14 @@ class SlackApi:
             logger=logging.getLogger("askloop.integrations.slack.sdk"),
             retry_handlers=[],
         )
-        self.throttle = ChannelThrottle(settings.post_interval_seconds)
+        # Slack accepts about one message per second per channel: askloop's own posts and
+        # edits are spaced (in the order they asked) rather than refused with 429s.
+        # Per process; a 429 that still happens is retried by slack_sdk.
+        #: Time as the API and the reply writers see it (tests inject simulated time).
+        self.clock, self.sleep = clock, sleep
+        self.pacer = KeyedPacer(
+            limit=1, window=settings.post_interval_seconds, clock=clock, sleep=sleep
+        )
         #: Why posting is switched off (a revoked/rejected token, an uninstall), or None.
         self.disabled: str | None = None
         self._identity: Identity | None = None
@@ -185,12 +198,12 @@ class SlackApi:
         async with self._identity_lock:
             if self._identity is not None:
                 return self._identity
-            if time.monotonic() - self._identity_failed_at < _IDENTITY_RETRY_SECONDS:
+            if self.clock() - self._identity_failed_at < _IDENTITY_RETRY_SECONDS:
                 return Identity()
             try:
                 data = await self._call("auth.test", self.client.auth_test)
             except SlackCallError:
-                self._identity_failed_at = time.monotonic()
+                self._identity_failed_at = self.clock()
                 return Identity()
             self._identity = Identity(user_id=data.get("user_id"), bot_id=data.get("bot_id"))
             return self._identity
@@ -206,34 +219,34 @@ class SlackApi:
         quiet: Collection[str] = (),
     ) -> str:
         """Post a message (in a thread when ``thread_ts``); returns its ts."""
-        await self.throttle.wait(channel)
-        data = await self._call(
-            "chat.postMessage",
-            lambda: self.client.chat_postMessage(
+        async with self.pacer.slot(channel):
+            data = await self._call(
+                "chat.postMessage",
+                lambda: self.client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=message.text,
+                    blocks=list(message.blocks) or None,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
                 channel=channel,
-                thread_ts=thread_ts,
-                text=message.text,
-                blocks=list(message.blocks) or None,
-                unfurl_links=False,
-                unfurl_media=False,
-            ),
-            channel=channel,
-            quiet=quiet,
-        )
+                quiet=quiet,
+            )
         return str(data.get("ts") or "")
 
     async def update(
         self, channel: str, ts: str, message: OutMessage, *, quiet: Collection[str] = ()
     ) -> None:
-        await self.throttle.wait(channel)
-        await self._call(
-            "chat.update",
-            lambda: self.client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=list(message.blocks) or []
-            ),
-            channel=channel,
-            quiet=quiet,
-        )
+        async with self.pacer.slot(channel):
+            await self._call(
+                "chat.update",
+                lambda: self.client.chat_update(
+                    channel=channel, ts=ts, text=message.text, blocks=list(message.blocks) or []
+                ),
+                channel=channel,
+                quiet=quiet,
+            )
 
     # -- a message typed in as it is written (chat.startStream/appendStream/stopStream) -
 
@@ -249,29 +262,31 @@ class SlackApi:
     ) -> str:
         """Start a streamed thread reply showing ``markdown``; returns its ts. Outside a
         direct message Slack wants the user and team it is written for."""
-        await self.throttle.wait(channel)
-        data = await self._call(
-            "chat.startStream",
-            lambda: self.client.chat_startStream(
+        async with self.pacer.slot(channel):
+            data = await self._call(
+                "chat.startStream",
+                lambda: self.client.chat_startStream(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    markdown_text=markdown or None,
+                    recipient_user_id=recipient_user or None,
+                    recipient_team_id=recipient_team or None,
+                ),
                 channel=channel,
-                thread_ts=thread_ts,
-                markdown_text=markdown or None,
-                recipient_user_id=recipient_user or None,
-                recipient_team_id=recipient_team or None,
-            ),
-            channel=channel,
-            quiet=quiet,
-        )
+                quiet=quiet,
+            )
         return str(data.get("ts") or "")
 
     async def append_stream(self, channel: str, ts: str, markdown: str) -> None:
         """Add ``markdown`` (only the new text) to a streamed message."""
-        await self.throttle.wait(channel)
-        await self._call(
-            "chat.appendStream",
-            lambda: self.client.chat_appendStream(channel=channel, ts=ts, markdown_text=markdown),
-            channel=channel,
-        )
+        async with self.pacer.slot(channel):
+            await self._call(
+                "chat.appendStream",
+                lambda: self.client.chat_appendStream(
+                    channel=channel, ts=ts, markdown_text=markdown
+                ),
+                channel=channel,
+            )
 
     async def stop_stream(
         self,
@@ -284,15 +299,18 @@ class SlackApi:
     ) -> None:
         """Finish a streamed message: ``markdown`` is appended first, ``blocks`` are shown
         below the text."""
-        await self.throttle.wait(channel)
-        await self._call(
-            "chat.stopStream",
-            lambda: self.client.chat_stopStream(
-                channel=channel, ts=ts, markdown_text=markdown or None, blocks=list(blocks) or None
-            ),
-            channel=channel,
-            quiet=quiet,
-        )
+        async with self.pacer.slot(channel):
+            await self._call(
+                "chat.stopStream",
+                lambda: self.client.chat_stopStream(
+                    channel=channel,
+                    ts=ts,
+                    markdown_text=markdown or None,
+                    blocks=list(blocks) or None,
+                ),
+                channel=channel,
+                quiet=quiet,
+            )
 
     async def ephemeral(
         self, channel: str, user: str, text: str, *, thread_ts: str | None = None

@@ -19,15 +19,10 @@ from botbuilder.schema import Activity
 from askloop.agent.answers import AnswerRecord, MessageRole, Progress, Turn
 from askloop.agent.errors import AskloopError, InvalidInputError
 from askloop.config.settings import TeamsSettings
+from askloop.integrations.pacing import Clock, KeyedPacer, Sleep
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.rendering import answer_activity, text_activity, typing_activity
-from askloop.integrations.teams.streaming import (
-    Clock,
-    ConversationGate,
-    SendFn,
-    Sleep,
-    StreamingReply,
-)
+from askloop.integrations.teams.streaming import SendFn, StreamingReply
 from askloop.integrations.teams.tenancy import PLATFORM, base_conversation_id, message_ref
 
 __all__ = ["Question", "Replier"]
@@ -82,8 +77,8 @@ class Replier:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._gate = ConversationGate(
-            per_second=settings.max_sends_per_second, clock=clock, sleep=sleep
+        self._pacer = KeyedPacer(
+            limit=settings.max_sends_per_second, window=1.0, clock=clock, sleep=sleep
         )
         #: 1:1 chats with a stream open: Teams allows one at a time per chat.
         self._streaming: set[str] = set()
@@ -92,7 +87,7 @@ class Replier:
         conversation = base_conversation_id(ctx.activity.conversation.id)
 
         async def send(activity: Activity) -> str | None:
-            async with self._gate.slot(conversation):
+            async with self._pacer.slot(conversation):
                 response = await ctx.send_activity(activity)
             return getattr(response, "id", None) or None
 

@@ -1,107 +1,30 @@
-"""Pacing what askloop sends into Teams: a per-conversation gate and streamed answers.
+"""Streamed answers in Teams.
 
-Teams throttles a bot that sends more than about 7 messages a second into one
-conversation, and a streamed message accepts about one update a second.
-:class:`ConversationGate` keeps every send into a conversation under the first limit;
-:class:`StreamingReply` coalesces progress into at most one stream update per interval
-(always the newest text) and ends the stream with the final message.
+A streamed message accepts about one update a second: :class:`StreamingReply`
+coalesces progress into at most one stream update per interval (always the newest
+text) and ends the stream with the final message. Every send also passes the
+per-conversation pacer (about 7 messages a second, :mod:`integrations.pacing`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from botbuilder.schema import Activity
 
+from askloop.integrations.pacing import Clock, Sleep
 from askloop.integrations.teams.rendering import mark_stream_final, stream_update, strip_stream
 
-__all__ = ["Clock", "ConversationGate", "SendFn", "Sleep", "StreamingReply"]
+__all__ = ["SendFn", "StreamingReply"]
 
 log = logging.getLogger(__name__)
 
 #: Sends one activity into the conversation; returns the id Teams gave it.
 SendFn = Callable[[Activity], Awaitable[str | None]]
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[Any]]
-
-_WINDOW = 1.0
-#: Forget idle conversations once this many are remembered.
-_SWEEP_AT = 512
-
-
-@dataclass
-class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: When each recent send into the conversation finished.
-    finished: deque[float] = field(default_factory=deque)
-    users: int = 0
-
-
-class ConversationGate:
-    """At most ``per_second`` sends land in one conversation in any one-second window.
-
-    Sends into a conversation run one at a time, and one starts only while fewer than
-    ``per_second`` earlier sends finished within the last second. A request arrives
-    between its start and its finish, so no second ever sees more than ``per_second``
-    arrivals, however long the requests take. Different conversations never wait for
-    each other.
-    """
-
-    def __init__(
-        self, *, per_second: int, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
-    ) -> None:
-        if per_second < 1:
-            raise ValueError("per_second must be at least 1")
-        self._limit = per_second
-        self._clock = clock
-        self._sleep = sleep
-        self._lanes: dict[str, _Lane] = {}
-
-    @contextlib.asynccontextmanager
-    async def slot(self, conversation: str) -> AsyncIterator[None]:
-        """Hold the conversation's turn for one send."""
-        if len(self._lanes) >= _SWEEP_AT:
-            self._sweep()
-        lane = self._lanes.setdefault(conversation, _Lane())
-        lane.users += 1
-        try:
-            async with lane.lock:
-                while True:
-                    now = self._clock()
-                    while lane.finished and lane.finished[0] + _WINDOW <= now:
-                        lane.finished.popleft()
-                    if len(lane.finished) < self._limit:
-                        break
-                    await self._sleep(lane.finished[0] + _WINDOW - now)
-                    # Slept until the oldest send left the window (and no other send
-                    # into this conversation can have happened meanwhile).
-                    lane.finished.popleft()
-                try:
-                    yield
-                finally:
-                    lane.finished.append(self._clock())
-        finally:
-            lane.users -= 1
-            idle = not lane.finished or lane.finished[-1] <= self._clock() - _WINDOW
-            if lane.users == 0 and idle:
-                del self._lanes[conversation]
-
-    def _sweep(self) -> None:
-        horizon = self._clock() - _WINDOW
-        for key, lane in list(self._lanes.items()):
-            if lane.users == 0 and (not lane.finished or lane.finished[-1] <= horizon):
-                del self._lanes[key]
-
-    def __len__(self) -> int:
-        """Conversations with recent or pending sends (the rest are forgotten)."""
-        return len(self._lanes)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -1,8 +1,12 @@
-"""Posting one answer through the Web API seam: throttle, drafts, splitting, faults."""
+"""Posting one answer through the Web API seam: pacing, drafts, splitting, faults.
+
+The writer and the API run on simulated time (no real waiting); the fake Slack judges
+its rate limit on the same clock, and ``until`` waits for what it records."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import pytest
@@ -12,37 +16,9 @@ from askloop.config.settings import SlackSettings
 from askloop.integrations.slack import reply
 from askloop.integrations.slack.render import notice
 from askloop.integrations.slack.reply import ReplyWriter, status_line
-from askloop.integrations.slack.throttle import ChannelThrottle
 from askloop.integrations.slack.webapi import Identity, SlackApi, SlackCallError
+from tests.fakes import SimulatedTime
 from tests.slack_fake import BOT_ID, BOT_TOKEN, BOT_USER, FakeSlack
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_throttle_spaces_posts_per_channel_in_order():
-    clock = Clock()
-    throttle = ChannelThrottle(1.0, clock=clock)
-    assert [throttle.reserve("C1") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert throttle.reserve("C2") == 0.0  # channels are independent
-    clock.now += 5
-    assert throttle.reserve("C1") == 0.0  # the backlog has passed
-    assert ChannelThrottle(0).reserve("C1") == 0.0
-
-
-def test_the_throttle_forgets_idle_channels():
-    clock = Clock()
-    throttle = ChannelThrottle(1.0, clock=clock, max_channels=2)
-    for channel in ("C1", "C2", "C3"):
-        throttle.reserve(channel)
-    clock.now += 10
-    throttle.reserve("C4")
-    assert set(throttle._next) == {"C4"}
 
 
 def test_status_lines_read_as_slack_shows_them():
@@ -64,31 +40,47 @@ def record(answer: str, **kw) -> AnswerRecord:
 
 
 @pytest.fixture
-def fake():
-    with FakeSlack(rate_per_second=40, retry_after=0, max_message_chars=5000) as slack:
+def time() -> SimulatedTime:
+    return SimulatedTime(100.0)
+
+
+@pytest.fixture
+def fake(time):
+    with FakeSlack(
+        rate_per_second=40, retry_after=0, max_message_chars=5000, clock=time.clock
+    ) as slack:
         yield slack
 
 
-async def open_api(fake: FakeSlack, **kw) -> SlackApi:
-    settings = SlackSettings(
-        bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=0.03, **kw
-    )
-    api = SlackApi(settings)
+async def open_api(fake: FakeSlack, time: SimulatedTime) -> SlackApi:
+    settings = SlackSettings(bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=0.03)
+    api = SlackApi(settings, clock=time.clock, sleep=time.sleep)
     await api.start()
     return api
 
 
+async def until(fake: FakeSlack, predicate) -> None:
+    """Wait for something the fake records, off the loop so the writer keeps running."""
+    await asyncio.to_thread(fake.wait_for, predicate)
+
+
+def gaps(calls) -> list[float]:
+    return [b.at - a.at for a, b in itertools.pairwise(calls)]
+
+
 @pytest.mark.asyncio
-async def test_a_slow_answer_is_drafted_then_edited_in_place(fake):
-    api = await open_api(fake)
+async def test_a_slow_answer_is_drafted_then_edited_in_place(fake, time):
+    api = await open_api(fake, time)
     try:
         writer = ReplyWriter(api, channel="C1", thread_ts="1.1", draft_after=0)
         await writer.progress(Progress("status", "Writing the answer…"))
-        text = ""
-        for word in ("Every ", "employee ", "gets ", "26 ", "days ", "<!channel> ", "[1]."):
+        text = "Every "
+        await writer.progress(Progress("text", text))
+        await until(fake, lambda: fake.calls("chat.postMessage"))
+        for word in ("employee ", "gets ", "26 ", "days ", "<!channel> ", "[1]."):
             text += word
             await writer.progress(Progress("text", text))
-            await asyncio.sleep(0.01)
+            await time.sleep(0.01)
         posted = await writer.finish(record("Every employee gets 26 days [1]."))
     finally:
         await api.close()
@@ -99,32 +91,35 @@ async def test_a_slow_answer_is_drafted_then_edited_in_place(fake):
     assert len(fake.calls("chat.postMessage")) == 1
     drafts = [c.params["blocks"][0]["text"]["text"] for c in fake.calls("chat.update")]
     assert all("<!channel>" not in d for d in drafts)
-    assert fake.rate_limited == 0
+    assert fake.rate_limited == 0  # paced on the fake's own (simulated) clock
 
 
 @pytest.mark.asyncio
-async def test_status_lines_follow_the_graph_at_most_once_per_interval(fake, monkeypatch):
-    monkeypatch.setattr(reply, "STATUS_EVERY_SECONDS", 0.1)
-    api = await open_api(fake)
+async def test_status_lines_follow_the_graph_at_most_once_per_interval(fake, time):
+    def statuses():
+        return fake.calls("assistant.threads.setStatus")
+
+    api = await open_api(fake, time)
     try:
         writer = ReplyWriter(api, channel="C1", thread_ts="1.1", draft_after=5)
         await writer.thinking()
         for text in ("Searching the knowledge base…", "Looking further…", "Searching again…"):
             await writer.progress(Progress("status", text))  # quick succession: coalesced
-        await asyncio.sleep(0.25)
+        await until(fake, lambda: len(statuses()) == 2)
         await writer.progress(Progress("status", "Writing the answer…"))
-        await asyncio.sleep(0.25)
+        await until(fake, lambda: len(statuses()) == 3)
         await writer.finish(record("Done."))
         await writer.progress(Progress("status", "too late"))  # after the answer: ignored
     finally:
         await api.close()
-    lines = [c.params["status"] for c in fake.calls("assistant.threads.setStatus")]
+    lines = [c.params["status"] for c in statuses()]
     assert lines == ["is thinking…", "is searching again…", "is writing the answer…"]
+    assert gaps(statuses()) == pytest.approx([reply.STATUS_EVERY_SECONDS] * 2)
 
 
 @pytest.mark.asyncio
-async def test_a_quick_answer_is_posted_once_without_drafts(fake):
-    api = await open_api(fake)
+async def test_a_quick_answer_is_posted_once_without_drafts(fake, time):
+    api = await open_api(fake, time)
     try:
         writer = ReplyWriter(api, channel="C1", thread_ts=None, draft_after=5)
         for text in ("Every ", "Every employee gets 26 days."):
@@ -137,9 +132,9 @@ async def test_a_quick_answer_is_posted_once_without_drafts(fake):
 
 
 @pytest.mark.asyncio
-async def test_msg_too_long_splits_further_and_edits_what_was_posted(fake):
+async def test_msg_too_long_splits_further_and_edits_what_was_posted(fake, time):
     long_answer = "\n\n".join(f"Section {n}. " + "text " * 500 for n in range(6))
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         writer = ReplyWriter(api, channel="C1", thread_ts="1.1", draft_after=0)
         posted = await writer.finish(record(long_answer))
@@ -153,13 +148,13 @@ async def test_msg_too_long_splits_further_and_edits_what_was_posted(fake):
 
 
 @pytest.mark.asyncio
-async def test_identity_is_asked_once_and_a_failure_is_retried_later(fake):
+async def test_identity_is_asked_once_and_a_failure_is_retried_later(fake, time):
     fake.fail("auth.test", "fatal_error", times=1)
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         assert await api.identity() == Identity()  # failed: unknown for now
         assert await api.identity() == Identity()  # not asked again at once
-        api._identity_failed_at -= 60
+        await time.sleep(60)  # the pause before asking again
         assert await api.identity() == Identity(user_id=BOT_USER, bot_id=BOT_ID)
         await api.identity()
     finally:
@@ -168,12 +163,12 @@ async def test_identity_is_asked_once_and_a_failure_is_retried_later(fake):
 
 
 @pytest.mark.asyncio
-async def test_web_api_errors_become_typed_errors_and_one_log_line(fake, caplog):
+async def test_web_api_errors_become_typed_errors_and_one_log_line(fake, time, caplog):
     caplog.set_level(logging.INFO)
     fake.fail("chat.postEphemeral", "channel_not_found")
     fake.fail("chat.postMessage", "upstream", status=504, times=3)
     fake.fail("views.open", "token_revoked")
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         with pytest.raises(SlackCallError) as err:
             await api.ephemeral("C9", "U1", "hi")
@@ -196,9 +191,9 @@ async def test_web_api_errors_become_typed_errors_and_one_log_line(fake, caplog)
 
 
 @pytest.mark.asyncio
-async def test_a_rate_limited_status_line_is_skipped_not_waited_for(fake):
+async def test_a_rate_limited_status_line_is_skipped_not_waited_for(fake, time):
     fake.fail("assistant.threads.setStatus", "ratelimited", status=429, retry_after=30)
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         writer = ReplyWriter(api, channel="C1", thread_ts="1.1")
         await asyncio.wait_for(writer.thinking(), timeout=5)  # not after Retry-After: 30

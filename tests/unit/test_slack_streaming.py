@@ -14,6 +14,7 @@ from askloop.integrations.slack.mrkdwn import to_markdown, to_mrkdwn
 from askloop.integrations.slack.reply import ReplyWriter
 from askloop.integrations.slack.stream import settled
 from askloop.integrations.slack.webapi import SlackApi
+from tests.fakes import SimulatedTime
 from tests.slack_fake import BOT_TOKEN, FakeSlack
 
 ANSWER = "Every employee gets **26 days** of paid leave; see the `Leave policy` [1]."
@@ -34,14 +35,23 @@ def record(answer: str = ANSWER, **kw) -> AnswerRecord:
 
 
 @pytest.fixture
-def fake():
-    with FakeSlack(rate_per_second=40, retry_after=0) as slack:
+def time() -> SimulatedTime:
+    return SimulatedTime(100.0)
+
+
+@pytest.fixture
+def fake(time):
+    with FakeSlack(rate_per_second=40, retry_after=0, clock=time.clock) as slack:
         yield slack
 
 
-async def open_api(fake: FakeSlack, interval: float = 0.03) -> SlackApi:
+async def open_api(fake: FakeSlack, time: SimulatedTime, interval: float = 0.03) -> SlackApi:
+    """The API on simulated time: pacing never really waits, and the fake judges its
+    rate limit on the same clock."""
     api = SlackApi(
-        SlackSettings(bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=interval)
+        SlackSettings(bot_token=BOT_TOKEN, api_url=fake.url, post_interval_seconds=interval),
+        clock=time.clock,
+        sleep=time.sleep,
     )
     await api.start()
     return api
@@ -76,10 +86,10 @@ async def write(writer: ReplyWriter, fake: FakeSlack, text: str, *, appends: int
 
 
 async def stream_then_finish(
-    fake: FakeSlack, streamed: str = ANSWER, final: AnswerRecord | None = None
+    fake: FakeSlack, time: SimulatedTime, streamed: str = ANSWER, final: AnswerRecord | None = None
 ) -> list[str]:
     """Stream ``streamed`` into a native reply, then finish it as ``final``; the ts."""
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         writer = native(api)
         await write(writer, fake, streamed)
@@ -133,8 +143,8 @@ def test_every_settled_prefix_converts_to_a_prefix_of_the_whole():
 
 
 @pytest.mark.asyncio
-async def test_a_slow_answer_is_streamed_as_deltas_and_stopped_with_its_blocks(fake):
-    api = await open_api(fake)
+async def test_a_slow_answer_is_streamed_as_deltas_and_stopped_with_its_blocks(fake, time):
+    api = await open_api(fake, time)
     try:
         writer = native(api)
         await writer.thinking()
@@ -167,8 +177,8 @@ async def test_a_slow_answer_is_streamed_as_deltas_and_stopped_with_its_blocks(f
 
 
 @pytest.mark.asyncio
-async def test_texts_that_come_while_waiting_for_a_slot_are_merged_not_lost(fake):
-    api = await open_api(fake, interval=0.2)
+async def test_texts_that_come_while_waiting_for_a_slot_are_merged_not_lost(fake, time):
+    api = await open_api(fake, time, interval=0.2)
     try:
         writer = native(api)
         words = ANSWER.split(" ")
@@ -187,9 +197,9 @@ async def test_texts_that_come_while_waiting_for_a_slot_are_merged_not_lost(fake
 
 
 @pytest.mark.asyncio
-async def test_a_failed_append_ends_in_the_final_answer_edited_in(fake):
+async def test_a_failed_append_ends_in_the_final_answer_edited_in(fake, time):
     fake.fail("chat.appendStream", "internal_error", times=99)
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         writer = native(api)
         await writer.progress(Progress("text", "Every "))
@@ -210,9 +220,9 @@ async def test_a_failed_append_ends_in_the_final_answer_edited_in(fake):
 
 
 @pytest.mark.asyncio
-async def test_a_failed_stop_is_retried_plain_then_the_answer_edited_in(fake):
+async def test_a_failed_stop_is_retried_plain_then_the_answer_edited_in(fake, time):
     fake.fail("chat.stopStream", "internal_error", times=1)
-    await stream_then_finish(fake)
+    await stream_then_finish(fake, time)
     [message] = fake.messages("C1")
     assert [c.error for c in fake.calls("chat.stopStream")] == ["internal_error", None]
     assert len(fake.calls("chat.update", ok=True)) == 1
@@ -221,9 +231,9 @@ async def test_a_failed_stop_is_retried_plain_then_the_answer_edited_in(fake):
 
 
 @pytest.mark.asyncio
-async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_posted(fake):
+async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_posted(fake, time):
     fake.fail("chat.stopStream", "internal_error", times=2)
-    posted = await stream_then_finish(fake)
+    posted = await stream_then_finish(fake, time)
     streamed, answer = fake.messages("C1")
     assert streamed.streaming  # Slack refused to stop it: left as it is
     assert [c.error for c in fake.calls("chat.update")] == ["streaming_state_conflict"]
@@ -233,9 +243,10 @@ async def test_a_stream_that_cannot_be_stopped_or_edited_is_left_and_the_answer_
 
 
 @pytest.mark.asyncio
-async def test_a_final_text_that_differs_from_the_streamed_one_replaces_it(fake):
+async def test_a_final_text_that_differs_from_the_streamed_one_replaces_it(fake, time):
     await stream_then_finish(
         fake,
+        time,
         "Every employee gets 26 days [7] of leave, more or less",
         record("Every employee gets 26 days of leave."),
     )
@@ -247,8 +258,8 @@ async def test_a_final_text_that_differs_from_the_streamed_one_replaces_it(fake)
 
 
 @pytest.mark.asyncio
-async def test_an_apology_replaces_a_started_stream(fake):
-    api = await open_api(fake)
+async def test_an_apology_replaces_a_started_stream(fake, time):
+    api = await open_api(fake, time)
     try:
         writer = native(api)
         await write(writer, fake, ANSWER)
@@ -261,10 +272,10 @@ async def test_an_apology_replaces_a_started_stream(fake):
 
 
 @pytest.mark.asyncio
-async def test_a_refused_start_falls_back_to_an_edited_draft_with_one_warning(fake, caplog):
+async def test_a_refused_start_falls_back_to_an_edited_draft_with_one_warning(fake, time, caplog):
     caplog.set_level(logging.INFO)
     fake.fail("chat.startStream", "not_allowed")
-    api = await open_api(fake)
+    api = await open_api(fake, time)
     try:
         writer = native(api)
         await writer.progress(Progress("text", "Every "))
@@ -293,8 +304,8 @@ async def test_a_refused_start_falls_back_to_an_edited_draft_with_one_warning(fa
     ],
 )
 @pytest.mark.asyncio
-async def test_without_a_thread_or_a_recipient_the_answer_is_drafted(fake, channel, kw):
-    api = await open_api(fake)
+async def test_without_a_thread_or_a_recipient_the_answer_is_drafted(fake, time, channel, kw):
+    api = await open_api(fake, time)
     try:
         writer = native(api, channel, **kw)
         await writer.progress(Progress("text", "Every "))
@@ -307,8 +318,9 @@ async def test_without_a_thread_or_a_recipient_the_answer_is_drafted(fake, chann
 
 
 @pytest.mark.asyncio
-async def test_the_fake_checks_streaming_calls_like_slack(fake):
-    api = await open_api(fake)
+async def test_the_fake_checks_streaming_calls_like_slack(fake, time):
+    fake.rate_per_second = 0  # raw client calls, unpaced, on a clock that stands still
+    api = await open_api(fake, time)
     try:
         client = api.client
         for kwargs, error in [

@@ -1,31 +1,17 @@
-"""Send pacing and streamed answers, on a simulated clock (no real waiting)."""
+"""Streamed answers, on a simulated clock (no real waiting)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from types import SimpleNamespace
 
 import pytest
 
 from askloop.integrations.teams.rendering import text_activity, wire
-from askloop.integrations.teams.streaming import ConversationGate, StreamingReply
+from askloop.integrations.teams.streaming import StreamingReply
+from tests.fakes import SimulatedTime
 
 pytestmark = pytest.mark.asyncio
-
-
-class SimulatedTime:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 class HttpError(Exception):
@@ -63,60 +49,6 @@ def stream_info(activity: dict) -> dict | None:
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
-
-
-# --- ConversationGate --------------------------------------------------------------
-
-
-async def test_no_second_ever_sees_more_sends_than_the_limit_whatever_the_latency():
-    time = SimulatedTime()
-    gate = ConversationGate(per_second=7, clock=time.clock, sleep=time.sleep)
-    rng = random.Random(7)
-    arrivals: list[float] = []
-
-    async def send() -> None:
-        async with gate.slot("chat"):
-            # The request reaches Teams somewhere between its start and its end.
-            latency = rng.choice([0.0, 0.01, 0.2, 0.6])
-            split = rng.random()
-            await time.sleep(latency * split)
-            arrivals.append(time.now)
-            await time.sleep(latency * (1 - split))
-
-    await asyncio.gather(*(send() for _ in range(60)))
-
-    assert len(arrivals) == 60
-    arrivals.sort()
-    busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert busiest <= 7
-
-
-async def test_a_burst_goes_out_at_the_limit_then_waits_a_second():
-    time = SimulatedTime()
-    gate = ConversationGate(per_second=7, clock=time.clock, sleep=time.sleep)
-    starts = []
-    for _ in range(8):
-        async with gate.slot("chat"):
-            starts.append(time.now)
-    assert starts[:7] == [0.0] * 7
-    assert starts[7] == pytest.approx(1.0)
-
-
-async def test_conversations_do_not_wait_for_each_other_and_idle_ones_are_forgotten():
-    time = SimulatedTime()
-    gate = ConversationGate(per_second=2, clock=time.clock, sleep=time.sleep)
-    for _ in range(2):
-        async with gate.slot("busy"):
-            pass
-    async with gate.slot("other"):
-        assert time.now == 0.0  # "busy" is at its limit, "other" did not wait
-    for n in range(600):
-        async with gate.slot(f"chat-{n}"):
-            pass
-    await time.sleep(1.5)
-    async with gate.slot("one more"):
-        pass
-    assert len(gate) <= 1  # conversations idle for a second are forgotten
 
 
 # --- StreamingReply ----------------------------------------------------------------
