@@ -154,6 +154,7 @@ def test_home_in_toml_may_be_absolute_or_start_with_tilde(monkeypatch, write_con
     [
         pytest.param("[search\nk = 7\n", "cannot read settings file", id="malformed"),
         pytest.param('colour = "blue"\n', "colour", id="unknown-top-level-key"),
+        pytest.param('Home = "x"\n', "Home", id="keys-are-case-sensitive"),
         pytest.param("[search]\nkk = 1\n", "search.kk", id="unknown-section-key"),
         pytest.param("[search]\nk = 0\n", "search.k", id="k-below-1"),
         pytest.param('[search]\nmode = "fuzzy"\n', "search.mode", id="bad-literal"),
