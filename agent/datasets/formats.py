@@ -1,4 +1,4 @@
-"""Dataset formats: records that trainers accept, and a validator for each.
+"""Dataset formats: the records trainers accept, built from examples and validated.
 
 Field names follow the trainers exactly: OpenAI fine-tuning (chat SFT with per-message
 ``weight``, DPO with ``input``/``preferred_output``/``non_preferred_output``), TRL's
@@ -13,7 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from askloop.agent.datasets.examples import Example
+from askloop.agent.datasets.schemas import SCHEMAS
 
 __all__ = [
     "FORMATS",
@@ -25,8 +28,6 @@ __all__ = [
     "sft_record",
     "validate",
 ]
-
-ROLES = frozenset({"system", "user", "assistant"})
 
 
 class RecordError(ValueError):
@@ -126,81 +127,17 @@ def router_record(example: Example) -> dict[str, Any] | None:
     }
 
 
-def _messages(value: Any, where: str, *, weights: bool = False) -> None:
-    if not isinstance(value, list) or not value:
-        raise RecordError(f"{where} must be a non-empty list of messages")
-    for m in value:
-        allowed = {"role", "content", "weight"} if weights else {"role", "content"}
-        if not isinstance(m, dict) or not {"role", "content"} <= m.keys() or m.keys() - allowed:
-            raise RecordError(
-                f"{where}: bad message keys {sorted(m) if isinstance(m, dict) else m}"
-            )
-        if m["role"] not in ROLES:
-            raise RecordError(f"{where}: unknown role {m['role']!r}")
-        if not isinstance(m["content"], str) or not m["content"].strip():
-            raise RecordError(f"{where}: empty content")
-        if "weight" in m and (m["role"] != "assistant" or m["weight"] not in (0, 1)):
-            raise RecordError(f"{where}: weight is 0 or 1, on assistant messages only")
-
-
-def _ends_with_user(messages: list[dict[str, Any]], where: str) -> None:
-    if messages[-1]["role"] != "user":
-        raise RecordError(f"{where} must end with the user turn")
-
-
-def _one_assistant(value: Any, where: str) -> None:
-    _messages(value, where)
-    if len(value) != 1 or value[0]["role"] != "assistant":
-        raise RecordError(f"{where} must be exactly one assistant message")
-
-
 def validate(fmt: str, record: Mapping[str, Any]) -> None:
-    """Raise ``RecordError`` unless ``record`` is a valid ``fmt`` record."""
-    keys = set(record)
-    if fmt in ("openai-sft", "trl-sft", "raft"):
-        if keys != {"messages"}:
-            raise RecordError(f"{fmt} records have exactly the key 'messages', not {sorted(keys)}")
-        msgs = record["messages"]
-        _messages(msgs, "messages", weights=fmt == "openai-sft")
-        if msgs[-1]["role"] != "assistant" or msgs[-1].get("weight", 1) != 1:
-            raise RecordError("the last message must be the (weighted) assistant answer")
-    elif fmt == "openai-dpo":
-        if keys != {"input", "preferred_output", "non_preferred_output"}:
-            raise RecordError("openai-dpo keys are input/preferred_output/non_preferred_output")
-        if set(record["input"]) != {"messages"}:
-            raise RecordError("openai-dpo input holds exactly 'messages'")
-        _messages(record["input"]["messages"], "input.messages")
-        _ends_with_user(record["input"]["messages"], "input.messages")
-        _one_assistant(record["preferred_output"], "preferred_output")
-        _one_assistant(record["non_preferred_output"], "non_preferred_output")
-        if record["preferred_output"] == record["non_preferred_output"]:
-            raise RecordError("preferred and non-preferred outputs are identical")
-    elif fmt == "trl-dpo":
-        if keys != {"prompt", "chosen", "rejected"}:
-            raise RecordError("trl-dpo keys are prompt/chosen/rejected")
-        _messages(record["prompt"], "prompt")
-        _ends_with_user(record["prompt"], "prompt")
-        _one_assistant(record["chosen"], "chosen")
-        _one_assistant(record["rejected"], "rejected")
-        if record["chosen"] == record["rejected"]:
-            raise RecordError("chosen and rejected are identical")
-    elif fmt == "trl-kto":
-        if keys != {"prompt", "completion", "label"}:
-            raise RecordError("trl-kto keys are prompt/completion/label")
-        _messages(record["prompt"], "prompt")
-        _ends_with_user(record["prompt"], "prompt")
-        _one_assistant(record["completion"], "completion")
-        if not isinstance(record["label"], bool):
-            raise RecordError("label must be true or false")
-    elif fmt == "router":
-        if keys != {"question", "features", "decision", "label"}:
-            raise RecordError("router keys are question/features/decision/label")
-        if not isinstance(record["question"], str) or not record["question"].strip():
-            raise RecordError("router question must be non-empty text")
-        features = record["features"]
-        if not isinstance(features, dict) or not isinstance(features.get("score"), int | float):
-            raise RecordError("router features must be a mapping with a numeric 'score'")
-        if record["decision"] not in ROUTES or record["label"] not in ROUTES:
-            raise RecordError(f"router decision and label are one of {ROUTES}")
-    else:
+    """Raise ``RecordError`` unless ``record`` is a valid ``fmt`` record (its schema in
+    :mod:`askloop.agent.datasets.schemas`)."""
+    schema = SCHEMAS.get(fmt)
+    if schema is None:
         raise RecordError(f"unknown format {fmt!r}")
+    try:
+        schema.model_validate(record)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise RecordError(f"{fmt} record: {problems}") from None
