@@ -39,13 +39,11 @@ def test_the_copy_ranks_and_scores_like_lancedb(tmp_path, embedder, mode):
 
 @pytest.mark.parametrize("mode", ["vector", "hybrid"])
 def test_beyond_the_row_budget_rows_are_read_from_lancedb(tmp_path, embedder, mode):
-    store = store_at(tmp_path, embedder)
-    store._vectors._max_cached_rows = 2  # vectors in memory, rows read per search
+    store = store_at(tmp_path, embedder, row_cache_rows=2)  # vectors in memory, not rows
     for source in DOCS:
         put(store, embedder, "acme", make_chunks(source))
     direct = store_at(tmp_path, embedder, vector_cache_rows=0)
     a = search(store, embedder, "acme", "garage visitors", mode=mode)
-    assert store._vectors._copies["acme"].rows is None
     assert [h.chunk for h in a] == [
         h.chunk for h in search(direct, embedder, "acme", "garage visitors", mode=mode)
     ]

@@ -436,11 +436,17 @@ def test_factory_reads_settings_and_does_not_connect(fake, embedder, monkeypatch
     settings = load_settings(search={"alpha": 0.25}, weaviate={"grpc_port": fake.grpc_port})
     store = make_weaviate_store(settings, embedder)
     assert fake.rest == []
-    assert (store._alpha, store._collection.api_key, store.collection_name) == (
-        0.25,
-        "k",
-        "AskloopChunk",
-    )
+    assert store.collection_name == "AskloopChunk"
+    # Used when it is first called: the key authenticates, the alpha weighs the fusion.
+    fake.api_key = "k"
+    try:
+        put(store, embedder, "acme", chunks(1))
+        q = embedder.embed_query("annual leave")
+        store.search(tenant="acme", query="annual leave", vector=q, k=4, mode="hybrid")
+    finally:
+        store.close()
+    (request,) = fake.calls["Search"]
+    assert request.hybrid_search.alpha == pytest.approx(0.25)
     monkeypatch.setenv("WEAVIATE_URL", "https://abc.weaviate.cloud")
     monkeypatch.delenv("WEAVIATE_API_KEY")
     with pytest.raises(SettingsError, match="needs WEAVIATE_API_KEY"):

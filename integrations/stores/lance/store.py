@@ -61,6 +61,7 @@ class LanceStore:
         vector_index_min_rows: int = 20_000,
         refresh_seconds: float = 5.0,
         vector_cache_rows: int = 20_000,
+        row_cache_rows: int = 20_000,
     ) -> None:
         self._path = Path(path)
         # How stale a long-running reader (askloop serve) may be after another process
@@ -78,7 +79,11 @@ class LanceStore:
         self._lock = threading.RLock()
         # Exact vector search in memory for tenants up to this many chunks (~3 KB each
         # with their rows); bigger ones have an HNSW index, which is faster at their size.
-        self._vectors = VectorCache(max_rows=vector_cache_rows, columns=RESULT_COLUMNS)
+        # Up to row_cache_rows chunks, their result columns are held too; beyond, only the
+        # vectors are, and the rows of the hits are read from LanceDB.
+        self._vectors = VectorCache(
+            max_rows=vector_cache_rows, max_cached_rows=row_cache_rows, columns=RESULT_COLUMNS
+        )
 
     # -- connection -------------------------------------------------------------------
 
