@@ -9,12 +9,23 @@ from typing import Literal
 
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
-__all__ = ["GradeOutcome", "RouteOutcome", "after_grade", "after_route"]
+__all__ = [
+    "GradeOutcome",
+    "RewriteOutcome",
+    "RouteOutcome",
+    "after_grade",
+    "after_rewrite",
+    "after_route",
+]
 
 
 class RouteOutcome(TypedDict, total=False):
     error: str
     decision: Literal["retrieve", "finetuned"]
+
+
+class RewriteOutcome(TypedDict, total=False):
+    give_up_reason: str
 
 
 class GradeOutcome(TypedDict, total=False):
@@ -49,3 +60,8 @@ def after_grade(state: GradeOutcome) -> Literal["answer_with_context", "rewrite"
     if state.get("rewrites", 0) < state.get("max_rewrites", 0):
         return "rewrite"
     return "give_up"
+
+
+def after_rewrite(state: RewriteOutcome) -> Literal["retrieve", "give_up"]:
+    # No new query could be made: searching an earlier one again finds nothing new.
+    return "give_up" if state.get("give_up_reason") else "retrieve"

@@ -3,9 +3,9 @@
 START → route ─┬─ finetuned ─────────────────────────→ answer_direct ─┐
                └─ retrieve → grade ─┬─ good → answer_with_context ────┤
                     ↑               ├─ poor, rewrites left → rewrite  ├→ check_citations
-                    └───────────────┴──────────────────────┘          │
-                                    └─ poor, none left, or the ───────┘
-                                       search failed → give_up
+                    └───────────────┴─────── new query ────┘          │
+                                    └─ poor, none left, no new ───────┘
+                                       query, or the search failed → give_up
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from askloop.agent.context import Context
-from askloop.agent.edges import after_grade, after_route
+from askloop.agent.edges import after_grade, after_rewrite, after_route
 from askloop.agent.nodes import (
     answer_direct,
     answer_with_context,
@@ -63,7 +63,7 @@ def add_answer_steps(
     builder.add_conditional_edges("route", after_route)
     builder.add_edge("retrieve", "grade")
     builder.add_conditional_edges("grade", after_grade)
-    builder.add_edge("rewrite", "retrieve")
+    builder.add_conditional_edges("rewrite", after_rewrite)
     builder.add_edge("answer_with_context", "check_citations")
     builder.add_edge("answer_direct", "check_citations")
     builder.add_edge("give_up", "check_citations")

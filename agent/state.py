@@ -72,7 +72,8 @@ class State(InputState, total=False):
     retrieved: list[HitData]
     #: ``grade``'s verdict on ``hits``.
     grade: Literal["good", "poor"]
-    #: Why the run gave up: "rewrites_exhausted", "store_unavailable", "empty_knowledge_base".
+    #: Why the run gave up: "rewrites_exhausted", "no_new_query" (set by ``rewrite``),
+    #: "store_unavailable", "empty_knowledge_base".
     give_up_reason: str
     #: The hits shown to the answer model as numbered documents [1]..[n].
     context_hits: list[HitData]

@@ -104,7 +104,7 @@ def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Nothing good was found (or the store is down): say so, or answer with a caveat."""
     started = time.perf_counter()
     ctx = runtime.context
-    reason = state.get("error") or "rewrites_exhausted"
+    reason = state.get("error") or state.get("give_up_reason") or "rewrites_exhausted"
     out: dict[str, Any] = {"give_up_reason": reason, "context_hits": [], "model": ""}
     if reason == "store_unavailable":
         out["answer"] = STORE_DOWN

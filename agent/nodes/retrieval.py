@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -14,9 +13,9 @@ from askloop.agent.chat import Message
 from askloop.agent.context import Context
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
 from askloop.agent.nodes.common import best_cosine, complete, search, trace_step, versions
+from askloop.agent.rewriting import accepted_rewrite, keyword_rewrite
 from askloop.agent.routing import decide
 from askloop.agent.state import HitData, State
-from askloop.agent.text import content_words
 from askloop.prompts import load_prompt
 
 __all__ = ["grade", "retrieve", "rewrite", "route"]
@@ -169,9 +168,12 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def rewrite(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """A new query, different from the earlier ones: by the LLM, else by keywords."""
+    """A new query, different from the earlier ones: by the LLM when its reply is a
+    usable query (agent/rewriting.py), else by keywords; when no new query can be made,
+    the run gives up ("no_new_query") rather than search again for the same thing."""
     started = time.perf_counter()
     earlier = state["queries"]
+    question = state["question"]
     prompt = load_prompt("rewrite_query")
     reply = complete(
         runtime.context.answer_model,
@@ -179,34 +181,32 @@ def rewrite(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             Message(
                 "user",
                 prompt.render(
-                    question=state["question"], earlier_queries="\n".join(f"- {q}" for q in earlier)
+                    question=question, earlier_queries="\n".join(f"- {q}" for q in earlier)
                 ),
             ),
         ],
         max_tokens=48,
     )
-    query = (reply or "").splitlines()[0].strip().strip("\"'`") if reply else ""
+    query, rejected = accepted_rewrite(
+        reply, question=question, earlier=earlier, prompt=prompt.text
+    )
     how = "llm"
-    if not query or query.lower() in {q.lower() for q in earlier}:
-        query, how = (
-            _keyword_rewrite(state["question"], earlier, state.get("hits") or []),
-            "keywords",
-        )
-    step = trace_step("rewrite", how, started, query=query, attempt=state["rewrites"] + 1)
+    if query is None:
+        names = [
+            n for h in (state.get("hits") or [])[:2] for n in h["heading_path"] or [h["title"]]
+        ]
+        query, how = keyword_rewrite(question, earlier, names), "keywords"
+    detail: dict[str, Any] = {"attempt": state["rewrites"] + 1}
+    if rejected:
+        detail["rejected"] = {"reply": (reply or "")[:200], "why": rejected}
+    out: dict[str, Any] = {"prompt_versions": versions(state, "rewrite_query")}
+    if query is None:
+        step = trace_step("rewrite", "no_new_query", started, **detail)
+        return {**out, "give_up_reason": "no_new_query", "trace": [*state["trace"], step]}
+    step = trace_step("rewrite", how, started, query=query, **detail)
     return {
+        **out,
         "queries": [*earlier, query],
         "rewrites": state["rewrites"] + 1,
-        "prompt_versions": versions(state, "rewrite_query"),
         "trace": [*state["trace"], step],
     }
-
-
-def _keyword_rewrite(question: str, earlier: Sequence[str], hits: Sequence[HitData]) -> str:
-    words = content_words(question)
-    candidate = " ".join(words)
-    if candidate and candidate.lower() not in {q.lower() for q in earlier}:
-        return candidate
-    extra = [
-        w for h in hits[:2] for w in content_words(" ".join(h["heading_path"] or [h["title"]]))
-    ]
-    return " ".join(dict.fromkeys([*words, *extra])) or question

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import count
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -109,10 +111,12 @@ def test_poor_hits_are_rewritten_and_searched_again(store, embedder):
 
 @pytest.mark.parametrize("max_rewrites", [0, 1, 2, 5])
 def test_the_rewrite_loop_is_bounded_by_its_counter(store, embedder, max_rewrites):
+    asked = count(1)
     context = make_context(
         store,
         embedder,
-        answer=FakeChatModel("engineer"),
+        # A new query each round (the same one again would end the loop early).
+        answer=FakeChatModel(lambda m: f"engineer pages round {next(asked)}"),
         max_rewrites=max_rewrites,
         grade_threshold=0.99,
     )
