@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from askloop.agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
+from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.records import Chunk, Hit, SearchMode
 
 __all__ = [
@@ -171,12 +172,38 @@ class AnswerLog(Protocol):
         """Newest answers first."""
         ...
 
-    def claim_delivery(self, key: str) -> bool:
-        """Record a platform delivery key atomically; True only for the first claim.
+    def claim_delivery(
+        self,
+        key: str,
+        *,
+        lease: timedelta | None = None,
+        owner: str = "",
+        platform: str = "",
+        job: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Claim a platform delivery key atomically; True when the caller now holds it.
 
         Shared by every process on the same database, so a redelivered event is
-        handled once however many replicas receive it.
+        handled once however many replicas receive it. Without ``lease`` the claim is
+        finished at once (only the first claim ever wins). With one it stays unfinished
+        until ``finish_delivery``, and a later claim takes it over once the lease has
+        expired (``agent.deliveries``); ``job`` is what a taker-over needs to answer.
         """
+        ...
+
+    def renew_delivery(self, key: str, *, owner: str, lease: timedelta) -> bool:
+        """Extend ``owner``'s unfinished claim; False when it is not (or no longer) theirs."""
+        ...
+
+    def finish_delivery(self, key: str, *, owner: str, state: FinishedState) -> bool:
+        """Mark ``owner``'s claim answered or apologised; False when it is not theirs."""
+        ...
+
+    def take_over_deliveries(
+        self, *, owner: str, lease: timedelta, platforms: Sequence[str], limit: int = 20
+    ) -> list[PendingDelivery]:
+        """Take over up to ``limit`` unfinished claims of ``platforms`` whose lease expired
+        (each atomically: a concurrent claimant gets it or this call does)."""
         ...
 
     def prune_deliveries(self, *, older_than: timedelta) -> int:

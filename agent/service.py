@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from askloop.agent.answers import (
     thread_id,
 )
 from askloop.agent.context import Context, Policy
+from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.errors import AnswerFailedError, AskloopError, InvalidInputError
 from askloop.agent.ports import AnswerLog, Embedder, VectorStore
 from askloop.agent.records import Hit, SearchMode
@@ -244,9 +245,33 @@ class Assistant:
         """The newest answers with their ratings, newest first."""
         return self._log.recent(limit=limit, tenant=tenant)
 
-    def claim_delivery(self, key: str) -> bool:
-        """True the first time a platform delivery key is seen (across replicas)."""
-        return self._log.claim_delivery(key)
+    def claim_delivery(
+        self,
+        key: str,
+        *,
+        lease: timedelta | None = None,
+        owner: str = "",
+        platform: str = "",
+        job: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """True when the caller now holds a platform delivery key (across replicas):
+        the first claim, or the takeover of an unfinished one whose lease expired
+        (``agent.deliveries``)."""
+        return self._log.claim_delivery(key, lease=lease, owner=owner, platform=platform, job=job)
+
+    def renew_delivery(self, key: str, *, owner: str, lease: timedelta) -> bool:
+        return self._log.renew_delivery(key, owner=owner, lease=lease)
+
+    def finish_delivery(self, key: str, *, owner: str, state: FinishedState) -> bool:
+        return self._log.finish_delivery(key, owner=owner, state=state)
+
+    def take_over_deliveries(
+        self, *, owner: str, lease: timedelta, platforms: Sequence[str], limit: int = 20
+    ) -> list[PendingDelivery]:
+        """Unfinished claims whose owner stopped renewing them, now the caller's."""
+        return self._log.take_over_deliveries(
+            owner=owner, lease=lease, platforms=platforms, limit=limit
+        )
 
     def prune_deliveries(self, *, older_than: timedelta) -> int:
         """Forget delivery keys older than ``older_than``; returns how many."""

@@ -134,6 +134,10 @@ class ServerSettings(Section):
     workers: int = Field(default=4, ge=1, le=64)
     #: On shutdown, how long answers already acknowledged may take to finish.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    #: A question being answered is leased for this long and the lease renewed while
+    #: the answer is written; when its server dies, another (or the restarted one)
+    #: takes it over once the lease has run out. Longer than a normal answer.
+    delivery_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     #: A conversation's thread memory (the earlier turns follow-ups see) is deleted this
     #: many days after its last turn, hourly; 0 keeps it forever. The answer log stays.
     thread_memory_days: int = Field(default=30, ge=0)

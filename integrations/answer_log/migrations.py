@@ -132,4 +132,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX answer_messages_answer ON answer_messages (answer_id)",
         ),
     ),
+    Migration(
+        "m005_delivery_leases",
+        (
+            # A claim is a lease (agent.deliveries): 'claimed' until answered or
+            # apologised; an expired unfinished one is taken over. Claims made before
+            # this migration were permanent: they count as finished.
+            "ALTER TABLE deliveries ADD COLUMN state TEXT NOT NULL DEFAULT 'answered' "
+            "CHECK (state IN ('claimed', 'answered', 'apologised'))",
+            "ALTER TABLE deliveries ADD COLUMN lease_until {timestamp}",
+            # Which process holds the lease (host:pid:random).
+            "ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE deliveries ADD COLUMN platform TEXT NOT NULL DEFAULT ''",
+            # What a taker-over needs to answer (the question and where it was asked);
+            # cleared once the claim is finished.
+            "ALTER TABLE deliveries ADD COLUMN job {json}",
+            "ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE deliveries ADD COLUMN finished_at {timestamp}",
+            "CREATE INDEX deliveries_unfinished ON deliveries (state, lease_until)",
+        ),
+    ),
 )

@@ -78,6 +78,9 @@ async def start(runtime: ServerRuntime, *, host: str, port: int) -> web.AppRunne
         raise
     await runtime.assistant.warm_up()
     runtime.housekeeping = asyncio.create_task(_housekeeping(runtime), name="askloop-housekeeping")
+    runtime.sweeping = asyncio.create_task(
+        runtime.leases.keep_sweeping(), name="askloop-lease-sweep"
+    )
     return runner
 
 
@@ -108,15 +111,27 @@ async def _housekeeping(runtime: ServerRuntime, every_seconds: float = 3600.0) -
 
 
 async def stop(runtime: ServerRuntime, runner: web.AppRunner) -> None:
-    """Stop accepting, let acknowledged work finish, close everything."""
+    """Stop accepting, let acknowledged work finish, apologise for the questions still
+    unanswered past the grace, then close everything (clients before the pools their
+    last calls run on)."""
     grace = runtime.settings.server.shutdown_grace_seconds
-    if runtime.housekeeping is not None:
-        runtime.housekeeping.cancel()
+    for upkeep in (runtime.housekeeping, runtime.sweeping):
+        if upkeep is not None:
+            upkeep.cancel()
     for site in list(runner.sites):
         await site.stop()
     cancelled = await runtime.drain(grace)
     if cancelled:
         log.warning("shutdown: %d answers did not finish within %.0fs", cancelled, grace)
+    unfinished = len(runtime.leases.unfinished())
+    if unfinished:
+        told = await runtime.leases.apologise_unfinished()
+        log.warning(
+            "shutdown: apologised for %d of %d unanswered questions (the rest are answered "
+            "after a restart)",
+            told,
+            unfinished,
+        )
     await runner.cleanup()
     await runtime.aclose()
 

@@ -9,9 +9,10 @@ use, the settings, the metrics and a place to run work after the acknowledgement
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -19,7 +20,9 @@ from typing import Any, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from askloop.agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
+from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.config.settings import Settings
+from askloop.integrations.server.leases import Leases
 from askloop.integrations.server.tenancy import Platform, tenant_of
 from askloop.integrations.wiring import Services
 
@@ -117,7 +120,9 @@ class AsyncAssistant:
         queue: asyncio.Queue[Progress | None] = asyncio.Queue()
 
         def report(event: Progress) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            # An answer abandoned at shutdown may still be running when the loop closes.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, event)
 
         async def relay() -> None:
             while (event := await queue.get()) is not None:
@@ -159,8 +164,41 @@ class AsyncAssistant:
             self._io, lambda: self._assistant.get_answer(answer_id, tenant=tenant)
         )
 
-    async def claim_delivery(self, key: str) -> bool:
-        return await self._run(self._io, self._assistant.claim_delivery, key)
+    async def claim_delivery(
+        self,
+        key: str,
+        *,
+        lease: timedelta | None = None,
+        owner: str = "",
+        platform: str = "",
+        job: Mapping[str, Any] | None = None,
+    ) -> bool:
+        return await self._run(
+            self._io,
+            lambda: self._assistant.claim_delivery(
+                key, lease=lease, owner=owner, platform=platform, job=job
+            ),
+        )
+
+    async def renew_delivery(self, key: str, *, owner: str, lease: timedelta) -> bool:
+        return await self._run(
+            self._io, lambda: self._assistant.renew_delivery(key, owner=owner, lease=lease)
+        )
+
+    async def finish_delivery(self, key: str, *, owner: str, state: FinishedState) -> bool:
+        return await self._run(
+            self._io, lambda: self._assistant.finish_delivery(key, owner=owner, state=state)
+        )
+
+    async def take_over_deliveries(
+        self, *, owner: str, lease: timedelta, platforms: Sequence[str]
+    ) -> list[PendingDelivery]:
+        return await self._run(
+            self._io,
+            lambda: self._assistant.take_over_deliveries(
+                owner=owner, lease=lease, platforms=platforms
+            ),
+        )
 
     async def prune_deliveries(self, *, older_than: timedelta) -> int:
         return await self._run(
@@ -247,10 +285,17 @@ class ServerRuntime:
             services, workers=self.settings.server.workers, metrics=self.metrics
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Leases on the questions being answered (``server.leases``).
+        self.leases = Leases(
+            self.assistant, seconds=self.settings.server.delivery_lease_seconds, spawn=self.spawn
+        )
         #: Closed by the server on shutdown (e.g. adapters' HTTP sessions).
         self.on_close: list[Callable[[], Awaitable[None]]] = []
         #: The server's periodic upkeep (not background work: shutdown cancels it).
         self.housekeeping: asyncio.Task[None] | None = None
+        #: Taking over questions whose server died (``Leases.keep_sweeping``); cancelled
+        #: on shutdown like the housekeeping.
+        self.sweeping: asyncio.Task[None] | None = None
 
     def tenant_for(self, platform: Platform, platform_tenant: str | None) -> str | None:
         """The askloop tenant of a verified platform tenant id; None: refuse it
@@ -285,9 +330,13 @@ class ServerRuntime:
         pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             task.cancel()
+        if pending:
+            # Let them unwind now, while the pools and clients they use are still open.
+            await asyncio.wait(pending, timeout=5.0)
         return len(pending)
 
     async def aclose(self) -> None:
+        await self.leases.aclose()
         for close in reversed(self.on_close):
             try:
                 await close()

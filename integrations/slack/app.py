@@ -67,6 +67,8 @@ class SlackAdapter:
         deliveries = Deliveries(runtime)
         self.conversations = Conversations(runtime, self.api, rules, settings, deliveries)
         self.feedback = FeedbackHandlers(runtime, self.api, rules, deliveries)
+        # Questions whose server died before answering are answered by this one.
+        runtime.leases.resume_with("slack", self.conversations.resume)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""
         self.bolt = self._build_bolt(secret)
         #: HTTP mode; None without a signing secret (Socket Mode only).

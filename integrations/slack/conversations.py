@@ -16,8 +16,10 @@ from typing import Any, Literal
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
 from askloop.agent.answers import MessageRole, Turn
+from askloop.agent.deliveries import PendingDelivery
 from askloop.agent.errors import AskloopError, InvalidInputError
 from askloop.config.settings import SlackSettings
+from askloop.integrations.server.leases import RESTART_APOLOGY, Apology, Lease
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.slack.background import start
 from askloop.integrations.slack.dedup import Deliveries, event_key
@@ -28,8 +30,9 @@ from askloop.integrations.slack.inbound import (
     thread_marker,
 )
 from askloop.integrations.slack.mrkdwn import question_text
+from askloop.integrations.slack.render import notice
 from askloop.integrations.slack.reply import ReplyWriter
-from askloop.integrations.slack.rules import Refusal, Rules
+from askloop.integrations.slack.rules import Decision, Refusal, Rules
 from askloop.integrations.slack.webapi import Identity, SlackApi, SlackCallError
 
 __all__ = ["APOLOGY", "EMPTY_QUESTION", "Conversations"]
@@ -109,43 +112,16 @@ class Conversations:
     async def handle(self, q: Question) -> None:
         """Answer ``q`` unless it was handled already or is not for askloop."""
         try:
-            me = await self._api.identity()
-            if me.user_id is None and q.envelope.bot_user_id:
-                me = Identity(user_id=q.envelope.bot_user_id, bot_id=me.bot_id)
-            if self._from_a_bot(q, me):
+            found = await self._decide(q)
+            if found is None:
                 return
-            mentioned = q.via == "mention" or bool(me.user_id and f"<@{me.user_id}" in q.text)
-            if q.follow_up and mentioned:
-                return  # the app_mention event of the same message answers it
-            decision = self._rules.decide(
-                channel=q.channel,
-                direct=q.direct,
-                user=q.user,
-                mentioned=mentioned,
-                platform_tenant=q.envelope.platform_tenant,
+            # Only now, for a question askloop would answer, the claim (a database write).
+            # The message, not the event: a retry and the same message arriving both as
+            # app_mention and as message share it.
+            lease = await self._deliveries.lease(
+                f"slack:message:{q.ref}", job=q.job(), apology=self._apology(q)
             )
-            if isinstance(decision, Refusal):
-                if decision.reason == "tenant_unmapped" and not q.follow_up:
-                    log.warning(
-                        "Slack: refused a question from workspace %s: not in [tenants]",
-                        q.envelope.platform_tenant,
-                    )
-                elif not q.follow_up:
-                    log.info(
-                        "Slack: not answering %s in %s (%s)", q.user, q.channel, decision.reason
-                    )
-                return
-            if q.follow_up and not await self._in_thread(q.channel, q.thread_ts or ""):
-                return
-            if self._api.disabled:
-                log.warning(
-                    "Slack: ignoring a question in %s: posting is off (%s)",
-                    q.channel,
-                    self._api.disabled,
-                )
-                return
-            # Only now, for a question askloop would answer, the claims (database writes).
-            if not await self._deliveries.first(event_key(q.event_id)):
+            if lease is None:
                 return
             if q.envelope.retry_num:
                 # Slack retries only what it thinks went unanswered: worth knowing.
@@ -154,22 +130,91 @@ class Conversations:
                     q.envelope.retry_num,
                     q.event_id,
                 )
-            if not await self._deliveries.first(f"slack:message:{q.ref}"):
-                return
-            text = question_text(q.text, bot_user_ids={me.user_id, q.envelope.bot_user_id})
-            turn = Turn(
-                question=text,
-                tenant=decision.tenant,
-                platform="slack",
-                conversation_id=q.conversation_id,
-                user=q.user,
-                channel_id=q.channel,
-                team_id=q.envelope.team_id,
-                allow_finetuned=decision.allow_finetuned,
-            )
-            await self._answer(q, turn)
+            async with lease:
+                await self._respond(q, *found, lease)
         except Exception:
             log.exception("Slack: handling message %s failed", q.ref)
+
+    async def resume(self, pending: PendingDelivery, lease: Lease, *, give_up: bool) -> None:
+        """Answer a question whose server died before it could (``server.leases``)."""
+        try:
+            q = Question.from_job(pending.job)
+        except ValueError as exc:
+            log.error("Slack: cannot take %s over: %s", pending.key, exc)
+            await lease.finish("apologised")  # nothing anyone can do with it
+            return
+        lease.apology = self._apology(q)
+        try:
+            if give_up:
+                await self._apology(q, APOLOGY)()
+                await lease.finish("apologised")
+                return
+            found = await self._decide(q)
+            if found is None:  # no longer askloop's to answer
+                await lease.finish()
+                return
+            await self._respond(q, *found, lease)
+        except Exception:
+            log.exception("Slack: answering taken-over message %s failed", q.ref)
+
+    def _apology(self, q: Question, text: str = RESTART_APOLOGY) -> Apology:
+        """Says ``text`` in the question's thread (before a reply writer exists)."""
+
+        async def apologise() -> None:
+            await self._api.post(q.channel, notice(text), thread_ts=q.reply_thread)
+
+        return apologise
+
+    async def _decide(self, q: Question) -> tuple[Identity, Decision] | None:
+        """Who askloop is and how to answer ``q``; None when askloop does not answer it."""
+        me = await self._api.identity()
+        if me.user_id is None and q.envelope.bot_user_id:
+            me = Identity(user_id=q.envelope.bot_user_id, bot_id=me.bot_id)
+        if self._from_a_bot(q, me):
+            return None
+        mentioned = q.via == "mention" or bool(me.user_id and f"<@{me.user_id}" in q.text)
+        if q.follow_up and mentioned:
+            return None  # the app_mention event of the same message answers it
+        decision = self._rules.decide(
+            channel=q.channel,
+            direct=q.direct,
+            user=q.user,
+            mentioned=mentioned,
+            platform_tenant=q.envelope.platform_tenant,
+        )
+        if isinstance(decision, Refusal):
+            if decision.reason == "tenant_unmapped" and not q.follow_up:
+                log.warning(
+                    "Slack: refused a question from workspace %s: not in [tenants]",
+                    q.envelope.platform_tenant,
+                )
+            elif not q.follow_up:
+                log.info("Slack: not answering %s in %s (%s)", q.user, q.channel, decision.reason)
+            return None
+        if q.follow_up and not await self._in_thread(q.channel, q.thread_ts or ""):
+            return None
+        if self._api.disabled:
+            log.warning(
+                "Slack: ignoring a question in %s: posting is off (%s)",
+                q.channel,
+                self._api.disabled,
+            )
+            return None
+        return me, decision
+
+    async def _respond(self, q: Question, me: Identity, decision: Decision, lease: Lease) -> None:
+        text = question_text(q.text, bot_user_ids={me.user_id, q.envelope.bot_user_id})
+        turn = Turn(
+            question=text,
+            tenant=decision.tenant,
+            platform="slack",
+            conversation_id=q.conversation_id,
+            user=q.user,
+            channel_id=q.channel,
+            team_id=q.envelope.team_id,
+            allow_finetuned=decision.allow_finetuned,
+        )
+        await self._answer(q, turn, lease)
 
     async def _in_thread(self, channel: str, thread_ts: str) -> bool:
         """Has askloop answered in this thread (on any replica)?"""
@@ -188,7 +233,7 @@ class Conversations:
             )
             return False
 
-    async def _answer(self, q: Question, turn: Turn) -> None:
+    async def _answer(self, q: Question, turn: Turn, lease: Lease) -> None:
         writer = ReplyWriter(
             self._api,
             channel=q.channel,
@@ -198,8 +243,10 @@ class Conversations:
             recipient_user=q.user,
             recipient_team=q.envelope.team_id,
         )
+        # At shutdown the apology replaces a draft or a stream this writer started.
+        lease.apology = lambda: writer.say(RESTART_APOLOGY)
         if not turn.question:
-            await self._say(writer, EMPTY_QUESTION, reason="empty_question")
+            await self._say(writer, EMPTY_QUESTION, reason="empty_question", lease=lease)
             return
         if q.direct and q.thread_ts:
             await self._title(q.channel, q.thread_ts, turn.question)
@@ -209,15 +256,17 @@ class Conversations:
         try:
             record = await self._assistant.answer(turn, on_progress=writer.progress)
         except InvalidInputError:
-            await self._say(writer, EMPTY_QUESTION, reason="empty_question")
+            await self._say(writer, EMPTY_QUESTION, reason="empty_question", lease=lease)
             return
         except AskloopError as exc:
             log.warning("Slack: answering %s failed: %s", q.ref, exc)
-            await self._say(writer, APOLOGY, reason="answer_failed")
+            await self._say(writer, APOLOGY, reason="answer_failed", lease=lease)
             return
         except Exception:
             log.exception("Slack: answering %s failed unexpectedly", q.ref)
-            await self._say(writer, APOLOGY, reason="answer_failed")
+            await self._say(writer, APOLOGY, reason="answer_failed", lease=lease)
+            return
+        if not await lease.held():  # another server took the question over: its answer
             return
         try:
             posted = await writer.finish(record)
@@ -229,14 +278,20 @@ class Conversations:
                 self._metrics.answer_failures.labels("slack", record.error).inc()
             else:
                 self._metrics.answers.labels("slack", record.route).inc()
+        if posted:  # at once: a takeover from here on would answer twice
+            await lease.finish()
         await self._link(record.answer_id, q, posted)
 
-    async def _say(self, writer: ReplyWriter, text: str, *, reason: str) -> None:
+    async def _say(self, writer: ReplyWriter, text: str, *, reason: str, lease: Lease) -> None:
+        """askloop's own reply instead of an answer; the question is then done."""
         self._metrics.answer_failures.labels("slack", reason).inc()
+        if not await lease.held():
+            return
         try:
             await writer.say(text)
         except SlackCallError:
-            pass  # logged by SlackApi
+            return  # logged by SlackApi; tried again once the lease runs out
+        await lease.finish("apologised" if text == APOLOGY else "answered")
 
     async def _title(self, channel: str, thread_ts: str, question: str) -> None:
         """Name an assistant thread after its first question (once, on any replica)."""

@@ -1,5 +1,9 @@
 """Never handle a Slack delivery twice: claims in the log database, shared by replicas.
 
+Questions are claimed with a lease (``lease``; ``server.leases``): one whose server died
+before answering is taken over. Everything else (reactions, titles, prompts) is claimed
+for good on first sight (``first``).
+
 The database decides. Keys this process has seen claimed are also remembered (a
 bounded LRU), so a redelivery that reaches the same replica again — the usual case —
 is recognised without a round trip to the database.
@@ -9,7 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
+from askloop.integrations.server.leases import Apology, Lease
 from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = ["Deliveries", "event_key"]
@@ -53,6 +60,22 @@ class Deliveries:
             return None
         self._note(key)
         return claimed
+
+    async def lease(
+        self, key: str, *, job: Mapping[str, Any], apology: Apology | None = None
+    ) -> Lease | None:
+        """Claim a question with a lease (``server.leases``): None when another claim
+        holds or finished it (counted as a duplicate) or when it cannot be told."""
+        try:
+            lease = await self._runtime.leases.claim(
+                key, platform="slack", job=job, apology=apology
+            )
+        except Exception as exc:
+            log.error("Slack: cannot check %s for redelivery (%s); skipping it", key, exc)
+            return None
+        if lease is None:
+            self.count_duplicate(key)
+        return lease
 
     async def first(self, key: str) -> bool:
         """Claim ``key``; a repeat is counted as a duplicate and answered with False."""

@@ -8,7 +8,7 @@ can be — edits, joins, deletions, topic changes — is not a question.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from askloop.integrations.slack.rules import platform_tenant
@@ -21,6 +21,9 @@ __all__ = [
     "question_from",
     "thread_marker",
 ]
+
+#: Version of ``Question.job`` (a lease's job outlives the process that wrote it).
+_JOB_VERSION = 1
 
 #: Message subtypes that carry something a person (or, if allowed, a bot) asked.
 _ASKING_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
@@ -94,6 +97,21 @@ class Question:
     @property
     def ref(self) -> str:
         return f"{self.channel}:{self.ts}"
+
+    def job(self) -> dict[str, Any]:
+        """What a server taking the question over needs to answer it (JSON)."""
+        return {"v": _JOB_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_job(cls, job: Mapping[str, Any]) -> Question:
+        """The question ``job`` stored; ValueError when it is not one."""
+        if job.get("v") != _JOB_VERSION:
+            raise ValueError(f"not a Slack question job (version {job.get('v')!r})")
+        fields = {k: v for k, v in job.items() if k != "v"}
+        try:
+            return cls(**{**fields, "envelope": Envelope(**fields["envelope"])})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a Slack question job ({exc})") from None
 
     @property
     def reply_thread(self) -> str | None:

@@ -107,6 +107,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m002_answer_error",
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
+        "m005_delivery_leases",
     ]
     answer_log.close()  # a new connection re-checks and applies nothing twice
     assert answer_log.applied_migrations() == [
@@ -114,6 +115,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m002_answer_error",
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
+        "m005_delivery_leases",
     ]
     assert answer_log.get_answer("a1") is not None
 
@@ -205,6 +207,106 @@ def test_a_delivery_is_claimed_once_across_connections(answer_log, tmp_path):
         other.close()
 
 
+LEASE = timedelta(minutes=2)
+
+
+def expire(answer_log, key: str) -> None:
+    """The claim's lease ran out (its owner stopped renewing it) a second ago."""
+    db = answer_log._db
+    with db.transaction() as cur:
+        cur.execute(
+            db.sql("UPDATE deliveries SET lease_until = ? WHERE key = ?"),
+            (db.ts(datetime.now(UTC) - timedelta(seconds=1)), key),
+        )
+
+
+def test_a_leased_claim_is_taken_over_only_after_its_lease_expired(answer_log):
+    key, job = "slack:message:C1:1.0", {"text": "leave days?", "channel": "C1"}
+    assert answer_log.claim_delivery(key, lease=LEASE, owner="a", platform="slack", job=job)
+    assert not answer_log.claim_delivery(key, lease=LEASE, owner="b", platform="slack")
+    assert answer_log.renew_delivery(key, owner="a", lease=LEASE)
+    expire(answer_log, key)
+    assert answer_log.claim_delivery(key, lease=LEASE, owner="b", platform="slack")
+    # The first owner has lost it: it can neither keep nor finish it.
+    assert not answer_log.renew_delivery(key, owner="a", lease=LEASE)
+    assert not answer_log.finish_delivery(key, owner="a", state="answered")
+    assert not answer_log.claim_delivery(key, lease=LEASE, owner="c", platform="slack")
+    assert answer_log.finish_delivery(key, owner="b", state="answered")
+
+
+def test_a_finished_claim_is_never_taken_over(answer_log):
+    for state in ("answered", "apologised"):
+        key = f"slack:message:C1:{state}"
+        assert answer_log.claim_delivery(key, lease=LEASE, owner="a", platform="slack")
+        assert answer_log.finish_delivery(key, owner="a", state=state)
+        expire(answer_log, key)
+        assert not answer_log.claim_delivery(key, lease=LEASE, owner="b", platform="slack")
+        assert not answer_log.finish_delivery(key, owner="a", state="answered")
+        assert not answer_log.take_over_deliveries(owner="b", lease=LEASE, platforms=["slack"])
+    with pytest.raises(InvalidInputError):
+        answer_log.finish_delivery("slack:message:C1:answered", owner="a", state="claimed")
+
+
+def test_expired_claims_are_taken_over_once_with_what_is_needed_to_answer(answer_log):
+    for n, platform in enumerate(["slack", "slack", "teams", "slack"]):
+        job = {"n": n, "text": "Wie viele Urlaubstage? 🌴"}
+        assert answer_log.claim_delivery(
+            f"k{n}", lease=LEASE, owner="dead", platform=platform, job=job
+        )
+    for key in ("k0", "k1", "k2"):  # k3's owner is still renewing it
+        expire(answer_log, key)
+    taken = answer_log.take_over_deliveries(owner="me", lease=LEASE, platforms=["slack"])
+    assert sorted((p.key, p.platform, p.job["n"], p.attempts) for p in taken) == [
+        ("k0", "slack", 0, 2),
+        ("k1", "slack", 1, 2),
+    ]
+    assert taken[0].job["text"] == "Wie viele Urlaubstage? 🌴"
+    assert taken[0].claimed_at <= datetime.now(UTC)
+    assert not answer_log.take_over_deliveries(owner="other", lease=LEASE, platforms=["slack"])
+    assert answer_log.finish_delivery("k0", owner="me", state="apologised")
+    [teams] = answer_log.take_over_deliveries(owner="me", lease=LEASE, platforms=["teams", "x"])
+    assert (teams.key, teams.job) == ("k2", {"n": 2, "text": "Wie viele Urlaubstage? 🌴"})
+
+
+def test_a_claim_without_a_lease_is_finished_at_once(answer_log):
+    assert answer_log.claim_delivery("slack:event:Ev9")
+    expire(answer_log, "slack:event:Ev9")
+    assert not answer_log.claim_delivery("slack:event:Ev9", lease=LEASE, owner="b")
+    with pytest.raises(InvalidInputError):
+        answer_log.claim_delivery("k", lease=LEASE)  # a lease needs an owner
+
+
+def test_an_expired_claim_goes_to_exactly_one_of_many_racing_replicas(answer_log, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    if answer_log.dialect.name == "sqlite":
+        replicas = [SqlAnswerLog.sqlite(tmp_path / "log.db") for _ in range(6)]
+    else:
+        replicas = [SqlAnswerLog.postgres(answer_log._description_url) for _ in range(6)]
+    try:
+        for round_ in range(5):
+            key = f"slack:message:C1:{round_}"
+            assert answer_log.claim_delivery(key, lease=LEASE, owner="dead", platform="slack")
+            expire(answer_log, key)
+
+            def claim(n: int, key: str = key) -> bool:
+                log = replicas[n]
+                if n % 2:
+                    return bool(
+                        log.take_over_deliveries(owner=f"r{n}", lease=LEASE, platforms=["slack"])
+                    )
+                return log.claim_delivery(key, lease=LEASE, owner=f"r{n}", platform="slack")
+
+            with ThreadPoolExecutor(6) as pool:
+                won = list(pool.map(claim, range(6)))
+            assert won.count(True) == 1, won
+            winner = f"r{won.index(True)}"
+            assert answer_log.finish_delivery(key, owner=winner, state="answered")
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
 def test_old_claims_can_be_pruned(answer_log):
     answer_log.claim_delivery("slack:event:old")
     assert answer_log.prune_deliveries(older_than=timedelta(0)) == 1
@@ -287,6 +389,7 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
         "m002_answer_error",
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
+        "m005_delivery_leases",
     ]
     log.close()
 
