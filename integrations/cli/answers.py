@@ -11,6 +11,7 @@ from typing import Any
 
 from askloop.agent.answers import AnswerRecord, LoggedAnswer, Turn
 from askloop.agent.errors import InvalidInputError
+from askloop.agent.sources import shown_sources
 from askloop.integrations.cli.args import whole_number
 
 __all__ = ["add_parsers", "run"]
@@ -58,6 +59,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def answer_json(record: AnswerRecord) -> dict[str, Any]:
+    # The documents the answer was given but cites none of (shown as "consulted").
+    sources = shown_sources(record)
+    consulted = sources.items if sources and sources.kind == "consulted" else ()
     return {
         "answer_id": record.answer_id,
         "question": record.question,
@@ -68,6 +72,10 @@ def answer_json(record: AnswerRecord) -> dict[str, Any]:
         "citations": [
             {"n": c.n, "title": c.title, "source": c.source, "url": c.url, "chunk_id": c.chunk_id}
             for c in record.citations
+        ],
+        "consulted": [
+            {"title": s.title, "source": s.source, "url": s.url, "chunk_id": s.chunk_id}
+            for s in consulted
         ],
         "model": record.model,
         "tenant": record.tenant,
@@ -137,10 +145,12 @@ def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
         _print_json(answer_json(record))
         return 0
     print(record.answer)
-    if record.citations:
-        print("\nSources:")
-        for c in record.citations:
-            print(f"  [{c.n}] {c.title} — {c.url or c.source}")
+    sources = shown_sources(record)
+    if sources is not None:
+        print(f"\n{sources.label}:")
+        for s in sources.items:
+            mark = f"[{s.n}]" if s.n is not None else "-"
+            print(f"  {mark} {s.title} — {s.url or s.source}")
     took = sum(s.ms for s in record.trace) / 1000
     print(f"\n({ROUTE_TEXT[record.route]} · {record.model} · {took:.1f}s)")
     print(f"answer id {record.answer_id} — rate it: askloop rate {record.answer_id} up|down")

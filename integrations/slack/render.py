@@ -2,7 +2,8 @@
 
 An answer becomes one or more messages of mrkdwn sections (split under Slack's
 3,000-character section limit, a few sections per message); the last one ends with a
-context block (the route, discreetly, and the cited sources linked to their URLs) and
+context block (the route, discreetly, and the cited sources linked to their URLs, or
+the documents consulted when an answer from the knowledge base cites none) and
 Slack's native feedback buttons carrying the answer id.
 """
 
@@ -19,6 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, AnswerRecord
+from askloop.agent.sources import SourceList, shown_sources
 from askloop.integrations.slack.mrkdwn import escape, link, split_mrkdwn, to_mrkdwn
 from askloop.integrations.slack.values import (
     CORRECTION_BLOCK,
@@ -86,15 +88,17 @@ def _preview(markdown: str) -> str:
     return escape(text)
 
 
-def _sources(record: AnswerRecord) -> str:
+def _sources(sources: SourceList) -> str:
     items: list[str] = []
-    for c in sorted(record.citations, key=lambda c: c.n):
+    for c in sources.items:
         title = (c.title or c.source or "source").strip()
-        items.append(f"[{c.n}] " + (link(c.url, title) if c.url else escape(title)))
-    text = "*Sources:* " + "  ·  ".join(items)
+        mark = f"[{c.n}] " if c.n is not None else ""
+        items.append(mark + (link(c.url, title) if c.url else escape(title)))
+    head = f"*{sources.label}:* "
+    text = head + "  ·  ".join(items)
     while len(text) > _CONTEXT_CHARS and len(items) > 1:
         items.pop()
-        text = "*Sources:* " + "  ·  ".join(items) + "  ·  …"
+        text = head + "  ·  ".join(items) + "  ·  …"
     return text[:_CONTEXT_CHARS]
 
 
@@ -134,8 +138,9 @@ def answer_messages(record: AnswerRecord, budget: Budget | None = None) -> list[
     if not record.error:
         notes = [t for t in (route_label(record),) if t]
         context = [{"type": "mrkdwn", "text": t, "verbatim": True} for t in notes]
-        if record.citations:
-            context.append({"type": "mrkdwn", "text": _sources(record), "verbatim": True})
+        sources = shown_sources(record)
+        if sources is not None:
+            context.append({"type": "mrkdwn", "text": _sources(sources), "verbatim": True})
         if context:
             tail.append({"type": "context", "elements": context})
         tail.append(feedback_block(record.answer_id))

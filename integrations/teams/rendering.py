@@ -25,6 +25,7 @@ from botbuilder.schema import (
 )
 
 from askloop.agent.answers import AnswerRecord, Route
+from askloop.agent.sources import SourceList, shown_sources
 
 __all__ = [
     "ABSTRACT_MAX",
@@ -34,6 +35,7 @@ __all__ = [
     "StreamType",
     "answer_activity",
     "citations_of",
+    "consulted_line",
     "is_streamed",
     "mark_stream_final",
     "stream_update",
@@ -58,6 +60,9 @@ INFORMATIVE_MAX = 1000
 WELCOME_PROMPTS_MAX = 3
 
 _SPACE = re.compile(r"\s+")
+#: Characters that would make a title Markdown (emphasis, a link, a table cell).
+_MARKUP = re.compile(r"[*_`\[\]<>|]")
+_WEB = ("https://", "http://")
 _ROUTE_NOTES: dict[Route, str] = {
     "retrieve": "Answered from the knowledge base.",
     "rewrite": "Answered from the knowledge base after refining the search.",
@@ -134,17 +139,34 @@ def citations_of(record: AnswerRecord) -> list[dict[str, Any]]:
     return claims
 
 
+def consulted_line(sources: SourceList) -> str:
+    """The documents an uncited answer from the knowledge base was drawn from, as a
+    Markdown line (cited ones travel as ``citation[]`` claims instead)."""
+    items = []
+    for doc in sources.items:
+        title = _clip(_MARKUP.sub("", doc.title or doc.source or "document"), NAME_MAX)
+        url = doc.url.replace("(", "%28").replace(")", "%29")
+        items.append(f"[{title}]({url})" if url.startswith(_WEB) else title)
+    return f"{sources.label}: " + " · ".join(items)
+
+
 def answer_activity(record: AnswerRecord, *, feedback: FeedbackLoopType = "default") -> Activity:
     """The message that carries an answer: text, citations, AI label, feedback loop.
 
-    The route is a discreet last line. An apology (``record.error``) is plain text:
+    The route is a discreet last line; an answer from the knowledge base that cites
+    nothing names the documents it consulted above it. An apology (``record.error``) is plain text:
     nothing was generated, so there is nothing to label, cite or rate.
     """
     if record.error:
         return text_activity(record.answer.strip())
+    lines = [record.answer.strip()]
+    sources = shown_sources(record)
+    if sources is not None and sources.kind == "consulted":
+        lines.append(consulted_line(sources))
+    lines.append(f"_{_ROUTE_NOTES[record.route]}_")
     return Activity(
         type=ActivityTypes.message,
-        text=f"{record.answer.strip()}\n\n_{_ROUTE_NOTES[record.route]}_",
+        text="\n\n".join(lines),
         text_format="markdown",
         entities=[MessageEntity(citation=citations_of(record))],
         # feedbackLoop is the current switch; older clients read feedbackLoopEnabled.

@@ -154,3 +154,34 @@ def test_modal_state_refuses_odd_channels_and_timestamps():
         ModalState.decode('{"v": 1, "answer_id": "a", "channel": "<!here>"}')
     with pytest.raises(TamperedValueError):
         ModalState.decode('{"v": 1, "answer_id": "a", "channel": "C1", "thread_ts": "now"}')
+
+
+def test_an_uncited_answer_from_the_knowledge_base_names_the_documents_it_consulted():
+    from askloop.agent.answers import RetrievedChunk
+
+    uncited = record(
+        answer="Every employee gets 26 days.",
+        citations=(),
+        retrieved=(
+            RetrievedChunk(
+                chunk_id="c1", title="Leave policy", source="l.md", score=1, text="t", url=URL
+            ),
+            RetrievedChunk(chunk_id="c2", title="Holidays", source="h.md", score=1, text="t"),
+        ),
+        context=("c1", "c2"),
+    )
+    [message] = answer_messages(uncited)
+    _, context, _ = message.blocks
+    assert [e["text"] for e in context["elements"]] == [
+        "From the knowledge base",
+        f"*Consulted (not cited):* <{URL}|Leave policy>  ·  Holidays",
+    ]
+    [tuned] = answer_messages(
+        record(
+            route="finetuned",
+            model="t",
+            citations=(),
+            **{"retrieved": uncited.retrieved, "context": uncited.context},
+        )
+    )
+    assert [e["text"] for e in tuned.blocks[1]["elements"]] == ["From the tuned model"]

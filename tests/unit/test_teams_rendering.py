@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from askloop.agent.answers import AnswerRecord, Citation, RetrievedChunk
@@ -187,3 +189,23 @@ def test_the_welcome_suggests_three_questions_and_offers_buttons_in_personal_cha
     channel = wire(welcome_activity(prompts, personal=False, mention=True))
     assert "Mention me" in channel["text"]
     assert "suggestedActions" not in channel
+
+
+def test_an_uncited_answer_from_the_knowledge_base_names_the_documents_it_consulted():
+    url = "https://handbook.example.com/people/travel.md"
+    first, second = record().retrieved
+    uncited = record(
+        citations=(),
+        retrieved=(replace(first, url=url), second),
+        context=("c1", "c2"),
+        answer="EUR 260.",
+    )
+    activity = wire(answer_activity(uncited))
+    name = LONG_TITLE.strip()[: NAME_MAX - 1].rstrip() + "…"
+    assert activity["text"] == (
+        f"EUR 260.\n\nConsulted (not cited): [{name}]({url}) · Tally"
+        "\n\n_Answered from the knowledge base._"
+    )
+    assert message_entity(activity)["citation"] == []
+    # A citing answer shows its sources as claims, with no "consulted" line.
+    assert "Consulted" not in wire(answer_activity(record(context=("c1", "c2"))))["text"]
