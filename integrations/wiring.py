@@ -191,6 +191,13 @@ class Services:
 
         return self._get("thread_memory", build)
 
+    def ping_thread_memory(self) -> None:
+        """Raise unless the conversations' memory answers (opening it if need be)."""
+        from askloop.integrations.answer_log.checkpoints import ping_checkpointer
+
+        saver, conn = self.thread_memory
+        ping_checkpointer(saver, conn)
+
     def forget_idle_threads(self, *, older_than: timedelta) -> int:
         """Delete the memory of conversations idle for longer than ``older_than``."""
         from askloop.integrations.answer_log.checkpoints import forget_idle_threads

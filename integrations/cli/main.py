@@ -71,6 +71,8 @@ def _configure_logging(verbose: int, settings_level: str) -> None:
     logging.basicConfig(
         level=level, format="askloop: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr
     )
+    if verbose < 2:  # the pool logs every connection handed out at INFO
+        logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
 
 def _tenant(args: argparse.Namespace, settings: Settings) -> str:

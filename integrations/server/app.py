@@ -4,7 +4,7 @@
 |---------------------|-------------------------------------------------------------|
 | POST /slack/events  | Slack Events API + interactivity (``integrations.slack``)   |
 | POST /api/messages  | Bot Framework activities (``integrations.teams``)           |
-| GET /healthz        | 200 when the store and the log DB answer, 503 otherwise     |
+| GET /healthz        | 200 when the store, the log and the memory answer, else 503 |
 | GET /metrics        | Prometheus text                                             |
 
 Adapters acknowledge first and answer in background tasks; on SIGTERM the server stops

@@ -233,7 +233,9 @@ class AsyncAssistant:
         )
 
     async def healthy(self) -> dict[str, str]:
-        """``{"store": "ok"|"failed", "log": "ok"|"failed"}`` (never raises).
+        """``{"store", "log", "memory"}`` each ``"ok"`` or ``"failed"`` (never raises):
+        the knowledge base, the answer log and the conversations' memory (a threaded
+        question needs all three).
 
         Only the verdict: a failure's text may name hosts and databases, so it goes to
         the log, never to the HTTP client.
@@ -258,8 +260,12 @@ class AsyncAssistant:
             self._async_store = store_obj
         else:
             store = await self._run(self._io, check, store_obj.ping, "store")
-        answer_log = await self._run(self._io, check, lambda: self._services.answer_log.ping())
-        return {"store": store, "log": answer_log}
+        # Side by side: while a database is down each check waits for it in vain.
+        answer_log, memory = await asyncio.gather(
+            self._run(self._io, check, lambda: self._services.answer_log.ping()),
+            self._run(self._io, check, self._services.ping_thread_memory, "memory"),
+        )
+        return {"store": store, "log": answer_log, "memory": memory}
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -155,7 +155,9 @@ async def test_healthz_names_the_failing_checks_and_nothing_else(httpserver, tmp
 
     fake = FakeWeaviate(httpserver).start()
     settings = Settings(
-        home=tmp_path / "home", weaviate=WeaviateSettings(url=fake.url, grpc_port=fake.grpc_port)
+        home=tmp_path / "home",
+        database_url=DATABASE_URL,
+        weaviate=WeaviateSettings(url=fake.url, grpc_port=fake.grpc_port),
     )
     httpserver.clear()  # Weaviate's REST side now fails every request
     httpserver.expect_request(re.compile(r"^/v1/.*")).respond_with_json(
@@ -179,7 +181,7 @@ async def test_healthz_names_the_failing_checks_and_nothing_else(httpserver, tmp
     assert response.status == 503
     assert json.loads(body) == {
         "status": "unavailable",
-        "checks": {"store": "failed", "log": "failed"},
+        "checks": {"store": "failed", "log": "failed", "memory": "failed"},
     }
     assert_safe(body)
     assert "no leader" not in body and "503" not in body

@@ -24,11 +24,12 @@ def get(url: str) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-def test_healthz_is_ok_when_the_store_and_log_answer(tmp_path):
+def test_healthz_is_ok_when_the_store_log_and_memory_answer(tmp_path):
     with fake_services(tmp_path) as services, running_server(services) as srv:
         status, body = get(srv.url + "/healthz")
     assert status == 200
-    assert json.loads(body) == {"status": "ok", "checks": {"store": "ok", "log": "ok"}}
+    checks = {"store": "ok", "log": "ok", "memory": "ok"}
+    assert json.loads(body) == {"status": "ok", "checks": checks}
 
 
 def test_healthz_is_503_when_the_store_is_down(tmp_path, caplog):
@@ -42,7 +43,8 @@ def test_healthz_is_503_when_the_store_is_down(tmp_path, caplog):
         status, body = get(srv.url + "/healthz")
     assert status == 503
     # The failing check is named; its reason goes to the log, never to the client.
-    assert json.loads(body) == {"status": "unavailable", "checks": {"store": "failed", "log": "ok"}}
+    checks = {"store": "failed", "log": "ok", "memory": "ok"}
+    assert json.loads(body) == {"status": "unavailable", "checks": checks}
     assert "weaviate is gone" in caplog.text
 
 
