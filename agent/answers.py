@@ -146,7 +146,13 @@ class AnswerRecord:
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """One rating event. ``rating=None`` clears the user's rating (a removed reaction)."""
+    """One rating event. ``rating=None`` clears the user's rating (a removed reaction).
+
+    ``rated_at`` is when the user rated by the platform's own clock (Slack's
+    ``action_ts``/``event_ts``, the Teams activity's ``timestamp``; the CLI's and the
+    tools' own); a user's latest rating is the one with the latest ``rated_at``, not
+    the one written last. ``created_at`` is when askloop stored it.
+    """
 
     answer_id: str
     user: str
@@ -155,6 +161,7 @@ class Feedback:
     reason: str = ""
     correction: str = ""
     created_at: datetime = field(default_factory=_now)
+    rated_at: datetime = field(default_factory=_now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +169,8 @@ class LoggedAnswer:
     """An answer as the log reports it, with its current ratings."""
 
     record: AnswerRecord
-    #: Majority of each user's latest rating; a tie goes to the most recent rating.
+    #: Majority of each user's latest rating (by the platform's time of rating); a tie
+    #: goes to the most recent rating.
     rating: Rating | None
     ups: int
     downs: int

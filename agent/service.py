@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from askloop.agent.answers import (
@@ -371,8 +371,13 @@ def rate_answer(
     reason: str = "",
     correction: str = "",
     tenant: str | None = None,
+    rated_at: datetime | None = None,
 ) -> LoggedAnswer:
     """Record feedback durably (before returning); the user's latest rating wins.
+
+    ``rated_at`` is when the user rated by the platform's clock (default: now, which is
+    the CLI's and the tools' clock); the rating with the latest ``rated_at`` is the
+    user's current one, whichever write commits last.
 
     Needs only the log, so rating never loads a model. Raises ``UnknownAnswerError``
     for an unknown answer or one of another tenant, and ``InvalidInputError`` for a
@@ -392,5 +397,6 @@ def rate_answer(
         source=source,
         reason=clean_text(reason)[:REASON_MAX_CHARS],
         correction=correction,
+        rated_at=rated_at or datetime.now(UTC),
     )
     return answer_log.add_feedback(feedback, tenant=tenant)

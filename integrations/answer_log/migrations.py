@@ -152,4 +152,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX deliveries_unfinished ON deliveries (state, lease_until)",
         ),
     ),
+    Migration(
+        "m006_feedback_rated_at",
+        (
+            # When the user rated, by the platform's clock (Slack action_ts/event_ts,
+            # the Teams activity timestamp): a user's latest rating is the one with the
+            # latest rated_at, not the last one written. Older rows only know when they
+            # were stored.
+            "ALTER TABLE feedback_events ADD COLUMN rated_at {timestamp}",
+            "UPDATE feedback_events SET rated_at = created_at",
+        ),
+    ),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -16,22 +16,38 @@ from askloop.agent.answers import (
     TraceStep,
 )
 
-__all__ = ["JSON_COLUMNS", "answer_record", "logged_answer", "prompt_texts"]
+__all__ = ["JSON_COLUMNS", "FeedbackEvent", "answer_record", "logged_answer", "prompt_texts"]
 
 JSON_COLUMNS = frozenset(
     {"queries", "citations", "retrieved", "trace", "prompt_versions", "history", "context"}
 )
 
 
-def logged_answer(
-    row: dict[str, Any], events: list[tuple[str, str | None, str, str]]
-) -> LoggedAnswer:
+class FeedbackEvent(NamedTuple):
+    """One row of ``feedback_events`` as the ratings arithmetic reads it."""
+
+    id: int
+    #: When the user rated, by the platform's clock (a datetime, or SQLite's ISO text).
+    rated_at: Any
+    user: str
+    rating: str | None
+    reason: str
+    correction: str
+
+    def order(self) -> tuple[datetime, int]:
+        """Later ratings sort later: by the platform's time, then by row id (ties)."""
+        return _from_ts(self.rated_at), self.id
+
+
+def logged_answer(row: dict[str, Any], events: list[FeedbackEvent]) -> LoggedAnswer:
+    """The answer in ``row`` with its ratings: each user's latest event (by
+    :meth:`FeedbackEvent.order`) counts, whatever order the events were written in."""
     latest: dict[str, tuple[int, str | None]] = {}
     reason = correction = ""
-    for order, (user, event_rating, why, fix) in enumerate(events):
-        latest[user] = (order, event_rating)
-        if event_rating is not None and (why or fix):
-            reason, correction = why, fix
+    for order, event in enumerate(sorted(events, key=FeedbackEvent.order)):
+        latest[event.user] = (order, event.rating)
+        if event.rating is not None and (event.reason or event.correction):
+            reason, correction = event.reason, event.correction
     current = [(order, r) for order, r in latest.values() if r is not None]
     ups = sum(1 for _, r in current if r == "up")
     downs = len(current) - ups

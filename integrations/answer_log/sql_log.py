@@ -1,8 +1,9 @@
 """The answer log over SQLite (default, in ``ASKLOOP_HOME``) or PostgreSQL (production).
 
-Feedback is append-only: every rating event is kept, and a user's latest event (by
-insertion order, not by clocks) is their current rating. Writes commit before the
-call returns, so a rating acknowledged to a user is never lost.
+Feedback is append-only: every rating event is kept, and a user's latest event by the
+platform's time of rating (``rated_at``; ties by the event's row id) is their current
+rating, whichever write committed last. Writes commit before the call returns, so a
+rating acknowledged to a user is never lost.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 from askloop.integrations.answer_log.database import SqlDatabase
 from askloop.integrations.answer_log.deliveries import DeliveriesMixin
 from askloop.integrations.answer_log.migrations import Dialect
-from askloop.integrations.answer_log.rows import logged_answer, prompt_texts
+from askloop.integrations.answer_log.rows import FeedbackEvent, logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
 
@@ -155,7 +156,7 @@ class SqlAnswerLog(DeliveriesMixin):
             cur.execute(
                 self._db.sql(
                     "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, "
-                    "correction, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    "correction, source, created_at, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
                 (
                     feedback.answer_id,
@@ -165,6 +166,7 @@ class SqlAnswerLog(DeliveriesMixin):
                     feedback.correction,
                     feedback.source,
                     self._db.ts(feedback.created_at),
+                    self._db.ts(feedback.rated_at),
                 ),
             )
             return self._load(cur, "answer_id = ?", (feedback.answer_id,), limit=1)[0]
@@ -300,15 +302,16 @@ class SqlAnswerLog(DeliveriesMixin):
         if not rows:
             return []
         ids = [r["answer_id"] for r in rows]
+        # A row written without rated_at (an older replica) counts from when it was stored.
         cur.execute(
             self._db.sql(
-                "SELECT answer_id, user_hash, rating, reason, correction FROM "
-                f"feedback_events WHERE answer_id IN ({', '.join('?' for _ in ids)}) "
-                "ORDER BY id"
+                "SELECT answer_id, id, COALESCE(rated_at, created_at), user_hash, rating, "
+                "reason, correction FROM feedback_events "
+                f"WHERE answer_id IN ({', '.join('?' for _ in ids)})"
             ),
             tuple(ids),
         )
-        events: dict[str, list[tuple[str, str | None, str, str]]] = {}
-        for answer_id, user, rating, reason, correction in cur.fetchall():
-            events.setdefault(answer_id, []).append((user, rating, reason, correction))
+        events: dict[str, list[FeedbackEvent]] = {}
+        for answer_id, *event in cur.fetchall():
+            events.setdefault(answer_id, []).append(FeedbackEvent(*event))
         return [logged_answer(r, events.get(r["answer_id"], [])) for r in rows]

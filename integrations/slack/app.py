@@ -4,9 +4,10 @@ Socket Mode), its listeners, and the events about the app itself.
 Bolt verifies request signatures (401 on a bad, missing or stale one), answers
 ``url_verification`` and ``ssl_check``, and routes events, clicks and modal submissions
 to the listeners. Every listener acknowledges at once and hands its work to
-``runtime.spawn``; with ``process_before_response`` the response (over HTTP or Socket
-Mode) leaves when the listener returns, and the work is already registered for
-shutdown to wait on. Events over HTTP are acknowledged even earlier (``endpoint``).
+``runtime.spawn`` — except feedback, whose one write is committed first (``feedback``);
+with ``process_before_response`` the response (over HTTP or Socket Mode) leaves when
+the listener returns, and the work is already registered for shutdown to wait on.
+Events over HTTP other than reactions are acknowledged even earlier (``endpoint``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SlackAdapter:
         rules = self._rules = Rules(settings, tenant_for=runtime.tenant_for)
         deliveries = Deliveries(runtime)
         self.conversations = Conversations(runtime, self.api, rules, settings, deliveries)
-        self.feedback = FeedbackHandlers(runtime, self.api, rules, deliveries)
+        self.feedback = FeedbackHandlers(runtime, self.api, rules)
         # Questions whose server died before answering are answered by this one.
         runtime.leases.resume_with("slack", self.conversations.resume)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else ""

@@ -4,10 +4,11 @@ Events API callbacks are acknowledged as soon as their signature checks out, and
 Bolt routes them to the listeners right after the response has gone: under a burst
 of events each acknowledgement then costs the signature check, not the routing, and
 Slack's 3-second deadline is never at risk. Bolt checks the signature again when it
-routes (with the same ``slack_sdk`` verifier). Everything else — interactivity (whose
-response can carry modal errors), ``url_verification``, ``ssl_check``, and any request
-that is not correctly signed — goes through Bolt before the response, so Bolt answers
-it (401 for a bad, missing or stale signature).
+routes (with the same ``slack_sdk`` verifier). Everything else — reactions (a rating
+is stored before its 200), interactivity (whose response can carry modal errors, and
+whose clicks are stored first too), ``url_verification``, ``ssl_check``, and any
+request that is not correctly signed — goes through Bolt before the response, so Bolt
+answers it (401 for a bad, missing or stale signature).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _Headers = dict[str, str | Sequence[str]]
 #: overflow the float comparison in slack_sdk's verifier.
 _MAX_TIMESTAMP_DIGITS = 12
 _TOLERANCE_SECONDS = 60 * 5
+#: Events whose work is one quick write that must be durable before Slack's 200.
+_STORED_BEFORE_ACK = frozenset({"reaction_added", "reaction_removed"})
 
 
 def _headers(request: web.Request) -> _Headers:
@@ -140,6 +143,9 @@ class EventsEndpoint:
             return None
         if not self._signed(raw, request.headers):
             return None
+        event = payload.get("event")
+        if isinstance(event, dict) and event.get("type") in _STORED_BEFORE_ACK:
+            return None  # Bolt routes it now: the rating is committed before the 200
         if kind == "app_rate_limited":
             # Not an event_callback, so no Bolt listener can take it.
             log.warning(

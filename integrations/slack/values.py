@@ -7,6 +7,8 @@ names is checked against the log (and the asker's tenant) before anything is rec
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +23,7 @@ __all__ = [
     "FeedbackValue",
     "ModalState",
     "TamperedValueError",
+    "slack_time",
 ]
 
 #: action_id of the feedback_buttons element on every answer.
@@ -64,9 +67,25 @@ class FeedbackValue(_Value):
 
 
 class ModalState(_Value):
-    """``private_metadata`` of the feedback modal: where the 👎 was clicked."""
+    """``private_metadata`` of the feedback modal: where and when the 👎 was clicked."""
 
     v: Literal[1] = 1
     answer_id: str = Field(pattern=_ANSWER_ID)
     channel: str = Field(pattern=_SLACK_ID)
     thread_ts: str | None = Field(default=None, pattern=_TS)
+    #: The click's ``action_ts``: the form's rating is the click's, at the click's time
+    #: (None in modals opened before askloop carried it).
+    clicked_ts: str | None = Field(default=None, pattern=_TS)
+
+
+def slack_time(ts: object) -> datetime | None:
+    """The moment a Slack timestamp (``"1700000000.123456"``: ``action_ts``,
+    ``event_ts``) names, exact to the microsecond; None unless it is one."""
+    if not isinstance(ts, str) or not re.match(_TS, ts):
+        return None
+    seconds, _, fraction = ts.partition(".")
+    micros = int((fraction + "000000")[:6])
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC).replace(microsecond=micros)
+    except (ValueError, OverflowError, OSError):  # past year 9999
+        return None

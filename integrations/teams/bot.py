@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 REFUSAL = (
     "askloop is not set up for your organization yet. Ask your Teams administrator to connect it."
 )
+FEEDBACK_NOT_SAVED = (
+    "Sorry, your feedback was not saved (askloop cannot reach its log). Please try again."
+)
 _AT_TAG = re.compile(r"</?at>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
@@ -188,7 +191,9 @@ class AskloopBot(ActivityHandler):
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
         if activity.name == FEEDBACK_INVOKE:
-            await self._feedback.record(activity)
+            if await self._feedback.record(activity) == "feedback_unsaved":
+                sorry = self._replier.say(turn_context, text_activity(FEEDBACK_NOT_SAVED))
+                self._hand_off(turn_context, sorry, "teams-feedback-not-saved")
             # Teams wants exactly {}; an empty msrest Model serialises to that.
             return InvokeResponse(status=200, body=Model())
         if activity.name == FETCH_TASK_INVOKE:

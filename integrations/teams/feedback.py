@@ -8,6 +8,13 @@ feedback_form = "custom"``, askloop's (:mod:`integrations.teams.feedback_form`: 
 inputs :data:`REASON_INPUT` and :data:`CORRECTION_INPUT`). The invoke must be answered
 200 with ``{}`` whatever happens, so nothing here raises: what cannot be recorded is
 logged and dropped.
+
+The rating is committed before the invoke is answered, carrying the activity's own
+``timestamp`` (the user's latest rating is the one Teams timed last). A redelivered
+invoke is simply written again: same user, same time, same rating, so it changes
+nothing (a delivery claim written first would drop the redelivery of a rating that
+was never saved). When the log cannot be written the outcome says so
+(``feedback_unsaved``) and the bot tells the user.
 """
 
 from __future__ import annotations
@@ -16,14 +23,14 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from askloop.agent.answers import CORRECTION_MAX_CHARS, REASON_MAX_CHARS, Rating
-from askloop.agent.errors import UnknownAnswerError
+from askloop.agent.errors import LogUnavailableError, UnknownAnswerError
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.tenancy import (
     PLATFORM,
-    delivery_key,
     message_ref,
     resolve_tenant,
     user_of,
@@ -41,6 +48,7 @@ __all__ = [
     "FeedbackRecorder",
     "parse_feedback",
     "parse_rating",
+    "rated_at",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,13 +139,15 @@ class FeedbackRecorder:
     def __init__(self, runtime: ServerRuntime) -> None:
         self._runtime = runtime
 
-    async def record(self, activity: Any) -> None:
+    async def record(self, activity: Any) -> str:
+        """Record the invoke's rating; returns the outcome (a metrics label)."""
         try:
             outcome = await self._record(activity)
         except Exception:
             outcome = "feedback_failed"
             log.exception("teams: recording a feedback invoke failed")
         self._runtime.metrics.requests.labels(PLATFORM, outcome).inc()
+        return outcome
 
     async def _record(self, activity: Any) -> str:
         try:
@@ -154,14 +164,13 @@ class FeedbackRecorder:
             log.warning("teams: feedback invoke without a conversation or replyToId ignored")
             return "feedback_invalid"
         assistant = self._runtime.assistant
-        if activity.id and not await assistant.claim_delivery(
-            delivery_key(conversation, activity.id)
-        ):
-            self._runtime.metrics.duplicates.labels(PLATFORM).inc()
-            return "duplicate"
-        answer_id = await assistant.answer_for_message(
-            platform=PLATFORM, message_ref=message_ref(conversation, activity.reply_to_id)
-        )
+        try:
+            answer_id = await assistant.answer_for_message(
+                platform=PLATFORM, message_ref=message_ref(conversation, activity.reply_to_id)
+            )
+        except LogUnavailableError as exc:
+            log.error("teams: feedback not saved: %s", exc)
+            return "feedback_unsaved"
         if answer_id is None:
             log.warning(
                 "teams: feedback on message %s, which carries no answer", activity.reply_to_id
@@ -177,8 +186,20 @@ class FeedbackRecorder:
                 reason=action.reason,
                 correction=action.correction,
                 tenant=decision.tenant,
+                rated_at=rated_at(activity),
             )
         except UnknownAnswerError as exc:
             log.warning("teams: feedback not recorded: %s", exc)
             return "feedback_unknown"
+        except LogUnavailableError as exc:
+            log.error("teams: feedback not saved: %s", exc)
+            return "feedback_unsaved"
         return "feedback"
+
+
+def rated_at(activity: Any) -> datetime | None:
+    """When the user rated: the activity's ``timestamp`` (UTC), set by Teams."""
+    stamp = getattr(activity, "timestamp", None)
+    if not isinstance(stamp, datetime):
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)

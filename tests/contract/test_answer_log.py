@@ -108,6 +108,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
+        "m006_feedback_rated_at",
     ]
     answer_log.close()  # a new connection re-checks and applies nothing twice
     assert answer_log.applied_migrations() == [
@@ -116,6 +117,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
+        "m006_feedback_rated_at",
     ]
     assert answer_log.get_answer("a1") is not None
 
@@ -126,6 +128,46 @@ def test_the_latest_rating_per_user_wins(answer_log):
     logged = rate(answer_log, "u1", "down", reason="wrong number", correction="30 days")
     assert (logged.rating, logged.ups, logged.downs) == ("down", 0, 1)
     assert (logged.reason, logged.correction) == ("wrong number", "30 days")
+
+
+def test_the_latest_rating_is_the_latest_by_the_platforms_time_not_by_write_order(answer_log):
+    answer_log.save_answer(record())
+    t0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    # Written up, down, up, but clicked down (t0+3) last.
+    rate(answer_log, "u1", "up", rated_at=t0 + timedelta(seconds=1))
+    rate(answer_log, "u1", "down", rated_at=t0 + timedelta(seconds=3), reason="outdated")
+    logged = rate(answer_log, "u1", "up", rated_at=t0 + timedelta(seconds=2))
+    assert (logged.rating, logged.ups, logged.downs, logged.reason) == ("down", 0, 1, "outdated")
+    # A cleared rating (removed reaction) timed before the down does not clear it.
+    logged = rate(answer_log, "u1", None, source="reaction", rated_at=t0)
+    assert (logged.rating, logged.downs) == ("down", 1)
+    # Across users, the tie goes to the rating timed last.
+    logged = rate(answer_log, "u2", "up", rated_at=t0 + timedelta(seconds=4))
+    assert (logged.rating, logged.ups, logged.downs) == ("up", 1, 1)
+    assert [a.rating for a in answer_log.iter_rated()] == ["up"]
+    assert [a.rating for a in answer_log.recent()] == ["up"]
+
+
+def test_ratings_at_the_same_time_go_to_the_one_written_last(answer_log):
+    answer_log.save_answer(record())
+    same = datetime(2026, 11, 1, 12, 0, 5, 123456, tzinfo=UTC)
+    rate(answer_log, "u1", "down", rated_at=same)
+    assert rate(answer_log, "u1", "up", rated_at=same).rating == "up"
+
+
+def test_ratings_stored_before_rated_at_existed_count_from_when_they_were_stored(answer_log):
+    answer_log.save_answer(record())
+    t0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    rate(answer_log, "u1", "up", rated_at=t0 + timedelta(seconds=10))
+    with answer_log._db.transaction() as cur:  # an older replica's row: no rated_at
+        cur.execute(
+            answer_log._db.sql(
+                "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, "
+                "correction, source, created_at) VALUES (?, ?, ?, '', '', 'button', ?)"
+            ),
+            ("a1", "u1", "down", answer_log._db.ts(t0 + timedelta(seconds=20))),
+        )
+    assert answer_log.get_answer("a1").rating == "down"
 
 
 def test_ratings_from_several_users_take_the_majority(answer_log):
@@ -380,16 +422,26 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
         "('old', 'acme', 'cli', 'q', 'a', 'retrieve', 'm', '[]', '[]', '[]', '[]', '{}', '[]', "
         "'2026-01-01T00:00:00+00:00')"
     )
+    for n, rating in enumerate(["down", "up"]):  # stored (and rated) down, then up
+        conn.execute(
+            "INSERT INTO feedback_events (answer_id, user_hash, rating, source, created_at) "
+            f"VALUES ('old', 'u1', '{rating}', 'button', '2026-01-01T00:00:0{n}.000000+00:00')"
+        )
     conn.commit()
     conn.close()
     log = SqlAnswerLog.sqlite(path)
     assert log.get_answer("old").record.error == ""
+    assert (log.get_answer("old").rating, log.get_answer("old").ups) == ("up", 1)
+    with log._db.transaction() as cur:  # rated when stored: the only time they knew
+        cur.execute("SELECT COUNT(*) FROM feedback_events WHERE rated_at = created_at")
+        assert cur.fetchone()[0] == 2
     assert log.applied_migrations() == [
         "m001_answers_and_feedback",
         "m002_answer_error",
         "m003_context_and_prompt_texts",
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
+        "m006_feedback_rated_at",
     ]
     log.close()
 

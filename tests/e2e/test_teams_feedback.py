@@ -110,3 +110,34 @@ def test_feedback_that_cannot_be_recorded_is_still_200_with_an_empty_object(
     assert (response.status, response.body) == (200, {})
     answer = logged(srv, answer_id)
     assert (answer.rating, answer.ups, answer.downs) == (None, 0, 0)
+
+
+def test_invokes_delivered_out_of_order_end_with_the_rating_teams_timed_last(answered, connector):
+    srv, reply, answer_id = answered
+    # Liked at :03, disliked at :05, liked at :04: delivered in that order.
+    for n, (reaction, second) in enumerate([("like", 3), ("dislike", 5), ("like", 4)]):
+        invoke = feedback_invoke(
+            reply.id, service_url=connector.url, reaction=reaction, activity_id=f"f:t-{n}"
+        )
+        invoke["timestamp"] = f"2025-01-09T10:00:0{second}.000Z"
+        assert post(srv.url, invoke).status == 200
+    answer = logged(srv, answer_id)
+    assert (answer.rating, answer.ups, answer.downs) == ("down", 0, 1)
+
+
+def test_feedback_that_cannot_be_saved_is_told_so(answered, connector, monkeypatch):
+    from askloop.agent.errors import LogUnavailableError
+
+    srv, reply, answer_id = answered
+
+    def down(*args, **kwargs):
+        raise LogUnavailableError("the answer log database (SQLite) failed")
+
+    before = len(connector.messages(PERSONAL))
+    monkeypatch.setattr(srv.runtime.services.answer_log, "add_feedback", down)
+    response = post(srv.url, feedback_invoke(reply.id, service_url=connector.url))
+    srv.settle()
+
+    assert (response.status, response.body) == (200, {})
+    [sorry] = connector.messages(PERSONAL)[before:]
+    assert "not saved" in sorry.activity["text"]

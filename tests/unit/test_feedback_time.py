@@ -1,0 +1,36 @@
+"""The platform's own time of a rating: Slack timestamps and the Teams activity's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from askloop.integrations.slack.values import ModalState, slack_time
+from askloop.integrations.teams.feedback import rated_at
+
+
+def test_a_slack_timestamp_is_exact_to_the_microsecond():
+    assert slack_time("1700000000.123456") == datetime(2023, 11, 14, 22, 13, 20, 123456, UTC)
+    assert slack_time("1700000000.1") == datetime(2023, 11, 14, 22, 13, 20, 100000, UTC)
+    # Eight fraction digits occur in some events: cut, never rounded up a second.
+    assert slack_time("1700000000.99999999").microsecond == 999999
+
+
+@pytest.mark.parametrize("bad", [None, 17, "", "now", "1700000000", "999999999999.1", "1.2.3"])
+def test_anything_else_is_no_time(bad):
+    assert slack_time(bad) is None
+
+
+def test_a_modal_carries_the_clicks_time_and_older_modals_still_decode():
+    state = ModalState(answer_id="a1", channel="C1", clicked_ts="1700000000.000100")
+    assert ModalState.decode(state.encode()).clicked_ts == "1700000000.000100"
+    assert ModalState.decode('{"v": 1, "answer_id": "a1", "channel": "C1"}').clicked_ts is None
+
+
+def test_a_teams_activitys_timestamp_is_taken_as_utc():
+    aware = datetime(2025, 1, 9, 10, 0, 3, tzinfo=UTC)
+    assert rated_at(SimpleNamespace(timestamp=aware)) == aware
+    assert rated_at(SimpleNamespace(timestamp=aware.replace(tzinfo=None))) == aware
+    assert rated_at(SimpleNamespace(timestamp=None)) is None
