@@ -11,7 +11,13 @@ from langgraph.runtime import Runtime
 
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
-from askloop.agent.messages import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
+from askloop.agent.messages import (
+    CAVEAT,
+    EMPTY_KNOWLEDGE_BASE,
+    MODEL_DOWN,
+    NOT_FOUND,
+    STORE_DOWN,
+)
 from askloop.agent.nodes.common import (
     complete,
     history_window,
@@ -101,13 +107,16 @@ def answer_direct(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Nothing good was found (or the store is down): say so, or answer with a caveat."""
+    """Nothing good was found (or the store is down, or holds nothing for the tenant):
+    say so, or answer with a caveat."""
     started = time.perf_counter()
     ctx = runtime.context
     reason = state.get("error") or state.get("give_up_reason") or "rewrites_exhausted"
     out: dict[str, Any] = {"give_up_reason": reason, "context_hits": [], "model": ""}
     if reason == "store_unavailable":
         out["answer"] = STORE_DOWN
+    elif reason == "empty_knowledge_base":
+        out["answer"] = EMPTY_KNOWLEDGE_BASE.format(tenant=state["tenant"])
     elif ctx.policy.give_up == "not_found" or not state.get("allow_finetuned", True):
         out["answer"] = NOT_FOUND
     else:

@@ -60,16 +60,21 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**reset, "decision": "finetuned", "trace": [step]}
     try:
         hits = search(ctx, state["tenant"], question, policy.probe_mode)
+        # Nothing found: is there anything to find? (Counted only then: a probe of a
+        # non-empty knowledge base almost always finds something.)
+        empty = not hits and ctx.store.count(tenant=state["tenant"]) == 0
     except (StoreUnavailableError, InvalidInputError) as exc:
         log.warning("route: probe search failed: %s", exc)
         step = trace_step(
             "route", "retrieve", started, reason="store_unavailable", truncated=truncated
         )
         return {**reset, "decision": "retrieve", "error": "store_unavailable", "trace": [step]}
+    if empty:
+        # Said plainly (give_up) rather than answered by the tuned model as if searched.
+        step = trace_step("route", "retrieve", started, reason="empty_knowledge_base", probe_hits=0)
+        return {**reset, "decision": "retrieve", "error": "empty_knowledge_base", "trace": [step]}
     decision, reason, signals = decide(question, hits, policy)
-    if not hits:
-        reason = "empty_knowledge_base"
-    elif policy.router == "llm":
+    if hits and policy.router == "llm":
         decision, reason = _llm_route(ctx, question, hits)
     if decision == "finetuned" and not state.get("allow_finetuned", True):
         decision, reason = "retrieve", f"{reason}; the tuned model is not allowed here"

@@ -145,6 +145,10 @@ def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
         _print_json(answer_json(record))
         return 0
     print(record.answer)
+    if record.error == "empty_knowledge_base":
+        flag = "" if tenant == services.settings.default_tenant else f" --tenant {tenant}"
+        print(f"Add documents with: askloop ingest PATH...{flag}")
+        return 0
     sources = shown_sources(record)
     if sources is not None:
         print(f"\n{sources.label}:")

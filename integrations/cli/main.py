@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose, level)
     from askloop.integrations.wiring import services_for
 
+    fresh = not settings.home.exists()
     try:
         with services_for(settings) as services:
             if args.command == "ingest":
@@ -139,6 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+    finally:
+        if fresh and settings.home.exists():
+            # Said once, when it is made: where askloop keeps its data from now on.
+            print(
+                f"askloop: created the data dir {settings.home.resolve()} "
+                "(set ASKLOOP_HOME to keep it elsewhere)",
+                file=sys.stderr,
+            )
 
 
 # -- ingest --------------------------------------------------------------------------------

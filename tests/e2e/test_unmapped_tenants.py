@@ -129,19 +129,22 @@ def test_a_deletion_from_an_unmapped_workspace_withdraws_nothing(acme):
 
 
 def test_unmapped_default_answers_unmapped_workspaces_as_before(tmp_path, fake):
-    with slack_rig(tmp_path, fake, unmapped="default") as rig:
+    # The default tenant is one with documents (an empty one answers no question).
+    with slack_rig(tmp_path, fake, default_tenant="acme", unmapped="default") as rig:
         reply, up, _ = ask(rig, team=STRANGER)
         rig.interact(block_action(up, channel="C0GENERAL", message_ts=reply.ts, team=STRANGER))
         rig.settle()
         [logged] = rig.answers()
-    assert (logged.record.tenant, logged.ups) == ("default", 1)
+    assert (logged.record.tenant, logged.ups) == ("acme", 1)
 
 
 def test_without_a_tenants_map_every_workspace_is_the_default_tenant(tmp_path, fake):
     with slack_rig(tmp_path, fake, tenants={}) as rig:
-        ask(rig, team=STRANGER)
+        rig.event(app_mention(QUESTION, channel="C0GENERAL", team=STRANGER))
+        rig.settle()
         [logged] = rig.answers()
     assert logged.record.tenant == "default"
+    assert logged.record.error == "empty_knowledge_base"  # nothing ingested for it
 
 
 # -- Teams ---------------------------------------------------------------------------

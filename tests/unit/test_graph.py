@@ -10,7 +10,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from askloop.agent.context import Context
 from askloop.agent.errors import StoreUnavailableError
 from askloop.agent.graph import build_graph, graph
-from askloop.agent.nodes import CAVEAT, MODEL_DOWN, NOT_FOUND, STORE_DOWN
+from askloop.agent.nodes import CAVEAT, EMPTY_KNOWLEDGE_BASE, MODEL_DOWN, NOT_FOUND, STORE_DOWN
 from tests.fakes import FakeChatModel
 from tests.kb_fixture import make_context
 
@@ -245,10 +245,34 @@ def test_a_store_dying_mid_run_gives_up_at_once_without_rewriting(store, embedde
     assert result["trace"][-3]["detail"]["reason"] == "the search failed: store_unavailable"
 
 
-def test_an_empty_knowledge_base_routes_to_the_finetuned_model(store, embedder):
-    result = run(make_context(store, embedder), "paid annual leave days", tenant="nobody")
-    assert result["route"] == "finetuned"
+@pytest.mark.parametrize("allow_finetuned", [True, False])
+def test_an_empty_knowledge_base_says_so_instead_of_asking_the_tuned_model(
+    store, embedder, allow_finetuned
+):
+    tuned = FakeChatModel("General answer.", model_id="fake:tuned")
+    context = make_context(store, embedder, finetuned=tuned)
+    result = graph.invoke(
+        {
+            "question": "paid annual leave days",
+            "tenant": "nobody",
+            "allow_finetuned": allow_finetuned,
+        },
+        context=context,
+    )
+    assert result["answer"] == EMPTY_KNOWLEDGE_BASE.format(tenant="nobody")
+    assert "tenant nobody" in result["answer"] and not tuned.calls
+    assert nodes(result) == ["route", "give_up", "check_citations"]
+    assert result["error"] == result["give_up_reason"] == "empty_knowledge_base"
     assert result["trace"][0]["detail"]["reason"] == "empty_knowledge_base"
+    assert result["cited"] == [] and result["model"] == ""
+
+
+def test_a_probe_that_finds_nothing_in_a_full_knowledge_base_is_not_an_empty_one(store, embedder):
+    search = store.search
+    store.search = lambda **kw: [] if kw["mode"] == "vector" else search(**kw)
+    result = run(make_context(store, embedder), "paid annual leave days")
+    assert not result.get("error") and result["route"] == "finetuned"
+    assert result["trace"][0]["detail"]["reason"] == "the probe search found nothing"
 
 
 def test_huge_questions_are_truncated_and_the_trace_says_so(store, embedder):
