@@ -122,7 +122,7 @@ async def stop(runtime: ServerRuntime, runner: web.AppRunner) -> None:
         await site.stop()
     cancelled = await runtime.drain(grace)
     if cancelled:
-        log.warning("shutdown: %d answers did not finish within %.0fs", cancelled, grace)
+        log.warning("shutdown: %d background tasks did not finish within %.0fs", cancelled, grace)
     unfinished = len(runtime.leases.unfinished())
     if unfinished:
         told = await runtime.leases.apologise_unfinished()

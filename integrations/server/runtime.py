@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,11 @@ class AsyncAssistant:
         # Ratings, claims and links are quick DB writes: never queue them behind answers.
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askloop-io")
         self._async_store: Any = None  # a store whose async client this loop opened
+        #: Answers running on the pool's threads (abandoned ones included).
+        self._generating = 0
+        self._generating_lock = threading.Lock()
+        #: Set (on its loop) when the last of them ends, once shutdown waits for that.
+        self._idle: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -133,7 +139,17 @@ class AsyncAssistant:
 
         def work() -> AnswerRecord:
             listener = report if on_progress else None
-            return self._assistant.answer(turn, on_progress=listener)
+            with self._generating_lock:
+                self._generating += 1
+            try:
+                return self._assistant.answer(turn, on_progress=listener)
+            finally:
+                with self._generating_lock:
+                    self._generating -= 1
+                    idle = self._idle if self._generating == 0 else None
+                if idle is not None:
+                    with contextlib.suppress(RuntimeError):  # the loop is gone
+                        idle[0].call_soon_threadsafe(idle[1].set)
 
         relay_task = asyncio.create_task(relay()) if on_progress else None
         started = time.perf_counter()
@@ -267,11 +283,27 @@ class AsyncAssistant:
         )
         return {"store": store, "log": answer_log, "memory": memory}
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, wait_seconds: float = 0.0) -> None:
+        """Stop taking work; wait up to ``wait_seconds`` for answers still generating.
+
+        An answer whose question was given up on (shutdown apologised for it) still
+        runs on its thread until its model call returns. It must end before the
+        interpreter does: at exit every executor refuses new work, and the graph run
+        would fail with a traceback half-way.
+        """
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._io.shutdown(wait=False, cancel_futures=True)
         if self._async_store is not None:
             await self._async_store.aclose()
+        idle = asyncio.Event()
+        with self._generating_lock:
+            if not self._generating:
+                return
+            self._idle = (asyncio.get_running_loop(), idle)
+        try:
+            await asyncio.wait_for(idle.wait(), wait_seconds)
+        except TimeoutError:
+            log.warning("shutdown: %d abandoned answers are still generating", self._generating)
 
 
 def _failed(check: str, exc: BaseException) -> str:
@@ -348,4 +380,5 @@ class ServerRuntime:
                 await close()
             except Exception:
                 log.warning("closing an adapter failed", exc_info=True)
-        await self.assistant.aclose()
+        # Abandoned answers get as long again as the grace to let go of their threads.
+        await self.assistant.aclose(wait_seconds=self.settings.server.shutdown_grace_seconds)

@@ -1,0 +1,185 @@
+"""A loopback OpenAI-compatible API (chat completions, streamed or not, and embeddings)
+whose chat answers can be held back: a model that is slow on purpose, for as long as a
+test wants.
+
+``with FakeOpenAI() as model:`` then point ``OPENAI_BASE_URL`` at ``model.url``. While
+``model.hold()`` is in effect every chat request waits (``model.waiting`` counts them)
+until ``model.release()``; ``hold("slow")`` holds only requests whose messages contain
+"slow". Embeddings are answered at once with a hash of the words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["FakeOpenAI"]
+
+_DIMENSIONS = 16
+
+
+class FakeOpenAI:
+    def __init__(self, *, answer: str = "Every employee gets 26 days of paid leave.") -> None:
+        self.answer = answer
+        self._lock = threading.Lock()
+        #: Word → the gate requests mentioning it wait at ("" matches every request).
+        self._gates: dict[str, asyncio.Event] = {}
+        #: Chat requests waiting at the gate right now, and all chat requests so far.
+        self.waiting = 0
+        self.chats = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- what tests do ------------------------------------------------------------------
+
+    def hold(self, word: str = "") -> None:
+        """Chat requests from now on (those mentioning ``word``) wait until ``release``."""
+        self._call(lambda: self._gates.setdefault(word, asyncio.Event()))
+
+    def release(self, word: str | None = None) -> None:
+        """Let the requests held for ``word`` through (None: every one, for good)."""
+
+        def open_gates() -> None:
+            for held, gate in list(self._gates.items()):
+                if word is None or held == word:
+                    gate.set()
+                    del self._gates[held]
+
+        self._call(open_gates)
+
+    def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("FakeOpenAI: condition not met in time")
+            time.sleep(0.02)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> FakeOpenAI:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        self._call(self._start)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._thread is not None
+        self.release()
+        self._call(self._stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _call(self, fn: Any) -> Any:
+        assert self._loop is not None
+
+        async def run() -> Any:
+            return await fn() if asyncio.iscoroutinefunction(fn) else fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _stop(self) -> None:
+        assert self._runner is not None
+        await self._runner.shutdown()
+        await self._runner.cleanup()
+
+    # -- the API ------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        text = json.dumps(body.get("messages"))
+        gates = [gate for word, gate in self._gates.items() if word in text]
+        with self._lock:
+            self.chats += 1
+            self.waiting += 1
+        try:
+            for gate in gates:
+                await gate.wait()
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        model = body.get("model", "gpt-x")
+        usage = {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20}
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": self.answer},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(chunk: dict[str, Any]) -> None:
+            base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}
+            await response.write(f"data: {json.dumps(base | chunk)}\n\n".encode())
+
+        for word in self.answer.split(" "):
+            delta = {"content": word + " "}
+            await send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send({"choices": [], "usage": usage})
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        texts = body.get("input") or []
+        if isinstance(texts, str):
+            texts = [texts]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "text-embedding-3-small"),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
+
+
+def _vector(text: str) -> list[float]:
+    vector = [0.0] * _DIMENSIONS
+    for word in text.lower().split():
+        vector[hashlib.sha256(word.encode()).digest()[0] % _DIMENSIONS] += 1.0
+    return vector if any(vector) else [1.0] + [0.0] * (_DIMENSIONS - 1)
