@@ -41,15 +41,14 @@ def open_pool(url: str, *, name: str, max_size: int, **connection: Any) -> Any:
     Every connection is checked as it is handed out; ``connection`` holds the
     ``psycopg.connect`` options each connection is made with.
     """
-    from psycopg_pool import ConnectionPool
+    from askloop.integrations.answer_log.pg_pool import CheckedPool
 
-    pool: Any = ConnectionPool(
+    pool: Any = CheckedPool(
         url,
         name=name,
         min_size=1,
         max_size=max_size,
         kwargs={"connect_timeout": _CONNECT_TIMEOUT_SECONDS, **connection},
-        check=ConnectionPool.check_connection,
         timeout=POOL_WAIT_SECONDS,
         reconnect_timeout=_RECONNECT_SECONDS,
         open=False,

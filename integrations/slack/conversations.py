@@ -118,9 +118,13 @@ class Conversations:
             # Only now, for a question askloop would answer, the claim (a database write).
             # The message, not the event: a retry and the same message arriving both as
             # app_mention and as message share it.
-            lease = await self._deliveries.lease(
-                f"slack:message:{q.ref}", job=q.job(), apology=self._apology(q)
-            )
+            try:
+                lease = await self._deliveries.lease(
+                    f"slack:message:{q.ref}", job=q.job(), apology=self._apology(q)
+                )
+            except Exception as exc:
+                await self._unavailable(q, exc)
+                return
             if lease is None:
                 return
             if q.envelope.retry_num:
@@ -156,6 +160,16 @@ class Conversations:
             await self._respond(q, *found, lease)
         except Exception:
             log.exception("Slack: answering taken-over message %s failed", q.ref)
+
+    async def _unavailable(self, q: Question, exc: Exception) -> None:
+        """The question cannot be claimed (the log database is down), so it cannot be
+        answered either (its answer could not be logged, nor rated): the user hears so."""
+        log.error("Slack: cannot take message %s: %s; apologising in its thread", q.ref, exc)
+        self._metrics.answer_failures.labels("slack", "log_unavailable").inc()
+        try:
+            await self._apology(q, APOLOGY)()
+        except SlackCallError:
+            pass  # logged by SlackApi
 
     def _apology(self, q: Question, text: str = RESTART_APOLOGY) -> Apology:
         """Says ``text`` in the question's thread (before a reply writer exists)."""

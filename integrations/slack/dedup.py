@@ -65,14 +65,9 @@ class Deliveries:
         self, key: str, *, job: Mapping[str, Any], apology: Apology | None = None
     ) -> Lease | None:
         """Claim a question with a lease (``server.leases``): None when another claim
-        holds or finished it (counted as a duplicate) or when it cannot be told."""
-        try:
-            lease = await self._runtime.leases.claim(
-                key, platform="slack", job=job, apology=apology
-            )
-        except Exception as exc:
-            log.error("Slack: cannot check %s for redelivery (%s); skipping it", key, exc)
-            return None
+        holds or finished it (counted as a duplicate). Raises what the log raises when
+        it cannot tell (the database is down): the caller owes the user an apology."""
+        lease = await self._runtime.leases.claim(key, platform="slack", job=job, apology=apology)
         if lease is None:
             self.count_duplicate(key)
         return lease

@@ -20,7 +20,7 @@ from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.feedback import FEEDBACK_INVOKE, FeedbackRecorder
 from askloop.integrations.teams.feedback_form import FETCH_TASK_INVOKE, FeedbackForm
 from askloop.integrations.teams.rendering import text_activity, welcome_activity
-from askloop.integrations.teams.replies import Question, Replier
+from askloop.integrations.teams.replies import APOLOGY, Question, Replier
 from askloop.integrations.teams.tenancy import (
     PLATFORM,
     delivery_key,
@@ -123,7 +123,17 @@ class AskloopBot(ActivityHandler):
             refusal = self._replier.say(turn_context, text_activity(REFUSAL))
             self._hand_off(turn_context, refusal, "teams-refuse")
             return
-        if not await self._first_delivery(activity):
+        try:
+            first = await self._first_delivery(activity)
+        except Exception as exc:
+            # The log database is down: no answer could be logged or rated; say so.
+            log.error("teams: cannot take activity %s: %s; apologising", activity.id, exc)
+            self._count("unavailable")
+            self._runtime.metrics.answer_failures.labels(PLATFORM, "log_unavailable").inc()
+            apology = self._replier.say(turn_context, text_activity(APOLOGY))
+            self._hand_off(turn_context, apology, "teams-apology")
+            return
+        if not first:
             return
         if not text:
             self._count("ignored")

@@ -25,13 +25,13 @@ from askloop.integrations.teams.rendering import answer_activity, text_activity,
 from askloop.integrations.teams.streaming import SendFn, StreamingReply
 from askloop.integrations.teams.tenancy import PLATFORM, base_conversation_id, message_ref
 
-__all__ = ["Question", "Replier"]
+__all__ = ["APOLOGY", "Question", "Replier"]
 
 log = logging.getLogger(__name__)
 
 #: Teams shows a typing indicator for a few seconds; renew it this often.
 TYPING_EVERY_SECONDS = 3.0
-_APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
+APOLOGY = "Sorry, I couldn't answer that just now. Please try again in a moment."
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +152,8 @@ class Replier:
             metrics.answer_failures.labels(PLATFORM, type(exc).__name__).inc()
             # Bad input is the user's to fix; anything else is the operator's (its
             # message names settings the user cannot change): the user gets an apology.
-            text = str(exc) if isinstance(exc, InvalidInputError) else _APOLOGY
-            return None, text_activity(text or _APOLOGY)
+            text = str(exc) if isinstance(exc, InvalidInputError) else APOLOGY
+            return None, text_activity(text or APOLOGY)
         if record.error:
             metrics.answer_failures.labels(PLATFORM, record.error).inc()
         # Linked before sending: deleting the question mid-answer still withdraws it.

@@ -5,6 +5,7 @@ drops as a restart or failover would (only Slack and the models are fakes)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,14 @@ from tests.server_harness import fake_services, running_server
 from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.slack_payloads import app_mention, block_action
 from tests.slack_rig import SlackRig
+from tests.teams_fake import (
+    PERSONAL,
+    FakeConnector,
+    personal_message,
+    post,
+    teams_server,
+    teams_settings,
+)
 
 QUESTION = "How many days of annual leave do employees get?"
 FOLLOW_UP = "And how many of those days carry over?"
@@ -132,3 +141,44 @@ def test_a_deleted_sqlite_file_fails_health_and_nothing_is_thanked_or_written(
             assert second.section_text().startswith("Sorry")  # not an answer that forgot
         assert healthz(rig)[0] == 503  # and it stays so: nothing recreated the file
     assert not (tmp_path / "home" / name).exists()
+
+
+def test_while_postgres_is_down_questions_get_an_apology_and_clicks_hear_not_saved(
+    tmp_path, fake, db
+):
+    with slack_server(tmp_path, fake, db.url) as rig:
+        ask(rig, QUESTION, THREAD)
+        db.go_down()
+
+        down = {"store": "ok", "log": "failed", "memory": "failed"}
+        status, body = healthz(rig)
+        assert (status, body) == (503, {"status": "unavailable", "checks": down})
+        assert db.name not in json.dumps(body)  # names the checks, never the driver's text
+        ask(rig, FOLLOW_UP, "1700000002.000100")
+        _, apology = rig.fake.messages(CHANNEL)
+        assert apology.thread_ts == THREAD
+        assert apology.section_text().startswith("Sorry, I couldn't answer that just now")
+        told = thumbs_up(rig)
+        assert "Thanks" not in told and "not" in told
+
+        db.come_back()
+        deadline = time.monotonic() + 60  # the pools reconnect in the background
+        while healthz(rig)[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert healthz(rig)[1]["checks"] == dict.fromkeys(["store", "log", "memory"], "ok")
+        ask(rig, "And what about public holidays?", "1700000003.000100")
+        latest = rig.answers()[0].record
+        assert latest.question == "And what about public holidays?"
+        assert [turn["content"] for turn in latest.history][0] == QUESTION
+
+
+def test_while_postgres_is_down_a_teams_question_gets_an_apology(tmp_path, db):
+    settings = teams_settings(tmp_path / "home").model_copy(update={"database_url": db.url})
+    with FakeConnector() as connector, teams_server(tmp_path, settings) as srv:
+        db.go_down()
+        response = post(srv.url, personal_message(QUESTION, service_url=connector.url))
+        srv.settle()
+        [said] = [s for s in connector.to(PERSONAL) if s.type == "message"]
+    assert response.status == 200
+    assert said.activity["text"].startswith("Sorry, I couldn't answer that just now")
+    assert said.reply_to == "1485983408511"  # in the question's thread
