@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from askloop.agent.chat import ChatModel
-from askloop.agent.ports import Embedder, VectorStore
+from askloop.agent.ports import Embedder, RouterModels, VectorStore
 
 __all__ = ["Context", "Policy"]
 
@@ -56,3 +56,6 @@ class Context:
     answer_model: ChatModel
     finetuned_model: ChatModel
     policy: Policy = field(default_factory=Policy)
+    #: Tenants' calibrated route decisions (agent/calibration.py); a tenant without one,
+    #: or no source at all, is routed by the probe router's threshold.
+    router_models: RouterModels | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -13,11 +13,15 @@ from askloop.agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageR
 from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.records import Chunk, Hit, SearchMode
 
+if TYPE_CHECKING:
+    from askloop.agent.calibration import RouterModel
+
 __all__ = [
     "AnswerLog",
     "Embedder",
     "FILTER_FIELDS",
     "Filters",
+    "RouterModels",
     "VectorStore",
     "Vectors",
     "check_search",
@@ -224,3 +228,12 @@ class AnswerLog(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RouterModels(Protocol):
+    """Tenants' calibrated route decisions, fitted on their own corpus."""
+
+    def get(self, tenant: str) -> RouterModel | None:
+        """The tenant's fitted model, or None when it has none."""
+        ...

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from askloop.agent.chat import ChatModel
 from askloop.agent.context import Context, Policy
-from askloop.agent.ports import AnswerLog, Embedder, VectorStore
+from askloop.agent.ports import AnswerLog, Embedder, RouterModels, VectorStore
 from askloop.config.settings import Settings, model_cache_dir
 
 if TYPE_CHECKING:
@@ -144,8 +144,20 @@ class Services:
                 answer_model=self.chat_model(models.answer),
                 finetuned_model=self.chat_model(models.finetuned),
                 policy=self.policy,
+                router_models=self.router_models,
             ),
         )
+
+    @property
+    def router_models(self) -> RouterModels:
+        """Tenants' calibrated route decisions, stored in ``ASKLOOP_HOME/router``."""
+
+        def build() -> RouterModels:
+            from askloop.integrations.tuning.router import RouterModelFiles
+
+            return RouterModelFiles(self.settings.home)
+
+        return self._get("router_models", build)
 
     @property
     def graph(self) -> Any:

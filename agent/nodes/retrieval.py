@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from askloop.agent.calibration import decide_calibrated
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
@@ -73,7 +74,13 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # Said plainly (give_up) rather than answered by the tuned model as if searched.
         step = trace_step("route", "retrieve", started, reason="empty_knowledge_base", probe_hits=0)
         return {**reset, "decision": "retrieve", "error": "empty_knowledge_base", "trace": [step]}
-    decision, reason, signals = decide(question, hits, policy)
+    model = ctx.router_models.get(state["tenant"]) if ctx.router_models else None
+    how: str = policy.router
+    if model is not None and policy.router == "probe":
+        decision, reason, signals = decide_calibrated(question, hits, model)
+        how = "calibrated"
+    else:
+        decision, reason, signals = decide(question, hits, policy)
     if hits and policy.router == "llm":
         decision, reason = _llm_route(ctx, question, hits)
     if decision == "finetuned" and not state.get("allow_finetuned", True):
@@ -87,7 +94,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         features={k: round(v, 4) for k, v in signals.items()},
         probe_hits=len(hits),
         truncated=truncated,
-        policy=policy.router,
+        policy=how,
     )
     return {**reset, "decision": decision, "hits": hits, "retrieved": hits, "trace": [step]}
 

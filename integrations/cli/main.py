@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     from askloop.integrations.cli import serve as cli_serve
 
     cli_serve.add_parser(sub)
+    from askloop.integrations.cli import tune as cli_tune
+
+    cli_tune.add_parser(sub)
     return parser
 
 
@@ -106,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from askloop.integrations.cli import export as cli_export
 
                 return cli_export.run(args, services)
+            if args.command == "tune":
+                from askloop.integrations.cli import tune as cli_tune
+
+                return cli_tune.run(args, services, _tenant(args, settings))
             if args.command == "serve":
                 from askloop.integrations.cli import serve as cli_serve
 
@@ -186,6 +193,10 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
     if report.problems:
         summary += f", {len(report.problems)} skipped"
     print(f"{summary} in {report.total_seconds:.1f}s")
+    if report.files_seen:  # refits only when the corpus changed (or nothing is fitted yet)
+        from askloop.integrations.cli.tune import calibrate_after_ingest
+
+        calibrate_after_ingest(services, tenant)
     if report.files_seen == 0 and not report.problems:
         print("askloop: warning: no supported files found (md, txt, html, pdf)", file=sys.stderr)
         return EXIT_USAGE

@@ -267,6 +267,20 @@ class LanceStore:
             grouped.setdefault(doc_id, (source, set()))[1].add(doc_hash)
         return {k: (src, frozenset(h)) for k, (src, h) in grouped.items()}
 
+    def sections(self, *, tenant: str) -> list[tuple[str, tuple[str, ...], str]]:
+        """(title, heading path, text) of every chunk of ``tenant``: the corpus the
+        router calibrates on (integrations/tuning/router.py)."""
+        table = self._open(create=False)
+        if table is None:
+            return []
+        rows = self._scan(table, where_clause(tenant, None), ["title", "heading_path", "text"])
+        return [
+            (title, tuple(headings or ()), text)
+            for title, headings, text in zip(
+                rows["title"], rows["heading_path"], rows["text"], strict=True
+            )
+        ]
+
     def count(self, *, tenant: str) -> int:
         table = self._open(create=False)
         if table is None:

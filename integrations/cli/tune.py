@@ -1,0 +1,65 @@
+"""``askloop tune router [--tenant T] [--json]``: fit the tenant's route decision on its
+own corpus (integrations/tuning/router.py); ``askloop ingest`` does the same whenever
+the corpus changed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "calibrate_after_ingest", "run"]
+
+_STATUS = {
+    "fitted": "fitted",
+    "unchanged": "unchanged (fitted on this corpus already)",
+    "too_small": "not fitted: too little text; the default router decides",
+    "empty": "not fitted: nothing is ingested; the default router decides",
+}
+
+
+def add_parser(sub: Any) -> None:
+    tune = sub.add_parser("tune", help="fit decisions on the tenant's own data")
+    # The same parser class as every other command (usage errors exit 2).
+    what = tune.add_subparsers(dest="tune_what", required=True, parser_class=type(tune))
+    router = what.add_parser("router", help="fit the route decision on the tenant's corpus")
+    router.add_argument("--tenant", help="knowledge-base tenant (default: settings)")
+    router.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _calibrate(services: Any, tenant: str, *, force: bool) -> Any:
+    from askloop.integrations.tuning.router import calibrate
+
+    return calibrate(
+        services.store,
+        services.embedder,
+        tenant=tenant,
+        home=services.settings.home,
+        policy=services.policy,
+        force=force,
+    )
+
+
+def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
+    result = _calibrate(services, tenant, force=True)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0
+    print(f"tenant {tenant}: router {_STATUS[result.status]}")
+    if result.status == "fitted":
+        r = result.report
+        print(
+            f"  on {r['positives']} questions from the corpus and {r['negatives']} off-topic "
+            f"ones in {result.seconds:.1f}s; cross-validated: {r['positives_searched']:.0%} "
+            f"of the corpus' questions searched, {r['negatives_kept_out']:.0%} of the "
+            f"off-topic kept out\n  stored in {result.path}"
+        )
+    return 0
+
+
+def calibrate_after_ingest(services: Any, tenant: str) -> None:
+    """Refit the tenant's router when the ingest changed its corpus (one line on stderr)."""
+    result = _calibrate(services, tenant, force=False)
+    if result.status != "unchanged":
+        print(f"askloop: router of tenant {tenant} {_STATUS[result.status]}", file=sys.stderr)

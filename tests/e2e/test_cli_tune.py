@@ -1,0 +1,57 @@
+"""``askloop tune router`` and the refit after ``askloop ingest``, in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from askloop.integrations import wiring
+from askloop.integrations.cli.main import main
+from tests.fakes import HashingEmbedder
+
+HANDBOOK = Path(__file__).resolve().parents[2] / "kb" / "handbook"
+
+
+@pytest.fixture
+def home(monkeypatch, tmp_path):
+    monkeypatch.setenv("ASKLOOP_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: HashingEmbedder())
+    return tmp_path / "home"
+
+
+def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, capsys):
+    corpus = tmp_path / "docs"
+    shutil.copytree(HANDBOOK / "office", corpus)
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    assert "router of tenant acme fitted" in capsys.readouterr().err
+    assert (home / "router" / "acme.json").is_file()
+
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0  # nothing changed
+    assert "router" not in capsys.readouterr().err
+
+    assert main(["tune", "router", "--tenant", "acme", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tenant"] == "acme" and out["status"] == "fitted"
+    assert out["path"] == str(home / "router" / "acme.json")
+    assert len(out["fingerprint"]) == 32 and out["seconds"] >= 0
+    assert out["positives"] >= 10 and out["negatives"] >= 10
+    assert 0 <= out["positives_searched"] <= 1 and 0 <= out["negatives_kept_out"] <= 1
+
+    assert main(["tune", "router", "--tenant", "acme"]) == 0
+    assert "tenant acme: router fitted" in capsys.readouterr().out
+
+
+def test_tune_router_on_an_empty_tenant_says_the_default_router_decides(home, capsys):
+    assert main(["tune", "router", "--tenant", "nobody", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "empty"
+    assert main(["tune", "router", "--tenant", "nobody"]) == 0
+    assert "nothing is ingested" in capsys.readouterr().out
+
+
+def test_tune_needs_a_target(home, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["tune"])
+    assert exc.value.code == 2
