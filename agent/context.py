@@ -32,9 +32,11 @@ class Policy:
     #: The probe's search: "vector" is one store query (routing stays within its latency
     #: budget); "hybrid" also runs the keyword leg, and retrieve then reuses its hits.
     probe_mode: Literal["vector", "hybrid"] = "vector"
-    #: "scores": hits are good when the best cosine similarity reaches ``grade_threshold``.
+    #: "scores": hits are good when the grader's probability (from the top hit's fused
+    #: score, the best cosine and the question's key terms found in the top hits,
+    #: agent/grading.py) reaches ``grade_threshold``; "llm": the answer model judges.
     grader: Literal["scores", "llm"] = "scores"
-    grade_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.45
+    grade_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     #: At the rewrite bound: "finetuned" answers with a caveat; "not_found" says so plainly.
     give_up: Literal["finetuned", "not_found"] = "finetuned"
     #: The fine-tuned model was trained with retrieved context (RAFT) and gets it.

@@ -13,7 +13,8 @@ from askloop.agent.calibration import decide_calibrated
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
-from askloop.agent.nodes.common import best_cosine, complete, search, trace_step, versions
+from askloop.agent.grading import assess
+from askloop.agent.nodes.common import complete, search, trace_step, versions
 from askloop.agent.rewriting import accepted_rewrite, keyword_rewrite
 from askloop.agent.routing import decide
 from askloop.agent.state import HitData, State
@@ -153,9 +154,8 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     policy = runtime.context.policy
     hits = state.get("hits") or []
-    best = best_cosine(hits)
-    verdict = "good" if hits and best >= policy.grade_threshold else "poor"
-    reason = f"best cosine {best:.3f} vs threshold {policy.grade_threshold}"
+    # The question, not the rewritten query: the hits must hold what was asked.
+    verdict, reason, signals, missing = assess(state["question"], hits, policy.grade_threshold)
     if state.get("error"):
         verdict, reason = "poor", f"the search failed: {state['error']}"
     elif hits and policy.grader == "llm":
@@ -175,7 +175,15 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if reply is not None:
             verdict = "good" if reply.upper().startswith("YES") else "poor"
             reason = f"llm said {reply!r}"
-    step = trace_step("grade", verdict, started, reason=reason, best_cosine=round(best, 4))
+    step = trace_step(
+        "grade",
+        verdict,
+        started,
+        reason=reason,
+        best_cosine=round(signals["cosine"], 4),
+        features={k: round(v, 4) for k, v in signals.items()},
+        missing_terms=list(missing),
+    )
     return {"grade": verdict, "trace": [*state["trace"], step]}
 
 

@@ -300,9 +300,10 @@ def test_history_and_the_remembered_turns_are_bounded_in_tokens(store, embedder)
     app = build_graph(InMemorySaver())
     model = FakeChatModel("Twenty-six days [1].")
     context = make_context(store, embedder, answer=model, history_tokens=20)
-    for i in range(12):
+    # Spelled out: a digit the knowledge base lacks would make the hits poor (grading).
+    for word in "one two three four five six seven eight nine ten eleven twelve".split():
         result = run(
-            context, f"paid annual leave days for employee number {i} please", app=app, thread="t"
+            context, f"paid annual leave days for employee {word} please", app=app, thread="t"
         )
     history = [m.content for m in model.calls[-1][1:-1]]
     assert 0 < len(history) < 8
@@ -311,7 +312,7 @@ def test_history_and_the_remembered_turns_are_bounded_in_tokens(store, embedder)
     remembered = [t["content"] for t in result["turns"]]
     assert remembered == [
         *history,
-        "paid annual leave days for employee number 11 please",
+        "paid annual leave days for employee twelve please",
         "Twenty-six days [1].",
     ]
 

@@ -1,0 +1,131 @@
+"""What a question asks for, and how much of it a set of hits contains.
+
+A question's **key terms** are its numbers and codes ("4242", "12.2", "BW-113"), its
+names (capitalised words past the first: "PIN", "FleetOS", "London") and its other
+content words (stopwords and question fillers removed). **Coverage** is the share of
+them found in the hits' titles, headings and text: words compared by a crude stem,
+numbers and names as whole tokens. Pure functions, no model, no store; the grader
+(agent/grading.py) reads them, and so may the router.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from askloop.agent.state import HitData
+from askloop.agent.text import content_words
+
+__all__ = ["Coverage", "KeyTerms", "coverage", "key_terms"]
+
+# A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113").
+_TOKEN = re.compile(r"[^\W_](?:[\w'./-]*[^\W_])?")
+_DIGIT = re.compile(r"\d")
+_UPPER = re.compile(r"[A-Z]")
+# Words of a question's form that a passage answering it need not contain.
+_FILLERS = frozenset(
+    """long much many often soon quickly way use used want like one ok okay also just
+    anything something someone anyone everyone thing things there here still now any
+    some more most very really can't i'm i've i'd don't doesn't isn't won't what's it's
+    there's who's how's where's""".split()
+)
+_SUFFIXES = ("ing", "es", "ed", "s")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTerms:
+    """A question's key terms, each lower-cased (words stemmed)."""
+
+    #: Tokens with a digit: numbers, versions, codes.
+    numbers: tuple[str, ...]
+    #: Capitalised tokens that are not the question's first word.
+    names: tuple[str, ...]
+    #: The other content words.
+    words: tuple[str, ...]
+
+    @property
+    def specific(self) -> tuple[str, ...]:
+        """Numbers and names: what a passage must name to be about the same thing."""
+        return self.numbers + self.names
+
+    def __len__(self) -> int:
+        return len(self.numbers) + len(self.names) + len(self.words)
+
+
+@functools.lru_cache(maxsize=4096)
+def key_terms(question: str) -> KeyTerms:
+    numbers: dict[str, None] = {}
+    names: dict[str, None] = {}
+    for match in _TOKEN.finditer(question):
+        token, low = match.group(), match.group().lower()
+        before = question[: match.start()].rstrip()
+        first = not before or before[-1] in ".?!:;\"'("
+        if _DIGIT.search(token):
+            numbers[low] = None
+        elif _UPPER.search(token) and (not first or len(token) > 1 and token.isupper()):
+            if low not in _IGNORED_NAMES:
+                names[low] = None
+    taken = set(numbers) | set(names)
+    words = dict.fromkeys(
+        _stem(w)
+        for w in content_words(question)
+        if w not in _FILLERS and not _DIGIT.search(w) and w not in taken
+    )
+    return KeyTerms(tuple(numbers), tuple(names), tuple(words))
+
+
+# "I" is capitalised in every question; it names nothing.
+_IGNORED_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll"})
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a question's key terms some hits contain. A question with none
+    ("how are you?") asks for nothing a passage could contain: its coverage is 0."""
+
+    #: Share of all key terms found.
+    terms: float
+    #: Share of numbers and names found; None when the question has none.
+    specific: float | None
+    #: Key terms that none of the hits contains.
+    missing: tuple[str, ...]
+    #: How many key terms the question has, and how many were found.
+    asked: int = 0
+    found: int = 0
+
+
+def _vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    vocab: set[str] = set()
+    for text in texts:
+        for token in _TOKEN.findall(text):
+            low = token.lower()
+            vocab.add(low)
+            vocab.add(_stem(low))
+            # "BW-113" and "v12.2" also match their parts ("113", "12.2").
+            if "-" in low or "/" in low:
+                vocab.update(re.split(r"[-/]", low))
+    return frozenset(vocab)
+
+
+def coverage(question: str, hits: Sequence[HitData]) -> Coverage:
+    """The share of ``question``'s key terms found in ``hits`` (titles, headings, text)."""
+    terms = key_terms(question)
+    if not len(terms):
+        return Coverage(0.0, None, ())
+    vocab = _vocabulary(part for h in hits for part in (h["title"], *h["heading_path"], h["text"]))
+    missing = tuple(t for t in (*terms.specific, *terms.words) if t not in vocab)
+    specific = None
+    if terms.specific:
+        specific = sum(t in vocab for t in terms.specific) / len(terms.specific)
+    found = len(terms) - len(missing)
+    return Coverage(found / len(terms), specific, missing, len(terms), found)

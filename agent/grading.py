@@ -1,0 +1,80 @@
+"""The score grader: do the hits answer the question? A pure function, no model call.
+
+It reads the evidence the search ranked by, not cosine alone:
+
+- ``fused``: the top hit's hybrid score (keyword and vector sides fused, in [0, 1]);
+- ``cosine``: the best cosine similarity among the top hits;
+- ``coverage``: the share of the question's key terms (numbers, names, content words;
+  agent/evidence.py) found in the top ``TOP`` hits' titles, headings and text.
+
+They are combined into a calibrated probability,
+
+    p = 1 / (1 + exp(-(BIAS + W_FUSED·fused + W_COSINE·cosine + W_COVERAGE·coverage)))
+
+and the hits are good when ``p`` reaches ``policy.grade_threshold`` (0.5 by default),
+unless the question names numbers or names and none of the top hits contains any of
+them (then they are about something else, however close their wording).
+
+The weights are a logistic fit on the sample handbook only (bench/grade.py --tune:
+the questions of kb/QUESTIONS.md as answerable; questions the handbook does not cover,
+its own questions with their numbers and names swapped, and small talk as poor). The
+wiki and Python-documentation corpora are held out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from askloop.agent.evidence import coverage
+from askloop.agent.state import HitData
+
+__all__ = ["BIAS", "MIN_TERMS", "TOP", "W_COSINE", "W_COVERAGE", "W_FUSED", "assess", "features"]
+
+#: Hits whose text counts as evidence (the first ones are what the answer reads).
+TOP = 3
+#: Fewer key terms than this count as partly missing.
+MIN_TERMS = 2
+BIAS = -7.3
+W_FUSED = 0.6
+W_COSINE = 12.6
+W_COVERAGE = 2.9
+
+
+def features(question: str, hits: Sequence[HitData]) -> dict[str, float]:
+    """The grader's inputs and its probability, for the trace."""
+    top = list(hits[:TOP])
+    fused = min(max(top[0]["score"], 0.0), 1.0) if top else 0.0
+    cos = max((h["vector_score"] or 0.0 for h in top), default=0.0)
+    found = coverage(question, top)
+    # A question of one or two key terms ("test", "team lunch") is weak evidence even
+    # when all are found: it counts as at most found / MIN_TERMS.
+    covered = found.found / max(found.asked, MIN_TERMS)
+    z = BIAS + W_FUSED * fused + W_COSINE * cos + W_COVERAGE * covered
+    out = {
+        "fused": fused,
+        "cosine": cos,
+        "coverage": covered,
+        "p": 1 / (1 + math.exp(-z)) if top else 0.0,
+    }
+    if found.specific is not None:
+        out["specific_coverage"] = found.specific
+    return out
+
+
+def assess(
+    question: str, hits: Sequence[HitData], threshold: float
+) -> tuple[Literal["good", "poor"], str, dict[str, float], tuple[str, ...]]:
+    """``(verdict, human reason, features, missing key terms)``."""
+    if not hits:
+        return "poor", "the search found nothing", features(question, hits), ()
+    f = features(question, hits)
+    missing = coverage(question, hits[:TOP]).missing
+    summary = (
+        f"p {f['p']:.3f} vs threshold {threshold} (fused {f['fused']:.3f}, "
+        f"cosine {f['cosine']:.3f}, key terms covered {f['coverage']:.2f})"
+    )
+    if f.get("specific_coverage") == 0.0:
+        return "poor", f"no top hit names {', '.join(missing)}; {summary}", f, missing
+    return ("good" if f["p"] >= threshold else "poor"), summary, f, missing

@@ -1,0 +1,109 @@
+"""The score grader: fused score, cosine and key-term coverage, not cosine alone."""
+
+from __future__ import annotations
+
+from askloop.agent.context import Policy
+from askloop.agent.evidence import coverage, key_terms
+from askloop.agent.grading import assess
+from askloop.agent.state import HitData
+
+THRESHOLD = Policy().grade_threshold
+
+
+def hit(text: str, *, title: str, score: float, cosine: float, headings=()) -> HitData:
+    return {
+        "chunk_id": title,
+        "title": title,
+        "source": f"/kb/{title}.md",
+        "url": "",
+        "heading_path": list(headings),
+        "text": text,
+        "score": score,
+        "vector_score": cosine,
+        "keyword_score": 3.0,
+        "query": "",
+    }
+
+
+# Seen in the field (issue 14): hybrid ranked the right chunk first, its cosine was low.
+PIN = hit(
+    "Phone bridge: +31 10 555 0142, PIN 4242# (US dial-in +1 512 555 0142).",
+    title="Incident response",
+    headings=["Communication"],
+    score=0.803,
+    cosine=0.37,
+)
+LOANS = hit(
+    "| Item | Borrow for | Where |\n| Refractometer | 7 days | Lab 2 |\n"
+    "| Microscope | 3 days | Lab 1 |",
+    title="Equipment loans",
+    score=1.0,
+    cosine=0.36,
+)
+OTHER = hit(
+    "Printers release jobs when you tap your badge.", title="Printers", score=0.2, cosine=0.1
+)
+
+
+def test_the_bridge_pin_ranked_first_with_a_low_cosine_is_good():
+    verdict, reason, features, missing = assess("what is the phone bridge PIN?", [PIN, OTHER], 0.5)
+    assert verdict == "good", reason
+    assert features["coverage"] == 1.0 and features["fused"] == 0.803
+    assert features["cosine"] == 0.37 and missing == ()
+
+
+def test_the_refractometer_loan_table_at_score_one_is_good():
+    question = "How long can I borrow the refractometer?"
+    verdict, reason, features, _ = assess(question, [LOANS, OTHER], THRESHOLD)
+    assert verdict == "good", reason
+    assert features["p"] >= THRESHOLD
+
+
+def test_a_close_passage_that_names_none_of_the_questions_numbers_or_names_is_poor():
+    release = hit(
+        "FleetOS 12.2 (code name Foehn) is generally available on 22 September.",
+        title="Release calendar",
+        score=0.95,
+        cosine=0.71,
+    )
+    question = "What is the code name of Zorvane 14.7 and when is it generally available?"
+    verdict, reason, features, missing = assess(question, [release], THRESHOLD)
+    assert verdict == "poor"
+    assert features["specific_coverage"] == 0.0 and {"14.7", "zorvane"} <= set(missing)
+    assert "14.7" in reason
+    # The same passage for the question it answers is good.
+    asked = "What is the code name of FleetOS 12.2 and when is it generally available?"
+    assert assess(asked, [release], THRESHOLD)[0] == "good"
+
+
+def test_small_talk_close_to_a_page_is_poor():
+    team = hit(
+        "Welcome to the team! Your first day starts at 09:30.",
+        title="Onboarding",
+        score=0.99,
+        cosine=0.3,
+    )
+    assert assess("welcome to the team!", [team], THRESHOLD)[0] == "poor"
+    assert assess("how are you?", [team], THRESHOLD)[0] == "poor"
+
+
+def test_no_hits_are_poor():
+    verdict, _, features, _ = assess("what is the phone bridge PIN?", [], THRESHOLD)
+    assert verdict == "poor" and features["p"] == 0.0
+
+
+def test_key_terms_are_numbers_names_and_content_words():
+    terms = key_terms("The VPN says BW-113. What does that mean on my Friday shift?")
+    assert terms.numbers == ("bw-113",)
+    assert terms.names == ("vpn", "friday")  # "What" starts a sentence: not a name
+    assert "mean" in terms.words and "what" not in terms.words
+    assert key_terms("how are you?").specific == () and len(key_terms("how are you?")) == 0
+
+
+def test_coverage_reads_titles_headings_and_text_and_matches_parts_of_codes():
+    vpn = hit("BW-113 means clock skew.", title="VPN", score=1.0, cosine=0.5)
+    assert coverage("What does error 113 mean?", [vpn]).missing == ("error",)
+    assert coverage("What does BW-113 mean?", [vpn]).terms == 1.0
+    found = coverage("what is the phone bridge PIN?", [PIN])
+    assert (found.terms, found.specific, found.asked, found.found) == (1.0, 1.0, 3, 3)
+    assert coverage("incident communication", [PIN]).terms == 1.0  # title and heading
