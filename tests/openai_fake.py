@@ -143,7 +143,10 @@ class FakeOpenAI:
                 }
             )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:  # the server asking was killed meanwhile
+            return response
 
         async def send(chunk: dict[str, Any]) -> None:
             base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}

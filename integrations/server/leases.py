@@ -105,6 +105,7 @@ class Lease:
             await self._leases.finish(self)
 
     async def __aenter__(self) -> Lease:
+        self.task = asyncio.current_task()  # the work may run in a task of its own
         return self
 
     async def __aexit__(

@@ -10,6 +10,7 @@ this package, so the SDK can be swapped without touching the rest of askloop.
 | auth          | inbound JWT checks, outbound tokens fetched off the event loop        |
 | bot           | the ActivityHandler: messages, installs, deletes, feedback invokes    |
 | replies       | the background answer: typing, streaming, final message, links        |
+| resume        | questions taken over from a server that died: answered proactively   |
 | streaming     | per-conversation send pacing and the streamed answer                  |
 | rendering     | answers as activities: citations, AI label, feedback loop, streaminfo |
 | feedback      | the ``message/submitAction`` feedback invoke                          |
@@ -48,6 +49,7 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
     from askloop.integrations.teams.feedback import FeedbackRecorder
     from askloop.integrations.teams.feedback_form import FeedbackForm
     from askloop.integrations.teams.replies import Replier
+    from askloop.integrations.teams.resume import Resumer
 
     settings = runtime.settings.teams
     enabled = bool(settings.app_id)
@@ -72,11 +74,13 @@ def mount(app: web.Application, runtime: ServerRuntime) -> None:
         log.warning("Teams: MicrosoftAppPassword is not set: replies cannot be authenticated")
     authentication, close_authentication = build_authentication(settings)
     runtime.on_close.append(close_authentication)
+    adapter = CloudAdapter(authentication)
+    replier = Replier(runtime, settings)
+    # Questions whose server died before answering are answered by this one.
+    runtime.leases.resume_with("teams", Resumer(adapter, replier, app_id=settings.app_id))
     endpoint = MessagesEndpoint(
-        adapter=CloudAdapter(authentication),
-        bot=AskloopBot(
-            runtime, Replier(runtime, settings), FeedbackRecorder(runtime), FeedbackForm(runtime)
-        ),
+        adapter=adapter,
+        bot=AskloopBot(runtime, replier, FeedbackRecorder(runtime), FeedbackForm(runtime)),
         authenticator=RequestAuthenticator(
             authentication, enabled=enabled, openid_metadata=metadata_url(settings)
         ),

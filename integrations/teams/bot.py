@@ -16,11 +16,13 @@ from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from msrest.serialization import Model
 
 from askloop.config.settings import TeamsSettings
+from askloop.integrations.server.leases import Lease
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.feedback import FEEDBACK_INVOKE, FeedbackRecorder
 from askloop.integrations.teams.feedback_form import FETCH_TASK_INVOKE, FeedbackForm
 from askloop.integrations.teams.rendering import text_activity, welcome_activity
 from askloop.integrations.teams.replies import APOLOGY, Question, Replier
+from askloop.integrations.teams.resume import job_of
 from askloop.integrations.teams.tenancy import (
     PLATFORM,
     delivery_key,
@@ -123,27 +125,6 @@ class AskloopBot(ActivityHandler):
             refusal = self._replier.say(turn_context, text_activity(REFUSAL))
             self._hand_off(turn_context, refusal, "teams-refuse")
             return
-        try:
-            first = await self._first_delivery(activity)
-        except Exception as exc:
-            # The log database is down: no answer could be logged or rated; say so.
-            log.error("teams: cannot take activity %s: %s; apologising", activity.id, exc)
-            self._count("unavailable")
-            self._runtime.metrics.answer_failures.labels(PLATFORM, "log_unavailable").inc()
-            apology = self._replier.say(turn_context, text_activity(APOLOGY))
-            self._hand_off(turn_context, apology, "teams-apology")
-            return
-        if not first:
-            return
-        if not text:
-            self._count("ignored")
-            hint = welcome_activity(
-                self._settings.suggested_prompts,
-                personal=kind == "personal",
-                mention=kind != "personal",
-            )
-            self._hand_off(turn_context, self._replier.say(turn_context, hint), "teams-hint")
-            return
         question = Question(
             text=text,
             tenant=decision.tenant,
@@ -154,12 +135,51 @@ class AskloopBot(ActivityHandler):
             team_id=_channel_data_id(activity.channel_data, "team"),
             stream=kind == "personal" and self._settings.streaming,
         )
+        lease: Lease | None = None
+        try:
+            if not text or not activity.id:
+                taken = await self._first_delivery(activity)
+            else:  # a question: claimed with a lease (server.leases)
+                lease = await self._claim(turn_context, question)
+                taken = lease is not None
+        except Exception as exc:
+            # The log database is down: no answer could be logged or rated; say so.
+            log.error("teams: cannot take activity %s: %s; apologising", activity.id, exc)
+            self._count("unavailable")
+            self._runtime.metrics.answer_failures.labels(PLATFORM, "log_unavailable").inc()
+            apology = self._replier.say(turn_context, text_activity(APOLOGY))
+            self._hand_off(turn_context, apology, "teams-apology")
+            return
+        if not taken:
+            return
+        if not text:
+            self._count("ignored")
+            hint = welcome_activity(
+                self._settings.suggested_prompts,
+                personal=kind == "personal",
+                mention=kind != "personal",
+            )
+            self._hand_off(turn_context, self._replier.say(turn_context, hint), "teams-hint")
+            return
         self._count("accepted")
         self._hand_off(
             turn_context,
-            self._replier.answer(turn_context, question),
+            self._replier.answer_leased(turn_context, question, lease),
             f"teams-answer-{activity.id}",
         )
+
+    async def _claim(self, turn_context: TurnContext, question: Question) -> Lease | None:
+        """Claim the question with a lease (``server.leases``); None (and counted) when it
+        was delivered before. Raises what the log raises."""
+        key = delivery_key(question.conversation_id, question.activity_id)
+        lease = await self._runtime.leases.claim(
+            key, platform=PLATFORM, job=job_of(question, turn_context.activity)
+        )
+        if lease is None:
+            log.info("teams: activity %s delivered again, skipped", question.activity_id)
+            self._runtime.metrics.duplicates.labels(PLATFORM).inc()
+            self._count("duplicate")
+        return lease
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

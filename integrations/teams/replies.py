@@ -20,6 +20,7 @@ from askloop.agent.answers import AnswerRecord, MessageRole, Progress, Turn
 from askloop.agent.errors import AskloopError, InvalidInputError
 from askloop.config.settings import TeamsSettings
 from askloop.integrations.pacing import Clock, KeyedPacer, Sleep
+from askloop.integrations.server.leases import RESTART_APOLOGY, Lease
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.teams.rendering import answer_activity, text_activity, typing_activity
 from askloop.integrations.teams.streaming import SendFn, StreamingReply
@@ -100,9 +101,24 @@ class Replier:
         except Exception:
             log.exception("teams: sending a message failed")
 
-    async def answer(self, ctx: TurnContext, question: Question) -> None:
-        """Show typing, answer (streaming in 1:1 chats), send the answer, link it."""
+    async def answer_leased(
+        self, ctx: TurnContext, question: Question, lease: Lease | None
+    ) -> None:
+        """``answer`` inside its lease (``server.leases``), if it has one."""
+        if lease is None:
+            await self.answer(ctx, question)
+            return
+        async with lease:
+            await self.answer(ctx, question, lease)
+
+    async def answer(
+        self, ctx: TurnContext, question: Question, lease: Lease | None = None
+    ) -> None:
+        """Show typing, answer (streaming in 1:1 chats), send the answer, link it; then
+        the question's lease is finished."""
         send = self._sender(ctx)
+        if lease is not None:
+            lease.apology = lambda: send(text_activity(RESTART_APOLOGY))
         conversation = base_conversation_id(question.conversation_id)
         stream: StreamingReply | None = None
         if question.stream and conversation not in self._streaming:
@@ -121,7 +137,7 @@ class Replier:
             record, final = await self._generate(question, stream)
             if typing is not None:
                 typing.cancel()
-            await self._deliver(send, question, record, final, stream)
+            await self._deliver(send, question, record, final, stream, lease)
         finally:
             if typing is not None:
                 typing.cancel()
@@ -169,8 +185,11 @@ class Replier:
         record: AnswerRecord | None,
         final: Activity,
         stream: StreamingReply | None,
+        lease: Lease | None,
     ) -> None:
         metrics = self._runtime.metrics
+        if lease is not None and not await lease.held():
+            return  # another server took the question over: its answer to send
         try:
             if stream is not None:
                 sent = await stream.finish(final)
@@ -180,7 +199,9 @@ class Replier:
         except Exception:
             log.exception("teams: the answer to %s could not be sent", question.activity_id)
             metrics.answer_failures.labels(PLATFORM, "send_failed").inc()
-            return
+            return  # the question stays claimed: tried again once its lease runs out
+        if lease is not None:  # at once: a takeover from here on would answer twice
+            await lease.finish("answered" if record is not None else "apologised")
         if record is None:
             return
         for sent_id in sent:

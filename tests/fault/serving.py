@@ -8,10 +8,13 @@ process left. Its log (stderr) is collected as it is written.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -76,7 +79,8 @@ def start_server(
     grace: float = 1.0,
     lease: float = 2.0,
 ) -> Server:
-    """``askloop serve`` on a free loopback port, once it is listening."""
+    """``askloop serve`` on a free loopback port, once it is listening (the first start
+    on ``home`` ingests a one-page knowledge base)."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "askloop.toml"
     config.write_text(
@@ -96,6 +100,8 @@ def start_server(
         ASKLOOP_ANSWER_MODEL="openai:gpt-x",
         ASKLOOP_FINETUNED_MODEL="openai:gpt-x",
     )
+    if not (home / "data").exists():
+        shutil.copytree(_knowledge_base(env), home / "data")
     proc = subprocess.Popen(
         [ASKLOOP, "serve", "--port", "0"],
         env=env,
@@ -117,6 +123,31 @@ def start_server(
     found = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert found, line
     return Server(proc=proc, url=found.group(0), _log=log)
+
+
+_ingested: list[Path] = []
+
+
+def _knowledge_base(env: dict[str, str]) -> Path:
+    """A data dir holding a one-page knowledge base, ingested once per test session
+    (the fake's embeddings are a hash of the words: any FakeOpenAI gives the same)."""
+    if not _ingested:
+        root = Path(tempfile.mkdtemp(prefix="askloop-fault-kb-"))
+        atexit.register(shutil.rmtree, root, True)
+        (root / "kb").mkdir()
+        (root / "kb" / "leave.md").write_text(
+            "# Annual leave\n\nEvery employee gets 26 days of paid annual leave per year.\n"
+        )
+        ingested = subprocess.run(
+            [ASKLOOP, "ingest", str(root / "kb")],
+            env={**env, "ASKLOOP_HOME": str(root / "data")},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert ingested.returncode == 0, ingested.stderr
+        _ingested.append(root / "data")
+    return _ingested[0]
 
 
 def _collect(stream: Any, into: list[str]) -> None:
