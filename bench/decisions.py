@@ -30,14 +30,16 @@ citing their document, the others from the tuned model or as "not found".
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -77,6 +79,7 @@ class Outcome:
     e2e_ok: bool | None = None
     e2e_route: str = ""
     e2e_s: float = 0.0
+    e2e_cited: tuple[str, ...] = ()
 
     @property
     def kb_path_ok(self) -> bool:
@@ -121,12 +124,29 @@ def end_to_end(services: Services, tenant: str, outcomes: Sequence[Outcome], per
             t = time.perf_counter()
             record = assistant.answer(Turn(question=o.q.text, tenant=tenant))
             o.e2e_s = time.perf_counter() - t
-            o.e2e_route = record.route
+            o.e2e_cited = tuple(dict.fromkeys(c.source for c in record.citations))
+            not_found = record.answer.strip() == NOT_FOUND
+            o.e2e_route = "not found" if not_found else record.route
             from_kb = record.route in ("retrieve", "rewrite")
             if kind == "answerable":
                 o.e2e_ok = from_kb and any(c.source == o.q.doc_id for c in record.citations)
             else:
-                o.e2e_ok = not from_kb or record.answer.strip() == NOT_FOUND
+                o.e2e_ok = not from_kb or not_found
+
+
+def row(o: Outcome) -> dict[str, Any]:
+    return {
+        "question": o.q.text,
+        "kind": o.q.kind,
+        "doc_id": o.q.doc_id,
+        "searched": o.searched,
+        "graded_good": o.graded_good,
+        "doc_rank": o.gold_rank,
+        "route_ms": round(o.route_ms, 2),
+        "e2e_route": o.e2e_route or None,
+        "e2e_ok": o.e2e_ok,
+        "e2e_cited": list(o.e2e_cited),
+    }
 
 
 def _share(values: Sequence[bool]) -> float | None:
@@ -151,6 +171,7 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             "e2e_n": len(e2e),
             "e2e_ok": _share([bool(o.e2e_ok) for o in e2e]),
             "e2e_s_p50": round(percentile([o.e2e_s for o in e2e], 50), 1) if e2e else None,
+            "e2e_routes": dict(Counter(o.e2e_route for o in e2e)),
         }
         if kind != "small_talk":
             out[kind]["doc_in_hits"] = _share([o.gold_rank is not None for o in rows])
@@ -166,34 +187,39 @@ def _pct(x: float | None) -> str:
     return "   -  " if x is None else f"{x:6.1%}"
 
 
-def print_corpus(name: str, result: dict[str, Any]) -> None:
-    print(
+def print_corpus(name: str, result: dict[str, Any], out: TextIO) -> None:
+    say = functools.partial(print, file=out)
+    say(
         f"\n== {name}: {result['note']}; {result['chunks']} chunks ingested in "
         f"{result['ingest_s']:.0f}s"
     )
     d = result["dropped"]
-    print(
+    say(
         f"   questions: {result['kinds'].get('absent', {}).get('n', 0)} absent kept "
         f"({d['absent']} dropped: an ingested document covers their subject), small talk "
         f"{d['small_talk']} dropped (named by an ingested title)"
     )
-    print(
+    say(
         f"   {'kind':11s} {'n':>4s} {'searched':>8s} {'graded':>7s} {'doc in':>7s} {'doc':>7s} "
         f"{'KB path':>8s} {'route ms':>14s}  {'e2e':>12s}"
     )
-    print(
+    say(
         f"   {'':11s} {'':>4s} {'':>8s} {'good':>7s} {'hits':>7s} {'first':>7s} {'ok':>8s} "
         f"{'p50 / p99':>14s}"
     )
     for kind, k in result["kinds"].items():
         e2e = f"{_pct(k['e2e_ok'])} of {k['e2e_n']}" if k["e2e_n"] else "-"
-        print(
+        say(
             f"   {kind:11s} {k['n']:4d} {_pct(k['searched']):>8s} {_pct(k['graded_good']):>7s} "
             f"{_pct(k.get('doc_in_hits')):>7s} {_pct(k.get('doc_first')):>7s} "
             f"{_pct(k['kb_path_ok']):>8s} "
             f"{k['route_ms_p50']:6.1f} / {k['route_ms_p99']:5.1f}  {e2e:>12s}"
         )
-    print(f"   route accuracy (search iff answerable): {result['route_accuracy']:.1%}")
+    say(f"   route accuracy (search iff answerable): {result['route_accuracy']:.1%}")
+    for kind, k in result["kinds"].items():
+        if k["e2e_n"]:
+            routes = ", ".join(f"{r} {c}" for r, c in sorted(k["e2e_routes"].items()))
+            say(f"   e2e {kind}: {routes}; p50 {k['e2e_s_p50']}s per answer")
 
 
 def policy_of(services: Services) -> dict[str, Any]:
@@ -214,6 +240,7 @@ def run_corpus(
     n: dict[str, int],
     e2e: int,
     say: Callable[..., None],
+    details: bool = False,
 ) -> dict[str, Any]:
     name = corpus.name
     questions, dropped = labelled(corpus, n)
@@ -234,6 +261,7 @@ def run_corpus(
         "dropped": dropped,
         "kinds": summary(outcomes),
         "route_accuracy": route_accuracy(outcomes),
+        "questions": [row(o) for o in outcomes] if details else [],
     }
 
 
@@ -258,7 +286,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="embedder threads")
     parser.add_argument("--llm-threads", type=int, default=1, help="llama.cpp threads")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (the tables go to stderr)"
+    )
+    parser.add_argument(
+        "--details", action="store_true", help="with --json: every question and its outcome"
+    )
     args = parser.parse_args()
     n = {"answerable": args.answerable, "absent": args.absent, "small_talk": args.small_talk}
     builders: dict[str, Callable[[], Corpus]] = {
@@ -293,10 +326,9 @@ def main() -> None:
             )
             with Services(settings) as services:
                 report["policy"] = policy_of(services)
-                result = run_corpus(services, corpus, n, args.e2e, say)
+                result = run_corpus(services, corpus, n, args.e2e, say, args.details)
             report["corpora"][name] = result
-            if not args.json:
-                print_corpus(name, result)
+            print_corpus(name, result, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
