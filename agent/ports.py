@@ -168,6 +168,13 @@ class AnswerLog(Protocol):
         """
         ...
 
+    def add_feedback_many(self, items: Sequence[tuple[Feedback, str | None]]) -> list[bool]:
+        """Record rating events in one transaction, durable when this returns; each
+        with the tenant its answer must be in (None: any). Returns, per item, False
+        where the answer is unknown or another tenant's (nothing stored for it).
+        """
+        ...
+
     def withdraw(self, answer_id: str) -> bool:
         """Mark an answer withdrawn (its message was deleted); False if unknown."""
         ...

@@ -40,7 +40,14 @@ from askloop.agent.search import search_knowledge_base
 from askloop.agent.streaming import stream_run
 from askloop.agent.text import clean_text
 
-__all__ = ["Assistant", "AssistantParts", "hash_user", "rate_answer", "record_from_result"]
+__all__ = [
+    "Assistant",
+    "AssistantParts",
+    "feedback_event",
+    "hash_user",
+    "rate_answer",
+    "record_from_result",
+]
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +245,12 @@ class Assistant:
         """Record feedback on an answer; see :func:`rate_answer`."""
         return rate_answer(self._log, **feedback)
 
+    def record_feedback(self, items: Sequence[tuple[Feedback, str | None]]) -> list[bool]:
+        """Record rating events (:func:`feedback_event`) in one transaction, each checked
+        against its tenant; False where the answer is unknown there (a burst of clicks
+        costs one commit, not one each)."""
+        return self._log.add_feedback_many(items)
+
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return self._log.get_answer(answer_id, tenant=tenant)
 
@@ -384,13 +397,39 @@ def rate_answer(
     correction longer than ``CORRECTION_MAX_CHARS`` (refused whole, never cut: a cut
     correction would train a model on half an answer).
     """
+    feedback = feedback_event(
+        answer_id=answer_id,
+        rating=rating,
+        user=user,
+        source=source,
+        platform=platform,
+        reason=reason,
+        correction=correction,
+        rated_at=rated_at,
+    )
+    return answer_log.add_feedback(feedback, tenant=tenant)
+
+
+def feedback_event(
+    *,
+    answer_id: str,
+    rating: Rating | None,
+    user: str,
+    source: FeedbackSource,
+    platform: str = "cli",
+    reason: str = "",
+    correction: str = "",
+    rated_at: datetime | None = None,
+) -> Feedback:
+    """The rating event :func:`rate_answer` records (the user hashed, the reason cleaned
+    and cut); ``InvalidInputError`` for a correction that is too long."""
     correction = correction.strip()
     if len(correction) > CORRECTION_MAX_CHARS:
         raise InvalidInputError(
             f"the correction is {len(correction):,} characters long; "
             f"the most askloop takes is {CORRECTION_MAX_CHARS:,}: shorten it and rate again"
         )
-    feedback = Feedback(
+    return Feedback(
         answer_id=answer_id,
         user=hash_user(platform, user) or "anonymous",
         rating=rating,
@@ -399,4 +438,3 @@ def rate_answer(
         correction=correction,
         rated_at=rated_at or datetime.now(UTC),
     )
-    return answer_log.add_feedback(feedback, tenant=tenant)

@@ -53,6 +53,12 @@ _ANSWER_COLUMNS = (
 )
 
 
+_INSERT_FEEDBACK = (
+    "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, correction, source, "
+    "created_at, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
     """The log named by ``ASKLOOP_DATABASE_URL``, or SQLite inside ``home``."""
     if not database_url:
@@ -153,23 +159,42 @@ class SqlAnswerLog(DeliveriesMixin):
         with self._db.transaction() as cur:
             if not self._exists(cur, feedback.answer_id, tenant=tenant):
                 raise UnknownAnswerError(f"no answer {feedback.answer_id!r} to rate")
+            cur.execute(self._db.sql(_INSERT_FEEDBACK), self._feedback_row(feedback))
+            return self._load(cur, "answer_id = ?", (feedback.answer_id,), limit=1)[0]
+
+    def add_feedback_many(self, items: Sequence[tuple[Feedback, str | None]]) -> list[bool]:
+        if not items:
+            return []
+        ids = sorted({feedback.answer_id for feedback, _ in items})
+        with self._db.transaction() as cur:
             cur.execute(
                 self._db.sql(
-                    "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, "
-                    "correction, source, created_at, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    "SELECT answer_id, tenant FROM answers "
+                    f"WHERE answer_id IN ({', '.join('?' for _ in ids)})"
                 ),
-                (
-                    feedback.answer_id,
-                    feedback.user,
-                    feedback.rating,
-                    feedback.reason,
-                    feedback.correction,
-                    feedback.source,
-                    self._db.ts(feedback.created_at),
-                    self._db.ts(feedback.rated_at),
-                ),
+                tuple(ids),
             )
-            return self._load(cur, "answer_id = ?", (feedback.answer_id,), limit=1)[0]
+            tenants = {str(a): str(t) for a, t in cur.fetchall()}
+            known = [
+                f.answer_id in tenants and tenant in (None, tenants[f.answer_id])
+                for f, tenant in items
+            ]
+            rows = [self._feedback_row(f) for (f, _), ok in zip(items, known, strict=True) if ok]
+            if rows:
+                cur.executemany(self._db.sql(_INSERT_FEEDBACK), rows)
+        return known
+
+    def _feedback_row(self, feedback: Feedback) -> tuple[Any, ...]:
+        return (
+            feedback.answer_id,
+            feedback.user,
+            feedback.rating,
+            feedback.reason,
+            feedback.correction,
+            feedback.source,
+            self._db.ts(feedback.created_at),
+            self._db.ts(feedback.rated_at),
+        )
 
     def withdraw(self, answer_id: str) -> bool:
         with self._db.transaction() as cur:

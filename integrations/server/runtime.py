@@ -22,8 +22,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from askloop.agent.answers import AnswerRecord, LoggedAnswer, MessageRole, Progress, Turn
 from askloop.agent.deliveries import FinishedState, PendingDelivery
+from askloop.agent.errors import UnknownAnswerError
+from askloop.agent.service import feedback_event
 from askloop.config.settings import Settings
 from askloop.integrations.server.leases import Leases
+from askloop.integrations.server.ratings import RatingWriter
 from askloop.integrations.server.tenancy import Platform, tenant_of
 from askloop.integrations.wiring import Services
 
@@ -95,6 +98,9 @@ class AsyncAssistant:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="askloop-answer")
         # Ratings, claims and links are quick DB writes: never queue them behind answers.
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="askloop-io")
+        self._ratings = RatingWriter(
+            lambda items: self._run(self._io, self._assistant.record_feedback, items)
+        )
         self._async_store: Any = None  # a store whose async client this loop opened
         #: Answers running on the pool's threads (abandoned ones included).
         self._generating = 0
@@ -165,15 +171,17 @@ class AsyncAssistant:
                 queue.put_nowait(None)
                 await relay_task
 
-    async def rate(self, **feedback: Any) -> LoggedAnswer:
-        """Record feedback durably; see ``agent.service.rate_answer``."""
-        logged: LoggedAnswer = await self._run(self._io, lambda: self._assistant.rate(**feedback))
+    async def rate(self, *, tenant: str | None = None, **feedback: Any) -> None:
+        """Record feedback durably: committed when this returns, in one transaction with
+        the ratings that arrived meanwhile. Raises like ``agent.service.rate_answer``."""
+        event = feedback_event(**feedback)
+        if not await self._ratings.write(event, tenant):
+            raise UnknownAnswerError(f"no answer {event.answer_id!r} to rate")
         self._metrics.feedback.labels(
             feedback.get("platform", "?"),
             feedback.get("source", "?"),
             feedback.get("rating") or "cleared",
         ).inc()
-        return logged
 
     async def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return await self._run(

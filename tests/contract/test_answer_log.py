@@ -148,6 +148,36 @@ def test_the_latest_rating_is_the_latest_by_the_platforms_time_not_by_write_orde
     assert [a.rating for a in answer_log.recent()] == ["up"]
 
 
+def test_ratings_recorded_together_are_stored_together_and_foreign_ones_refused(answer_log):
+    answer_log.save_answer(record())
+    answer_log.save_answer(record("b1", tenant="beta"))
+    t0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def event(answer_id: str, user: str, rating, seconds: int) -> Feedback:
+        return Feedback(
+            answer_id=answer_id,
+            user=user,
+            rating=rating,
+            source="button",
+            rated_at=t0 + timedelta(seconds=seconds),
+        )
+
+    stored = answer_log.add_feedback_many(
+        [
+            (event("a1", "u1", "down", 2), "acme"),
+            (event("a1", "u1", "up", 1), "acme"),  # earlier: the down stays
+            (event("a1", "u2", "up", 3), None),
+            (event("b1", "u1", "up", 1), "acme"),  # another tenant's answer
+            (event("zz", "u1", "up", 1), None),  # no such answer
+        ]
+    )
+    assert stored == [True, True, True, False, False]
+    a1, b1 = answer_log.get_answer("a1"), answer_log.get_answer("b1")
+    assert (a1.ups, a1.downs, a1.rating) == (1, 1, "up")  # the tie: the latest, u2's
+    assert (b1.ups, b1.downs) == (0, 0)
+    assert answer_log.add_feedback_many([]) == []
+
+
 def test_ratings_at_the_same_time_go_to_the_one_written_last(answer_log):
     answer_log.save_answer(record())
     same = datetime(2026, 11, 1, 12, 0, 5, 123456, tzinfo=UTC)

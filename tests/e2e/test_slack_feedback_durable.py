@@ -63,13 +63,13 @@ def test_a_click_is_stored_before_its_200_leaves(tmp_path, fake, monkeypatch):
     with slack_rig(tmp_path, fake) as rig:
         reply, up, _, answer_id = ask(rig)
         answer_log = rig.services.answer_log
-        write, answered_at_write = answer_log.add_feedback, []
+        write, answered_at_write = answer_log.add_feedback_many, []
 
-        def add_feedback(*args, **kwargs):
+        def add_feedback_many(*args, **kwargs):
             answered_at_write.append(_answered_so_far(rig))
             return write(*args, **kwargs)
 
-        monkeypatch.setattr(answer_log, "add_feedback", add_feedback)
+        monkeypatch.setattr(answer_log, "add_feedback_many", add_feedback_many)
         before = _answered_so_far(rig)
         assert rig.interact(click(reply, up, "1800000000.000001"))[0] == 200
         assert answered_at_write == [before]  # written while the click was unanswered
@@ -150,7 +150,7 @@ def _log_down(rig: SlackRig, monkeypatch) -> None:
     def down(*args, **kwargs):
         raise LogUnavailableError("the answer log database (SQLite) failed")
 
-    monkeypatch.setattr(rig.services.answer_log, "add_feedback", down)
+    monkeypatch.setattr(rig.services.answer_log, "add_feedback_many", down)
 
 
 def test_a_click_that_cannot_be_saved_is_told_so_and_never_thanked(tmp_path, fake, monkeypatch):

@@ -134,7 +134,7 @@ def test_feedback_that_cannot_be_saved_is_told_so(answered, connector, monkeypat
         raise LogUnavailableError("the answer log database (SQLite) failed")
 
     before = len(connector.messages(PERSONAL))
-    monkeypatch.setattr(srv.runtime.services.answer_log, "add_feedback", down)
+    monkeypatch.setattr(srv.runtime.services.answer_log, "add_feedback_many", down)
     response = post(srv.url, feedback_invoke(reply.id, service_url=connector.url))
     srv.settle()
 
