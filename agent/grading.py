@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from askloop.agent.evidence import coverage
+from askloop.agent.evidence import coverage, key_terms
 from askloop.agent.state import HitData
 
 __all__ = ["BIAS", "MIN_TERMS", "TOP", "W_COSINE", "W_COVERAGE", "W_FUSED", "assess", "features"]
@@ -76,5 +76,6 @@ def assess(
         f"cosine {f['cosine']:.3f}, key terms covered {f['coverage']:.2f})"
     )
     if f.get("specific_coverage") == 0.0:
-        return "poor", f"no top hit names {', '.join(missing)}; {summary}", f, missing
+        named = [t for t in key_terms(question).specific if t in missing]
+        return "poor", f"no top hit names {', '.join(named)}; {summary}", f, missing
     return ("good" if f["p"] >= threshold else "poor"), summary, f, missing
