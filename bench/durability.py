@@ -4,6 +4,8 @@
 fake Slack Web API and fake embeddings on loopback, nothing else faked), on SQLite and
 on the machine's PostgreSQL (a database of its own, dropped after). For each backend:
 
+0. the log alone: ``--clicks`` concurrent ratings committed one transaction each (four
+   writer threads, as before group commit) and group-committed (``RatingWriter``);
 1. click-ack latency (request written → 200 read) of ``--clicks`` signed 👍/👎 clicks
    by distinct users, each on its own connection: sent all at once (the worst case),
    then spread at ``--rate`` clicks a second;
@@ -19,13 +21,18 @@ on the machine's PostgreSQL (a database of its own, dropped after). For each bac
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from askloop.agent.answers import AnswerRecord, Feedback  # noqa: E402
+from askloop.integrations.answer_log.sql_log import open_answer_log  # noqa: E402
+from askloop.integrations.server.ratings import RatingWriter  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
 from tests.serve_process import (  # noqa: E402
     FakeEmbeddings,
@@ -82,8 +89,55 @@ def latency(
     )
 
 
+def log_alone(database_url: str | None, home: Path, n: int) -> str:
+    """``n`` concurrent ratings: one commit each, then group-committed (ms p50/p99)."""
+    answer_log = open_answer_log(database_url, home)
+    answer_log.save_answer(
+        AnswerRecord(
+            answer_id="bench",
+            tenant="acme",
+            platform="slack",
+            question="q",
+            answer="a",
+            route="retrieve",
+            model="m",
+        )
+    )
+    threads = ThreadPoolExecutor(4)
+
+    async def rate(way: str) -> list[float]:
+        loop = asyncio.get_running_loop()
+        writer = RatingWriter(
+            lambda items: loop.run_in_executor(threads, answer_log.add_feedback_many, items)
+        )
+
+        async def one(i: int) -> float:
+            event = Feedback(answer_id="bench", user=f"{way}{i}", rating="up", source="button")
+            started = time.perf_counter()
+            if way == "each":
+                await loop.run_in_executor(threads, answer_log.add_feedback, event)
+            else:
+                await writer.write(event, None)
+            return (time.perf_counter() - started) * 1000
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    try:
+        each, group = asyncio.run(rate("each")), asyncio.run(rate("group"))
+    finally:
+        threads.shutdown()
+        answer_log.close()
+    return (
+        f"  the log alone, {n} concurrent ratings: one commit each p50="
+        f"{percentile(each, 50):.1f} ms p99={percentile(each, 99):.1f} ms; group-committed "
+        f"p50={percentile(group, 50):.1f} ms p99={percentile(group, 99):.1f} ms"
+    )
+
+
 def run(backend: str, database_url: str | None, args: argparse.Namespace) -> None:
     print(f"{backend}:", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        print(log_alone(database_url, Path(scratch), args.clicks), flush=True)
     with (
         tempfile.TemporaryDirectory() as home,
         FakeSlack(rate_per_second=0) as slack,

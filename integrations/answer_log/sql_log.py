@@ -53,10 +53,13 @@ _ANSWER_COLUMNS = (
 )
 
 
-_INSERT_FEEDBACK = (
+_INSERT_FEEDBACK_INTO = (
     "INSERT INTO feedback_events (answer_id, user_hash, rating, reason, correction, source, "
-    "created_at, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, rated_at)"
 )
+_INSERT_FEEDBACK = f"{_INSERT_FEEDBACK_INTO} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+#: Rows per multi-row INSERT (8 values each: well under either database's limit).
+_ROWS_PER_INSERT = 500
 
 
 def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
@@ -180,8 +183,14 @@ class SqlAnswerLog(DeliveriesMixin):
                 for f, tenant in items
             ]
             rows = [self._feedback_row(f) for (f, _), ok in zip(items, known, strict=True) if ok]
-            if rows:
-                cur.executemany(self._db.sql(_INSERT_FEEDBACK), rows)
+            # One statement per chunk of rows: one round trip, not one per row.
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                cur.execute(
+                    self._db.sql(f"{_INSERT_FEEDBACK_INTO} VALUES {values}"),
+                    tuple(v for row in chunk for v in row),
+                )
         return known
 
     def _feedback_row(self, feedback: Feedback) -> tuple[Any, ...]:
