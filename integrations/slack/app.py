@@ -74,7 +74,13 @@ class SlackAdapter:
         self.bolt = self._build_bolt(secret)
         #: HTTP mode; None without a signing secret (Socket Mode only).
         self.endpoint = (
-            EventsEndpoint(self.bolt, runtime, deliveries, signing_secret=secret)
+            EventsEndpoint(
+                self.bolt,
+                runtime,
+                deliveries,
+                signing_secret=secret,
+                clicks=self.feedback.click,
+            )
             if secret
             else None
         )

@@ -4,11 +4,13 @@ Events API callbacks are acknowledged as soon as their signature checks out, and
 Bolt routes them to the listeners right after the response has gone: under a burst
 of events each acknowledgement then costs the signature check, not the routing, and
 Slack's 3-second deadline is never at risk. Bolt checks the signature again when it
-routes (with the same ``slack_sdk`` verifier). Everything else — reactions (a rating
-is stored before its 200), interactivity (whose response can carry modal errors, and
-whose clicks are stored first too), ``url_verification``, ``ssl_check``, and any
-request that is not correctly signed — goes through Bolt before the response, so Bolt
-answers it (401 for a bad, missing or stale signature).
+routes (with the same ``slack_sdk`` verifier). A signed click on the feedback buttons
+is stored and then acknowledged here too, without Bolt (the feedback handlers do the
+rest afterwards): under a burst of clicks each 200 waits for its own commit, not for
+the routing of the others. Everything else — reactions (a rating is stored before its
+200), other interactivity (whose response can carry modal errors), ``url_verification``,
+``ssl_check``, and any request that is not correctly signed — goes through Bolt before
+the response, so Bolt answers it (401 for a bad, missing or stale signature).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +33,7 @@ from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.slack.background import collect
 from askloop.integrations.slack.dedup import Deliveries, event_key
 from askloop.integrations.slack.shape import problem
+from askloop.integrations.slack.values import feedback_click
 
 __all__ = ["EventsEndpoint", "not_configured"]
 
@@ -71,8 +74,11 @@ class EventsEndpoint:
         deliveries: Deliveries,
         *,
         signing_secret: str,
+        clicks: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
+        """``clicks`` stores a signed feedback click (``values.feedback_click``)."""
         self._bolt = bolt
+        self._clicks = clicks
         self._runtime = runtime
         self._deliveries = deliveries
         self._secret = signing_secret.encode()
@@ -117,6 +123,13 @@ class EventsEndpoint:
             early = self._events_api(raw, request)
             if early is not None:
                 return early
+        elif self._clicks is not None and (click := feedback_click(text)) is not None:
+            if self._signed(raw, request.headers):
+                # Stored, then acknowledged, without Bolt's routing: under a burst of
+                # clicks each 200 waits for its commit, not for the routing of others.
+                await self._clicks(click)
+                self._count(200)
+                return web.Response(status=200)
         try:
             bolt_request = AsyncBoltRequest(
                 body=text,

@@ -20,12 +20,17 @@ not set up, its reactions are ignored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
+from slack_bolt.request.internals import (
+    extract_enterprise_id,
+    extract_is_enterprise_install,
+    extract_team_id,
+)
 from slack_bolt.response import BoltResponse
 
 from askloop.agent.answers import CORRECTION_MAX_CHARS, Rating
@@ -161,22 +166,38 @@ class FeedbackHandlers:
     # -- buttons ----------------------------------------------------------------------
 
     async def on_click(self, args: AsyncArgs) -> None:
-        body, action = args.body, args.action or {}
+        """A click routed by Bolt (Socket Mode; over HTTP, ``endpoint`` calls
+        :meth:`click` itself)."""
+        after = await self._record_click(args.body, args.action or {}, args.context)
+        await args.ack()  # after the write: this 200 means the rating is stored
+        start(self._runtime, after, name="slack-feedback-click")
+
+    async def click(self, body: dict[str, Any]) -> None:
+        """A signed click on the feedback buttons (``values.feedback_click``), stored
+        when this returns; the thanks or the 👎 form follow in the background."""
+        # The verified workspace, as Bolt would put it in the context.
+        context = {
+            "team_id": extract_team_id(body),
+            "enterprise_id": extract_enterprise_id(body),
+            "is_enterprise_install": extract_is_enterprise_install(body),
+        }
+        after = await self._record_click(body, body["actions"][0], context)
+        start(self._runtime, after, name="slack-feedback-click")
+
+    async def _record_click(
+        self, body: Mapping[str, Any], action: Mapping[str, Any], context: Any
+    ) -> Coroutine[Any, Any, None]:
+        """Store the click's rating; returns the work for after the acknowledgement."""
         container = body.get("container") or {}
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
         thread_ts = message.get("thread_ts") or container.get("thread_ts")
         user = (body.get("user") or {}).get("id")
-        where = self._where(user, args.context, channel, thread_ts)
+        where = self._where(user, context, channel, thread_ts)
         stamp = action.get("action_ts")
         clicked_ts = stamp if isinstance(stamp, str) and slack_time(stamp) else None
         value, outcome = await self._click(action.get("value"), where, clicked_ts)
-        await args.ack()  # after the write: this 200 means the rating is stored
-        start(
-            self._runtime,
-            self._after_click(value, outcome, body.get("trigger_id"), where, clicked_ts),
-            name="slack-feedback-click",
-        )
+        return self._after_click(value, outcome, body.get("trigger_id"), where, clicked_ts)
 
     async def _click(
         self, raw: object, where: _Where, clicked_ts: str | None

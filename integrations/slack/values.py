@@ -7,9 +7,11 @@ names is checked against the log (and the asker's tenant) before anything is rec
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
 from datetime import UTC, datetime
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,6 +25,7 @@ __all__ = [
     "FeedbackValue",
     "ModalState",
     "TamperedValueError",
+    "feedback_click",
     "slack_time",
 ]
 
@@ -76,6 +79,27 @@ class ModalState(_Value):
     #: The click's ``action_ts``: the form's rating is the click's, at the click's time
     #: (None in modals opened before askloop carried it).
     clicked_ts: str | None = Field(default=None, pattern=_TS)
+
+
+def feedback_click(form: str) -> dict[str, Any] | None:
+    """The payload of an interactivity form body if it is one click on askloop's
+    feedback buttons (``block_actions`` with that one action), else None."""
+    raw = urllib.parse.parse_qs(form).get("payload")
+    if not raw or len(raw) != 1:
+        return None
+    try:
+        payload = json.loads(raw[0])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or len(actions) != 1:
+        return None
+    action = actions[0]
+    if not isinstance(action, dict) or action.get("action_id") != FEEDBACK_ACTION:
+        return None
+    return payload
 
 
 def slack_time(ts: object) -> datetime | None:

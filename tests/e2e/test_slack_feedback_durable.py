@@ -80,6 +80,17 @@ def test_a_click_is_stored_before_its_200_leaves(tmp_path, fake, monkeypatch):
         assert "Thanks" in thanks.params["text"]
 
 
+def test_a_click_without_slacks_signature_is_refused_and_not_stored(tmp_path, fake):
+    with slack_rig(tmp_path, fake) as rig:
+        reply, up, _, answer_id = ask(rig)
+        assert rig.interact(click(reply, up, "1800000000.000001"), secret="not-slacks")[0] == 401
+        stale = rig.interact(click(reply, up, "1800000000.000002"), timestamp=1_000_000_000)
+        assert stale[0] == 401
+        rig.settle()
+        assert rig.answer(answer_id).ups == 0
+        assert fake.calls("chat.postEphemeral") == []
+
+
 def test_a_reaction_is_stored_when_its_200_arrives(tmp_path, fake):
     with slack_rig(tmp_path, fake) as rig:
         reply, _, _, answer_id = ask(rig)

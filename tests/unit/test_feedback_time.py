@@ -34,3 +34,24 @@ def test_a_teams_activitys_timestamp_is_taken_as_utc():
     assert rated_at(SimpleNamespace(timestamp=aware)) == aware
     assert rated_at(SimpleNamespace(timestamp=aware.replace(tzinfo=None))) == aware
     assert rated_at(SimpleNamespace(timestamp=None)) is None
+
+
+def _form(payload: object) -> str:
+    import json
+    import urllib.parse
+
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def test_only_one_click_on_the_feedback_buttons_takes_the_short_way():
+    from askloop.integrations.slack.values import FEEDBACK_ACTION, feedback_click
+
+    click = {"type": "block_actions", "actions": [{"action_id": FEEDBACK_ACTION, "value": "v"}]}
+    assert feedback_click(_form(click)) == click
+    other = {"type": "block_actions", "actions": [{"action_id": "something_else"}]}
+    two = {"type": "block_actions", "actions": click["actions"] * 2}
+    submission = {"type": "view_submission", "actions": click["actions"]}
+    for payload in (other, two, submission, [click], "x", None):
+        assert feedback_click(_form(payload)) is None
+    assert feedback_click("payload=%7Bnot+json") is None
+    assert feedback_click("") is None
