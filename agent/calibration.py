@@ -17,14 +17,19 @@ Features (all from the question, the probe's hits and the corpus' word counts):
   this corpus) found in the hits, and the best hit's BM25 normalised to [0, 1];
 - ``corpus_coverage``, ``rarest_in_hits``: the share (by rarity) of the question's words
   that occur anywhere in the corpus, and whether its rarest word is in a hit;
+- ``absent_names``: the share of the question's words that neither the corpus nor a
+  general vocabulary knows (a name the knowledge base never mentions, unlike a
+  paraphrase's everyday words);
 - ``number_coverage``: the question's numbers found in the hits (1 when it has none);
-- ``is_question``, ``second_person``, ``length``: the question's form.
+- ``is_question``, ``second_person``, ``chat_form``, ``length``: the question's form
+  (``chat_form``: a greeting, thanks, sums, or a request to write, translate, suggest).
 
 The fitted model is plain numbers (means, scales, weights): deciding is a dot product.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -49,7 +54,7 @@ __all__ = [
 ]
 
 #: The model file's format; a file of another format is not used.
-FORMAT = 1
+FORMAT = 2
 FEATURES: tuple[str, ...] = (
     "best_cosine",
     "cosine_margin",
@@ -59,9 +64,11 @@ FEATURES: tuple[str, ...] = (
     "bm25",
     "corpus_coverage",
     "rarest_in_hits",
+    "absent_names",
     "number_coverage",
     "is_question",
     "second_person",
+    "chat_form",
     "length",
 )
 #: The decision threshold lets through this share of the corpus' own pseudo-questions at
@@ -77,6 +84,13 @@ _QUESTION_START = frozenset(
     "would will may must has have".split()
 )
 _SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself)\b", re.I)
+_CHAT = re.compile(
+    r"^\W*(hi|hello|hey|thanks|thank you|thx|ty|cheers|bye|good (morning|evening|night)|"
+    r"(please )?(write|compose|draft|translate|summari[sz]e|rephrase|reword|calculate|"
+    r"convert|recommend|suggest|tell me a|give me an?|pick|flip|toss|roll|spell)\b)"
+    r"|\d\s*([-+*/x%^]|times|plus|minus|divided|squared)\s*\d?|square root",
+    re.I,
+)
 
 
 def _stem(word: str) -> str:
@@ -113,12 +127,23 @@ class CorpusStats:
 
 
 def _hit_terms(hit: HitData) -> Counter[str]:
-    text = " ".join((hit["title"], *hit["heading_path"], hit["text"]))
+    return _text_terms(" ".join((hit["title"], *hit["heading_path"], hit["text"])))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_terms(text: str) -> Counter[str]:
+    # Cached: the same chunks come back for many questions (read-only by the callers).
     return Counter(_stem(w) for w in re.findall(r"[\w'-]+", text.lower()))
 
 
-def route_features(question: str, hits: Sequence[HitData], stats: CorpusStats) -> dict[str, float]:
-    """The calibrated router's inputs (see the module doc), by name."""
+def route_features(
+    question: str,
+    hits: Sequence[HitData],
+    stats: CorpusStats,
+    common: frozenset[str] = frozenset(),
+) -> dict[str, float]:
+    """The calibrated router's inputs (see the module doc), by name; ``common`` is the
+    general vocabulary (stemmed, ``terms``)."""
     lexical = lexical_features(question, hits)
     asked = terms(question)
     weights = {t: stats.idf(t) for t in asked}
@@ -152,9 +177,16 @@ def route_features(question: str, hits: Sequence[HitData], stats: CorpusStats) -
             sum(w for t, w in weights.items() if t in stats.df) / total if asked else 0.0
         ),
         "rarest_in_hits": 1.0 if rarest and rarest in in_hits else 0.0,
+        "absent_names": (
+            sum(1 for t in asked if len(t) > 3 and t not in stats.df and t not in common)
+            / len(asked)
+            if asked
+            else 0.0
+        ),
         "number_coverage": len(numbers & hit_numbers) / len(numbers) if numbers else 1.0,
         "is_question": 1.0 if question.rstrip().endswith("?") or first in _QUESTION_START else 0.0,
         "second_person": 1.0 if _SECOND_PERSON.search(question) else 0.0,
+        "chat_form": 1.0 if _CHAT.search(question) else 0.0,
         "length": min(len(asked), 10) / 10,
     }
 
@@ -170,6 +202,8 @@ class RouterModel:
     #: Search when the probability reaches this.
     threshold: float
     stats: CorpusStats
+    #: The general vocabulary, stemmed (``absent_names``).
+    common: frozenset[str] = frozenset()
     #: The corpus it was fitted on (integrations/tuning/router.py computes it).
     fingerprint: str = ""
     #: What it was fitted on and how well it separates them (cross-validated).
@@ -194,6 +228,7 @@ class RouterModel:
             "report": self.report,
             "sections": self.stats.sections,
             "df": dict(self.stats.df),
+            "common": sorted(self.common),
         }
 
     @classmethod
@@ -208,6 +243,7 @@ class RouterModel:
             intercept=float(data["intercept"]),
             threshold=float(data["threshold"]),
             stats=CorpusStats(sections=int(data["sections"]), df=dict(data["df"])),
+            common=frozenset(data.get("common") or ()),
             fingerprint=str(data.get("fingerprint", "")),
             report=dict(data.get("report") or {}),
         )
@@ -218,6 +254,7 @@ def fit_router(
     negatives: Sequence[Mapping[str, float]],
     *,
     stats: CorpusStats,
+    common: frozenset[str] = frozenset(),
     fingerprint: str = "",
     seed: int = 0,
 ) -> RouterModel:
@@ -261,6 +298,7 @@ def fit_router(
         intercept=float(model.intercept_[0]),
         threshold=round(threshold, 6),
         stats=stats,
+        common=common,
         fingerprint=fingerprint,
         report=report,
     )
@@ -270,7 +308,7 @@ def decide_calibrated(
     question: str, hits: Sequence[HitData], model: RouterModel
 ) -> tuple[Literal["retrieve", "finetuned"], str, dict[str, float]]:
     """``(decision, human reason, features)`` by the tenant's fitted model."""
-    values = route_features(question, hits, model.stats)
+    values = route_features(question, hits, model.stats, model.common)
     if not hits:
         return "finetuned", "the probe search found nothing", values
     p = model.probability(values)

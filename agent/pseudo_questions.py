@@ -6,6 +6,7 @@ opening sentence and its key phrases (its rarest words in this corpus), some wit
 filler or a word left out, as people paraphrase. Negatives are small talk, general
 questions, and the same templates about subjects this corpus never mentions: words of a
 general vocabulary (the caller passes one, e.g. the embedder's) absent from the corpus,
+and made-up names (halves of two such words), alone or beside a word the corpus uses,
 so no negative asks about something the knowledge base does cover.
 """
 
@@ -18,7 +19,16 @@ from collections.abc import Sequence
 from askloop.agent.calibration import CorpusStats, terms
 from askloop.agent.text import content_words
 
-__all__ = ["GENERAL", "SMALL_TALK", "Section", "negative_questions", "positive_questions"]
+__all__ = [
+    "FILLERS",
+    "GENERAL",
+    "PHRASE_TEMPLATES",
+    "SMALL_TALK",
+    "SUBJECT_TEMPLATES",
+    "Section",
+    "negative_questions",
+    "positive_questions",
+]
 
 #: (title, heading path, text) of one section or chunk of the corpus.
 Section = tuple[str, Sequence[str], str]
@@ -108,13 +118,13 @@ def _opening(text: str, words: int = 14) -> str:
     return " ".join(first.split()[:words]).rstrip(".,;:")
 
 
-def _paraphrase(question: str, rng: random.Random) -> str:
-    """Now and then a filler added or a content word left out."""
+def _paraphrase(question: str, rng: random.Random, *, drop: bool = True) -> str:
+    """Now and then a filler added or (with ``drop``) a content word left out."""
     roll = rng.random()
     if roll < 0.25:
         end = "?" if question.endswith("?") else ""
         return f"{question.rstrip('?')} {rng.choice(FILLERS)}{end}"
-    if roll < 0.45:
+    if roll < 0.45 and drop:
         words = question.split()
         droppable = [i for i, w in enumerate(words) if content_words(w) and i > 0]
         if len(droppable) > 2:
@@ -158,33 +168,45 @@ def positive_questions(
     return out
 
 
+def _name(rng: random.Random, words: Sequence[str]) -> str:
+    a, b = rng.choice(words), rng.choice(words)
+    return (a[: (len(a) + 1) // 2] + b[len(b) // 2 :]).capitalize()
+
+
 def negative_questions(
     general_words: Sequence[str], stats: CorpusStats, *, limit: int = 400, seed: int = 0
 ) -> list[str]:
     """Small talk, general questions and up to ``limit`` questions in all about subjects
-    this corpus never mentions (made from ``general_words`` it does not contain)."""
+    this corpus never mentions (made from ``general_words``: those it does not contain,
+    and names made from them that neither it nor ``general_words`` contain)."""
     rng = random.Random(seed + 1)
     fixed = [*SMALL_TALK, *GENERAL]
-    absent = sorted(
-        {
-            w
-            for w in general_words
-            if w.isalpha() and len(w) > 3 and (t := terms(w)) and t[0] not in stats.df
-        }
-    )
+    stemmed = {w: t[0] for w in general_words if w.isalpha() and len(w) > 3 and (t := terms(w))}
+    absent = sorted(w for w, t in stemmed.items() if t not in stats.df)
+    known = sorted(w for w, t in stemmed.items() if t in stats.df)
+    common = set(stemmed.values())
     out = list(dict.fromkeys(fixed))
-    if not absent:
+    if len(absent) < 2:
         return out[:limit]
-    while len(out) < limit:
+    for _ in range(20 * limit):  # made-up names that turn out real are skipped
+        if len(out) >= limit:
+            break
         roll = rng.random()
-        if roll < 0.5:
-            subject = rng.choice(absent)
-            question = rng.choice(SUBJECT_TEMPLATES).format(s=subject)
-        elif roll < 0.8:
-            subject = f"{rng.choice(absent)} {rng.choice(absent)}"
-            question = rng.choice(SUBJECT_TEMPLATES).format(s=subject)
-        else:
+        if roll < 0.3:
+            question = rng.choice(SUBJECT_TEMPLATES).format(s=rng.choice(absent))
+        elif roll < 0.45:
             a, b = rng.sample(absent, 2)
             question = rng.choice(PHRASE_TEMPLATES).format(a=a, b=b)
-        out.append(_paraphrase(question, rng))
+        else:
+            name = _name(rng, absent)
+            stem = terms(name)
+            if not stem or stem[0] in stats.df or stem[0] in common:
+                continue
+            if roll < 0.7 or not known:
+                subject = name if rng.random() < 0.5 else f"{name} {_name(rng, absent)}"
+            else:
+                subject = f"{name} {rng.choice(known)}"
+            question = rng.choice(SUBJECT_TEMPLATES).format(s=subject)
+        # Never a word left out: it could be the one the corpus lacks.
+        out.append(_paraphrase(question, rng, drop=False))
     return out[:limit]

@@ -241,6 +241,7 @@ def run_corpus(
     e2e: int,
     say: Callable[..., None],
     details: bool = False,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     name = corpus.name
     questions, dropped = labelled(corpus, n)
@@ -248,6 +249,10 @@ def run_corpus(
     chunks = corpus.ingest(services)
     services.store.close()  # builds the indexes, as `askloop ingest` does on exit
     ingest_s = time.perf_counter() - t0
+    router: dict[str, Any] = {"status": "not calibrated (--no-calibrate)"}
+    if calibrate:  # as `askloop ingest` does after changing the corpus
+        router = services.calibrate_router(name).to_json()
+        say(f"{name}: router {router['status']} in {router['seconds']:.0f}s")
     say(f"{name}: ingested {chunks} chunks in {ingest_s:.0f}s; deciding {len(questions)} questions")
     outcomes = decide_all(services, name, questions)
     if e2e:
@@ -258,6 +263,7 @@ def run_corpus(
         "documents": {"ingested": len(corpus.ingested), "held_out": len(corpus.held_out)},
         "chunks": chunks,
         "ingest_s": round(ingest_s, 1),
+        "router": router,
         "dropped": dropped,
         "kinds": summary(outcomes),
         "route_accuracy": route_accuracy(outcomes),
@@ -291,6 +297,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--details", action="store_true", help="with --json: every question and its outcome"
+    )
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="route by the threshold alone (no per-tenant router fitted after the ingest)",
     )
     args = parser.parse_args()
     n = {"answerable": args.answerable, "absent": args.absent, "small_talk": args.small_talk}
@@ -326,7 +337,15 @@ def main() -> None:
             )
             with Services(settings) as services:
                 report["policy"] = policy_of(services)
-                result = run_corpus(services, corpus, n, args.e2e, say, args.details)
+                result = run_corpus(
+                    services,
+                    corpus,
+                    n,
+                    args.e2e,
+                    say,
+                    args.details,
+                    calibrate=not args.no_calibrate,
+                )
             report["corpora"][name] = result
             print_corpus(name, result, sys.stderr if args.json else sys.stdout)
     if args.json:

@@ -148,6 +148,20 @@ class Services:
             ),
         )
 
+    def calibrate_router(self, tenant: str, *, force: bool = False) -> Any:
+        """Fit ``tenant``'s route decision on its corpus, unless the stored one was fitted
+        on this corpus already (``force`` fits anyway): a ``Calibration``."""
+        from askloop.integrations.tuning.router import calibrate
+
+        return calibrate(
+            self.store,
+            self.embedder,
+            tenant=tenant,
+            home=self.settings.home,
+            policy=self.policy,
+            force=force,
+        )
+
     @property
     def router_models(self) -> RouterModels:
         """Tenants' calibrated route decisions, stored in ``ASKLOOP_HOME/router``."""

@@ -28,21 +28,8 @@ def add_parser(sub: Any) -> None:
     router.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _calibrate(services: Any, tenant: str, *, force: bool) -> Any:
-    from askloop.integrations.tuning.router import calibrate
-
-    return calibrate(
-        services.store,
-        services.embedder,
-        tenant=tenant,
-        home=services.settings.home,
-        policy=services.policy,
-        force=force,
-    )
-
-
 def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
-    result = _calibrate(services, tenant, force=True)
+    result = services.calibrate_router(tenant, force=True)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return 0
@@ -60,6 +47,6 @@ def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 def calibrate_after_ingest(services: Any, tenant: str) -> None:
     """Refit the tenant's router when the ingest changed its corpus (one line on stderr)."""
-    result = _calibrate(services, tenant, force=False)
+    result = services.calibrate_router(tenant)
     if result.status != "unchanged":
         print(f"askloop: router of tenant {tenant} {_STATUS[result.status]}", file=sys.stderr)

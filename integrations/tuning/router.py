@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from askloop.agent.calibration import FORMAT, CorpusStats, RouterModel, fit_router, route_features
+from askloop.agent.calibration import (
+    FORMAT,
+    CorpusStats,
+    RouterModel,
+    fit_router,
+    route_features,
+    terms,
+)
 from askloop.agent.context import Policy
 from askloop.agent.nodes.common import hit_data
 from askloop.agent.ports import Embedder, VectorStore
@@ -71,7 +78,7 @@ def general_words() -> tuple[str, ...]:
     except Exception:
         log.warning("no general vocabulary for the router's negatives", exc_info=True)
         return ()
-    return tuple(w for w in words if w.isalpha() and w.islower() and len(w) > 3)
+    return tuple(w for w in words if w.isalpha() and w.islower() and len(w) > 1)
 
 
 def corpus_sections(store: VectorStore, *, tenant: str) -> list[Section]:
@@ -123,6 +130,7 @@ def _features(
     policy: Policy,
     questions: Sequence[str],
     stats: CorpusStats,
+    common: frozenset[str],
 ) -> list[dict[str, float]]:
     vectors = embedder.embed_documents(list(questions))
     rows = []
@@ -131,7 +139,7 @@ def _features(
             tenant=tenant, query=question, vector=vector, k=policy.k, mode=policy.probe_mode
         )
         hits = [hit_data(h, question) for h in found]
-        rows.append(route_features(question, hits, stats))
+        rows.append(route_features(question, hits, stats, common))
     return rows
 
 
@@ -160,12 +168,16 @@ def calibrate(
     stats = CorpusStats.of(" ".join((t, *h, x)) for t, h, x in sections)
     positives = positive_questions(sections, stats, limit=POSITIVES, seed=seed)
     negatives = negative_questions(general_words(), stats, limit=NEGATIVES, seed=seed)
-    common = dict(store=store, embedder=embedder, tenant=tenant, policy=policy, stats=stats)
+    vocabulary = frozenset(t for w in general_words() for t in terms(w)[:1])
+    shared = dict(
+        store=store, embedder=embedder, tenant=tenant, policy=policy, stats=stats, common=vocabulary
+    )
     try:
         model = fit_router(
-            _features(questions=positives, **common),  # type: ignore[arg-type]
-            _features(questions=negatives, **common),  # type: ignore[arg-type]
+            _features(questions=positives, **shared),  # type: ignore[arg-type]
+            _features(questions=negatives, **shared),  # type: ignore[arg-type]
             stats=stats,
+            common=vocabulary,
             fingerprint=fingerprint,
             seed=seed,
         )

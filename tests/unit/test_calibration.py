@@ -24,8 +24,11 @@ from askloop.agent.context import Context, Policy
 from askloop.agent.graph import graph
 from askloop.agent.nodes import route
 from askloop.agent.pseudo_questions import (
+    FILLERS,
     GENERAL,
+    PHRASE_TEMPLATES,
     SMALL_TALK,
+    SUBJECT_TEMPLATES,
     negative_questions,
     positive_questions,
 )
@@ -74,8 +77,16 @@ def test_negative_questions_never_ask_about_a_word_of_the_corpus():
     assert len(negatives) == 300
     assert set(SMALL_TALK) <= set(negatives) and set(GENERAL) <= set(negatives)
     made = negatives[len(set(SMALL_TALK) | set(GENERAL)) :]
-    assert made and all(not ({"garage", "visitor"} & set(terms(q))) for q in made)
+    # Each asks about something the corpus lacks; a corpus word only beside a made-up name.
+    known = set(terms(" ".join((*vocabulary, *FILLERS, *SUBJECT_TEMPLATES, *PHRASE_TEMPLATES))))
+    fillers = set(terms(" ".join(FILLERS)))
+    for q in made:
+        asked = set(terms(q)) - fillers
+        made_up = asked - known - set(stats.df)
+        assert asked - set(stats.df), q
+        assert made_up or not asked & set(stats.df), q
     assert any("volcano" in q or "glacier" in q for q in made)
+    assert any(set(terms(q)) - known - set(stats.df) for q in made)  # names too
 
 
 def _rows(n: int, good: bool, seed: int) -> list[dict[str, float]]:
@@ -115,11 +126,18 @@ def test_features_see_words_the_corpus_never_uses():
         "keyword_score": None,
         "query": "",
     }
-    known = route_features("Annual leave days?", [hit], stats)
-    unknown = route_features("Zymurgy leave days in 1987?", [hit], stats)
+    common = frozenset(terms("annual leave days holiday"))
+    known = route_features("Annual leave days?", [hit], stats, common)
+    unknown = route_features("Zymurgy leave days in 1987?", [hit], stats, common)
+    paraphrase = route_features("Holiday days?", [hit], stats, common)
     assert known["corpus_coverage"] == 1.0 and known["hit_coverage"] == 1.0
     assert unknown["corpus_coverage"] < 0.7 and unknown["rarest_in_hits"] == 0.0
     assert unknown["number_coverage"] == 0.0 and known["number_coverage"] == 1.0
+    # A name nobody knows is told apart from an everyday word the corpus happens to lack.
+    assert unknown["absent_names"] > 0 and paraphrase["absent_names"] == 0
+    assert paraphrase["corpus_coverage"] < 1.0
+    chat = [route_features(q, [hit], stats)["chat_form"] for q in ("hi!", "what's 17 times 3")]
+    assert chat == [1.0, 1.0] and known["chat_form"] == 0.0
 
 
 # -- a tenant's corpus, fitted and used by the route step --------------------------------------
