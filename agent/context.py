@@ -23,8 +23,11 @@ class Policy:
     k: Annotated[int, Field(ge=1, le=20)] = 5
     #: Rewrite-and-search-again rounds before giving up.
     max_rewrites: Annotated[int, Field(ge=0, le=10)] = 2
-    #: "probe": a cheap search decides (no LLM); "llm": the answer model judges.
-    router: Literal["probe", "llm"] = "probe"
+    #: "probe": a cheap search decides by ``route_threshold`` (no LLM); "calibrated": the
+    #: same probe, decided by the tenant's fitted model (``askloop tune router``; the probe
+    #: threshold where none is fitted) — opt-in until it holds on held-out corpora
+    #: (bench/decisions.py); "llm": the answer model judges.
+    router: Literal["probe", "calibrated", "llm"] = "probe"
     #: probe router: search the knowledge base when the routing score (best cosine plus
     #: evidence that a hit is about the question's subject, up to 1.6, agent/routing.py)
     #: reaches this. Corpus-dependent: tune it with bench/router.py or from logged traces.

@@ -328,6 +328,8 @@ def main() -> None:
             # Each corpus its own stack: nothing (not the embedder's query cache) carries over.
             settings = load_settings(
                 home=Path(tmp) / name,
+                # The calibrated router is opt-in; the bench measures it unless --no-calibrate.
+                graph={"router": "probe" if args.no_calibrate else "calibrated"},
                 embedder={"provider": "local", "threads": args.threads},
                 models={
                     "answer": "local:default",

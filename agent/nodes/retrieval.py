@@ -75,9 +75,11 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # Said plainly (give_up) rather than answered by the tuned model as if searched.
         step = trace_step("route", "retrieve", started, reason="empty_knowledge_base", probe_hits=0)
         return {**reset, "decision": "retrieve", "error": "empty_knowledge_base", "trace": [step]}
-    model = ctx.router_models.get(state["tenant"]) if ctx.router_models else None
-    how: str = policy.router
-    if model is not None and policy.router == "probe":
+    model = None
+    if policy.router == "calibrated" and ctx.router_models:
+        model = ctx.router_models.get(state["tenant"])
+    how: str = "probe" if policy.router == "calibrated" else policy.router
+    if model is not None:
         decision, reason, signals = decide_calibrated(question, hits, model)
         how = "calibrated"
     else:

@@ -42,6 +42,11 @@ def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
             f"of the corpus' questions searched, {r['negatives_kept_out']:.0%} of the "
             f"off-topic kept out\n  stored in {result.path}"
         )
+    if services.policy.router != "calibrated":
+        print(
+            'askloop: routing uses it only with [graph] router = "calibrated" (opt-in)',
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -41,7 +41,9 @@ def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, cap
     assert 0 <= out["positives_searched"] <= 1 and 0 <= out["negatives_kept_out"] <= 1
 
     assert main(["tune", "router", "--tenant", "acme"]) == 0
-    assert "tenant acme: router fitted" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "tenant acme: router fitted" in printed.out
+    assert 'router = "calibrated"' in printed.err  # opt-in: fitted is not yet used
 
 
 def test_tune_router_on_an_empty_tenant_says_the_default_router_decides(home, capsys):

@@ -49,6 +49,7 @@ README_EXAMPLE = "who do I call when production is down at night?"
 #: A threshold at which the probe router sends the README example to the tuned model,
 #: as the default one does with the real embedder (issue 14).
 STRICT = Policy(route_threshold=0.5)
+CALIBRATED = Policy(route_threshold=0.5, router="calibrated")
 
 SECTIONS = [
     ("Annual leave", ("Carry-over",), "Up to 5 unused days carry over until 31 March."),
@@ -156,7 +157,7 @@ def handbook(tmp_path_factory):
     store.close()
 
 
-def _context(home: Path, store, embedder, policy: Policy = STRICT) -> Context:
+def _context(home: Path, store, embedder, policy: Policy = CALIBRATED) -> Context:
     return Context(
         store=store,
         embedder=embedder,
@@ -196,6 +197,15 @@ def test_without_a_fitted_model_the_probe_router_decides(handbook):
     assert step["detail"]["policy"] == "probe" and "threshold 0.5" in step["detail"]["reason"]
     # Another tenant's model never decides for this one.
     assert RouterModelFiles(home).get("other") is None
+
+
+def test_a_fitted_model_decides_only_when_the_router_is_calibrated(handbook):
+    """Opt-in: with the default ``router = "probe"`` a fitted model is not consulted."""
+    home, store, embedder = handbook
+    assert Policy().router == "probe"
+    out = _route(_context(home, store, embedder, policy=STRICT), README_EXAMPLE)
+    assert out["decision"] == "finetuned"
+    assert out["trace"][0]["detail"]["policy"] == "probe"
 
 
 def test_a_corpus_change_refits_and_an_unchanged_one_does_not(tmp_path):
