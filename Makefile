@@ -39,7 +39,7 @@ langgraph-venv: $(LG_STAMP)
 demo: $(STAMP)
 	$(BIN)/askloop ingest kb/handbook
 	$(BIN)/askloop search "Chat is down during an outage, how do we talk to each other?" --k 2
-	@echo; echo "== three questions, three routes (retrieve, rewrite, finetuned) =="
+	@echo; echo "== three questions: two from the knowledge base, one for the tuned model =="
 	$(BIN)/askloop ask "How many days of annual leave do employees get?"
 	$(BIN)/askloop ask "Which days are we expected in the office?"
 	$(BIN)/askloop ask "What is the capital of France?"
