@@ -71,6 +71,10 @@ class Server:
         return self.proc.wait(timeout)
 
 
+#: Two replicas started at once on one home must not both copy the knowledge base.
+_SEEDING = threading.Lock()
+
+
 def start_server(
     home: Path,
     slack: FakeSlack,
@@ -100,8 +104,9 @@ def start_server(
         ASKLOOP_ANSWER_MODEL="openai:gpt-x",
         ASKLOOP_FINETUNED_MODEL="openai:gpt-x",
     )
-    if not (home / "data").exists():
-        shutil.copytree(_knowledge_base(env), home / "data")
+    with _SEEDING:  # replicas started together share one home: seed it once
+        if not (home / "data").exists():
+            shutil.copytree(_knowledge_base(env), home / "data")
     proc = subprocess.Popen(
         [ASKLOOP, "serve", "--port", "0"],
         env=env,
