@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "CORRECTION_MAX_CHARS",
@@ -25,6 +25,7 @@ __all__ = [
     "Route",
     "TraceStep",
     "Turn",
+    "Vote",
     "new_answer_id",
     "thread_id",
 ]
@@ -164,6 +165,15 @@ class Feedback:
     rated_at: datetime = field(default_factory=_now)
 
 
+class Vote(NamedTuple):
+    """A user's latest rating of one answer; ``at`` orders ratings across answers."""
+
+    user: str
+    #: (the platform's time of rating, the event's row id): later sorts later.
+    at: tuple[datetime, int]
+    rating: Rating
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedAnswer:
     """An answer as the log reports it, with its current ratings."""
@@ -178,6 +188,8 @@ class LoggedAnswer:
     reason: str
     correction: str
     withdrawn: bool
+    #: Each user's latest rating, for exports that merge the votes of identical answers.
+    votes: tuple[Vote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

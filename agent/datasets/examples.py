@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from askloop.agent.answers import LoggedAnswer, RetrievedChunk
+from askloop.agent.answers import LoggedAnswer, RetrievedChunk, Vote
 from askloop.agent.messages import CAVEAT
 from askloop.agent.prompting import documents_block
 from askloop.agent.redaction import redact
@@ -53,6 +53,8 @@ class Example:
     #: when the probe router decided (not for a direct question or a dead store).
     decision: str = ""
     route_features: dict[str, float] | None = None
+    #: Each user's latest vote (one anonymous vote of ``rating`` when the log keeps none).
+    votes: tuple[Vote, ...] = ()
 
 
 class MissingPromptError(LookupError):
@@ -124,4 +126,11 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
         route=r.route,
         decision=step.verdict if step is not None else "",
         route_features=dict(features) if isinstance(features, dict) else None,
+        votes=item.votes or _anonymous_vote(item),
     )
+
+
+def _anonymous_vote(item: LoggedAnswer) -> tuple[Vote, ...]:
+    if item.rating is None:
+        return ()
+    return (Vote(f"answer:{item.record.answer_id}", (item.record.created_at, 0), item.rating),)

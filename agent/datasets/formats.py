@@ -23,8 +23,10 @@ __all__ = [
     "Format",
     "RecordError",
     "dpo_record",
+    "kto_of",
     "kto_record",
     "router_record",
+    "sft_of",
     "sft_record",
     "validate",
 ]
@@ -73,7 +75,12 @@ def sft_record(example: Example, *, openai: bool) -> dict[str, Any] | None:
     target = sft_target(example)
     if target is None:
         return None
-    messages: list[dict[str, Any]] = list(example.prompt)
+    return sft_of(example.prompt, target, openai=openai)
+
+
+def sft_of(prompt: Sequence[Mapping[str, str]], target: str, *, openai: bool) -> dict[str, Any]:
+    """The conversation ``prompt`` taught to end in ``target``."""
+    messages: list[dict[str, Any]] = [dict(m) for m in prompt]
     if openai:
         # Earlier answers of the thread are context, not targets.
         messages = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in messages]
@@ -99,10 +106,14 @@ def dpo_record(
 def kto_record(example: Example) -> dict[str, Any] | None:
     if example.rating not in ("up", "down"):
         return None
+    return kto_of(example.prompt, example.answer, label=example.rating == "up")
+
+
+def kto_of(prompt: Sequence[Mapping[str, str]], completion: str, *, label: bool) -> dict[str, Any]:
     return {
-        "prompt": [dict(m) for m in example.prompt],
-        "completion": [_assistant(example.answer)],
-        "label": example.rating == "up",
+        "prompt": [dict(m) for m in prompt],
+        "completion": [_assistant(completion)],
+        "label": label,
     }
 
 

@@ -14,6 +14,7 @@ from askloop.agent.answers import (
     Rating,
     RetrievedChunk,
     TraceStep,
+    Vote,
 )
 
 __all__ = ["JSON_COLUMNS", "FeedbackEvent", "answer_record", "logged_answer", "prompt_texts"]
@@ -43,9 +44,14 @@ def logged_answer(row: dict[str, Any], events: list[FeedbackEvent]) -> LoggedAns
     """The answer in ``row`` with its ratings: each user's latest event (by
     :meth:`FeedbackEvent.order`) counts, whatever order the events were written in."""
     latest: dict[str, tuple[int, str | None]] = {}
+    votes: dict[str, Vote] = {}
     reason = correction = ""
     for order, event in enumerate(sorted(events, key=FeedbackEvent.order)):
         latest[event.user] = (order, event.rating)
+        votes.pop(event.user, None)
+        if event.rating in ("up", "down"):
+            rated: Rating = "up" if event.rating == "up" else "down"
+            votes[event.user] = Vote(event.user, event.order(), rated)
         if event.rating is not None and (event.reason or event.correction):
             reason, correction = event.reason, event.correction
     current = [(order, r) for order, r in latest.values() if r is not None]
@@ -65,6 +71,7 @@ def logged_answer(row: dict[str, Any], events: list[FeedbackEvent]) -> LoggedAns
         reason=reason,
         correction=correction,
         withdrawn=row["withdrawn_at"] is not None,
+        votes=tuple(votes.values()),
     )
 
 

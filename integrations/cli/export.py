@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -34,6 +35,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
 def _since(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -61,7 +72,13 @@ def add_parser(sub: Any) -> None:
         "--no-redact", action="store_true", help="operator only: keep emails, ids, tokens (logged)"
     )
     p.add_argument("--raft-distractors", type=int, default=3, metavar="K")
-    p.add_argument("--raft-oracle-p", type=_fraction, default=0.8, metavar="P")
+    p.add_argument(
+        "--raft-oracle-p",
+        type=_probability,
+        default=0.8,
+        metavar="P",
+        help="chance that a RAFT record keeps its oracle documents, 0-1 (default 0.8)",
+    )
 
 
 def _progress(items: Iterable[Any], total: int) -> Iterator[Any]:
@@ -93,6 +110,26 @@ def _more(services: Any) -> Any:
     return more
 
 
+def _scopes(args: argparse.Namespace, answer_log: Any) -> list[tuple[str | None, Path]]:
+    """(tenant, path) to export: PATH itself for one tenant, ``PATH-stem.TENANT.ext`` each
+    when the log holds several."""
+    out: Path = args.out
+    if args.all_tenants:
+        return [(None, out)]
+    tenants = answer_log.tenants()
+    if args.tenant:
+        tenant = validate_tenant(args.tenant)
+        if tenant not in tenants:
+            held = ", ".join(tenants) if tenants else "none yet"
+            raise InvalidInputError(f"unknown tenant {tenant!r} (the log holds: {held})")
+        return [(tenant, out)]
+    if not tenants:
+        raise InvalidInputError("the log holds no answers yet: nothing to export")
+    if len(tenants) == 1:
+        return [(tenants[0], out)]
+    return [(t, out.with_name(f"{out.stem}.{t}{out.suffix}")) for t in tenants]
+
+
 def run(args: argparse.Namespace, services: Any) -> int:
     answer_log = services.answer_log
     if args.no_redact:
@@ -100,18 +137,9 @@ def run(args: argparse.Namespace, services: Any) -> int:
             "askloop: warning: --no-redact: personal data and secrets stay in the output",
             file=sys.stderr,
         )
-    if args.tenant:
-        scopes: list[tuple[str | None, Path]] = [(validate_tenant(args.tenant), args.out)]
-    elif args.all_tenants:
-        scopes = [(None, args.out)]
-    else:
-        tenants = answer_log.tenants()
-        out: Path = args.out
-        scopes = [(t, out.with_name(f"{out.stem}.{t}{out.suffix}")) for t in tenants]
-        if not scopes:
-            raise InvalidInputError("the log holds no answers yet: nothing to export")
+    scopes = _scopes(args, answer_log)
     more = _more(services) if args.fmt == "raft" else None
-    status = 0
+    reports: list[ExportReport] = []
     for tenant, path in scopes:
         opts = ExportOptions(
             fmt=args.fmt,
@@ -125,10 +153,27 @@ def run(args: argparse.Namespace, services: Any) -> int:
             raft_p=args.raft_oracle_p,
         )
         report = export_dataset(answer_log, opts, more=more, progress=_progress)
-        status = max(status, _print_report(args.fmt, report))
+        reports.append(report)
+        _print_report(args.fmt, report)
         if args.fmt == "router" and report.files:
             _print_tuning(report, services.settings.graph.route_threshold)
-    return status
+    return _status(reports)
+
+
+def _status(reports: list[ExportReport]) -> int:
+    """0 when at least one file was written (the refused ones named), 2 when none was,
+    1 when a written file skipped invalid records (a bug)."""
+    written = [r for r in reports if not r.refused]
+    refused = [r for r in reports if r.refused]
+    if written and refused:
+        names = "; ".join(f"{r.tenant}: {r.refused}" for r in refused)
+        print(
+            f"askloop: {len(written)} of {len(reports)} tenants written; refused: {names}",
+            file=sys.stderr,
+        )
+    if any(r.invalid for r in written):
+        return 1
+    return 0 if written else 2
 
 
 def _print_tuning(r: ExportReport, current: float) -> None:
@@ -140,6 +185,9 @@ def _print_tuning(r: ExportReport, current: float) -> None:
         return
     best, accuracy = tune_threshold(r.routing)
     now = sum((score >= current) == s for score, s in r.routing) / len(r.routing)
+    if accuracy <= now:
+        print(f"  router: route_threshold {current} is right on {now:.1%} of them; keep it")
+        return
     print(
         f"  router: route_threshold {current} is right on {now:.1%} of them; {best} would "
         f"be on {accuracy:.1%} ([graph] route_threshold = {best}; in-sample, check on "
@@ -147,28 +195,35 @@ def _print_tuning(r: ExportReport, current: float) -> None:
     )
 
 
-def _print_report(fmt: str, r: ExportReport) -> int:
+def _kto_weights(desirable: int, undesirable: int) -> tuple[float, float]:
+    """Weights that put desirable_weight * 👍 / (undesirable_weight * 👎) in TRL's
+    recommended [1, 4/3], rounded to 3 places towards the range."""
+    if desirable >= undesirable:
+        return 1.0, math.floor(desirable / undesirable * 1000) / 1000
+    return math.ceil(undesirable / desirable * 1000) / 1000, 1.0
+
+
+def _print_report(fmt: str, r: ExportReport) -> None:
     who = f"tenant {r.tenant}" if r.tenant else "all tenants"
-    minimum = FORMATS[fmt].minimum
     detail = (
-        f"{r.read} rated answers read; {r.duplicates} duplicates, {r.not_applicable} "
-        f"not usable for {fmt}, {r.unknown_prompt} with unknown prompt versions, "
-        f"{r.invalid} invalid"
+        f"{r.read} rated answers read; {r.duplicates} duplicates, {r.conflicts} "
+        f"conflicting labels dropped, {r.not_applicable} not usable for {fmt}, "
+        f"{r.unknown_prompt} with unknown prompt versions, {r.invalid} invalid"
     )
-    if not r.files:
-        why = f"{r.written} examples, {fmt} needs at least {minimum}"
-        if fmt == "trl-kto" and r.written >= minimum:
-            why = f"{r.desirable} 👍 and {r.undesirable} 👎: KTO needs both"
-        print(f"askloop: {who}: not written: {why} ({detail})", file=sys.stderr)
-        return 2
+    if r.refused:
+        kept = f"; the older {r.path} is untouched" if r.untouched else ""
+        print(f"askloop: {who}: not written: {r.refused} ({detail}){kept}", file=sys.stderr)
+        return
     files = ", ".join(str(f) for f in r.files)
     print(f"{who}: {r.train} train + {r.val} validation examples -> {files} ({detail})")
+    if r.stale_removed is not None:
+        print(f"  removed {r.stale_removed}: left by an earlier export with a validation share")
     if fmt == "trl-kto":
         d, u = r.desirable, r.undesirable
-        dw, uw = (1.0, round(d / u, 3)) if d >= u else (round(u / d, 3), 1.0)
+        dw, uw = _kto_weights(d, u)
         print(
-            f"  KTO: {d} desirable, {u} undesirable; balance with desirable_weight={dw}, "
-            f"undesirable_weight={uw}"
+            f"  KTO (training file): {d} desirable, {u} undesirable; balance with "
+            f"desirable_weight={dw}, undesirable_weight={uw}"
         )
     if r.written < WARN_BELOW:
         print(
@@ -179,5 +234,3 @@ def _print_report(fmt: str, r: ExportReport) -> int:
         print(
             f"askloop: error: {r.invalid} records failed validation (see the log)", file=sys.stderr
         )
-        return 1
-    return 0

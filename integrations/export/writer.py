@@ -1,10 +1,14 @@
-"""``askloop export``: stream rated answers from the log into a validated JSONL dataset.
+"""``askloop export``: rated answers from the log into a validated JSONL dataset.
 
-Constant memory for the single-answer formats (SFT, KTO, RAFT): answers are read in
-keyset pages and written line by line; only content hashes are kept for dedup. DPO
-pairs from two answers to the same question keep one 👍 and one 👎 per question.
-Output is written to temporary files and moved into place only when the export
-succeeds, so a refused or failed export leaves nothing half-written.
+Two passes (see :mod:`askloop.integrations.export.units`): the first reads the log in
+keyset pages, merges the votes of identical (prompt, completion) pairs and spools each
+unit to disk; the second writes the records of every unit under its merged label.
+Memory holds content keys and ballots, not records (DPO's same-question pairs keep the
+texts of each question).
+
+Output goes to temporary files moved into place only when the export is accepted: a
+refused or failed export writes nothing and leaves an older file at the path as it was.
+An accepted export without a validation share removes a stale ``.val`` file beside it.
 """
 
 from __future__ import annotations
@@ -22,17 +26,11 @@ import orjson
 
 from askloop.agent.answers import LoggedAnswer
 from askloop.agent.datasets.examples import Example, MissingPromptError, build_example
-from askloop.agent.datasets.formats import (
-    FORMATS,
-    RecordError,
-    dpo_record,
-    kto_record,
-    router_record,
-    sft_record,
-    validate,
-)
+from askloop.agent.datasets.formats import FORMATS, RecordError, validate
+from askloop.agent.datasets.labels import Ballot, merge_votes, resolve
 from askloop.agent.datasets.raft import MoreDistractors, is_validation, raft_record
 from askloop.agent.errors import InvalidInputError
+from askloop.integrations.export.units import QuestionPairs, records_of, unit_of
 
 __all__ = ["ExportOptions", "ExportReport", "export_dataset", "val_path"]
 
@@ -60,15 +58,25 @@ class ExportReport:
     train: int = 0
     val: int = 0
     read: int = 0
+    #: Copies of a record already written (identical answers merged into one).
     duplicates: int = 0
+    #: (prompt, completion) pairs whose users' votes split evenly: dropped.
+    conflicts: int = 0
     invalid: int = 0
     not_applicable: int = 0
     unknown_prompt: int = 0
+    #: KTO labels in the training file (its weights balance these).
     desirable: int = 0
     undesirable: int = 0
     #: router: (routing score, should search) of every example written, for tuning.
     routing: list[tuple[float, bool]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    #: Why nothing was written (None when the files were written).
+    refused: str | None = None
+    #: A refused export found an older file at ``path`` and left it as it was.
+    untouched: bool = False
+    #: A ``.val`` file of an earlier export, removed because this one wrote none.
+    stale_removed: Path | None = None
 
     @property
     def written(self) -> int:
@@ -80,16 +88,20 @@ def val_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.val{path.suffix}")
 
 
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
 class _Writer:
-    def __init__(self, opts: ExportOptions, path: Path, report: ExportReport) -> None:
-        self._opts, self._report, self._path = opts, report, path
+    """Validated, deduplicated, split records into temporary files; ``finish`` decides."""
+
+    def __init__(self, opts: ExportOptions, report: ExportReport) -> None:
+        self._opts, self._report, self._path = opts, report, opts.out
         self._seen: set[bytes] = set()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = {
-            "train": path.with_name(f".{path.name}.partial"),
-            "val": val_path(path).with_name(f".{val_path(path).name}.partial"),
-        }
-        self._files = {k: p.open("wb") for k, p in self._tmp.items()}
+        self._targets = {"train": self._path, "val": val_path(self._path)}
+        self._tmp = {side: _partial(p) for side, p in self._targets.items()}
+        self._files = {side: p.open("wb") for side, p in self._tmp.items()}
+        self._val_labels = [0, 0]  # KTO 👍, 👎 in the validation file
 
     def write(self, record: dict[str, Any], thread: str) -> None:
         try:
@@ -106,91 +118,143 @@ class _Writer:
             self._report.duplicates += 1
             return
         self._seen.add(key)
+        side = "val" if is_validation(thread, self._opts.val_fraction, self._opts.seed) else "train"
+        self._files[side].write(line + b"\n")
         if self._opts.fmt == "trl-kto":
-            self._report.desirable += record["label"]
-            self._report.undesirable += not record["label"]
+            if side == "train":
+                self._report.desirable += record["label"]
+                self._report.undesirable += not record["label"]
+            else:
+                self._val_labels[0 if record["label"] else 1] += 1
         elif self._opts.fmt == "router":
             point = (float(record["features"]["score"]), record["label"] == "retrieve")
             self._report.routing.append(point)
-        side = "val" if is_validation(thread, self._opts.val_fraction, self._opts.seed) else "train"
-        self._files[side].write(line + b"\n")
         if side == "val":
             self._report.val += 1
         else:
             self._report.train += 1
 
+    def refusal(self) -> str | None:
+        """Why the training file cannot be used: the minimums apply to it, not to both."""
+        r, fmt = self._report, self._opts.fmt
+        minimum = FORMATS[fmt].minimum
+        lower = " (lower --val-fraction)"
+        if r.train < minimum:
+            if r.written >= minimum:
+                return (
+                    f"the validation share leaves {r.train} training examples of {r.written}; "
+                    f"{fmt} needs at least {minimum} in the training file{lower}"
+                )
+            return f"{r.written} examples, {fmt} needs at least {minimum}"
+        if fmt == "trl-kto" and not (r.desirable and r.undesirable):
+            ups, downs = r.desirable + self._val_labels[0], r.undesirable + self._val_labels[1]
+            if ups and downs:
+                return (
+                    f"the validation share leaves the training file {r.desirable} 👍 and "
+                    f"{r.undesirable} 👎: KTO needs both{lower}"
+                )
+            return f"{ups} 👍 and {downs} 👎: KTO needs both"
+        return None
+
     def finish(self, *, keep: bool) -> None:
         for f in self._files.values():
             f.close()
-        targets = {"train": self._path, "val": val_path(self._path)}
-        for side, tmp in self._tmp.items():
-            if keep and (side == "train" or self._report.val):
-                os.replace(tmp, targets[side])
-                self._report.files.append(targets[side])
-            else:
+        r = self._report
+        if not keep:
+            for tmp in self._tmp.values():
                 tmp.unlink(missing_ok=True)
-
-
-def _records(
-    opts: ExportOptions,
-    examples: Iterable[Example],
-    texts: Callable[[str], str | None],
-    more: MoreDistractors | None,
-    report: ExportReport,
-) -> Iterator[tuple[dict[str, Any], str]]:
-    fmt = opts.fmt
-    pairs: dict[str, dict[str, Example]] = {}
-    for ex in examples:
-        record: dict[str, Any] | None = None
-        if fmt in ("openai-sft", "trl-sft"):
-            record = sft_record(ex, openai=fmt == "openai-sft")
-        elif fmt == "trl-kto":
-            record = kto_record(ex)
-        elif fmt == "raft":
-            record = _raft(opts, ex, texts, more)
-        elif fmt == "router":
-            record = router_record(ex)
-        else:
-            if ex.rating == "down" and ex.correction.strip() and ex.correction != ex.answer:
-                yield (
-                    dpo_record(ex.prompt, ex.correction, ex.answer, openai=fmt == "openai-dpo"),
-                    ex.thread,
-                )
-            if ex.rating in ("up", "down"):
-                pairs.setdefault(ex.question_key, {}).setdefault(ex.rating, ex)
-            continue
-        if record is None:
-            report.not_applicable += 1
-        else:
-            yield record, ex.thread
-    for group in pairs.values():
-        up, down = group.get("up"), group.get("down")
-        if up and down and up.answer != down.answer:
-            # The 👍 answer's prompt: the context that led to the better answer.
-            yield (
-                dpo_record(up.prompt, up.answer, down.answer, openai=fmt == "openai-dpo"),
-                up.thread,
-            )
+            r.untouched = self._path.exists()
+            return
+        os.replace(self._tmp["train"], self._path)
+        r.files.append(self._path)
+        val = self._targets["val"]
+        if r.val:
+            os.replace(self._tmp["val"], val)
+            r.files.append(val)
+            return
+        self._tmp["val"].unlink(missing_ok=True)
+        if val.exists():
+            # Its lines may be in the new training file: a trainer must not see both.
+            val.unlink()
+            r.stale_removed = val
 
 
 def _raft(
-    opts: ExportOptions, ex: Example, texts: Callable[[str], str | None], more: Any
-) -> dict[str, Any] | None:
-    system = ex.prompt[0]["content"]
-    version = ex.versions.get("context_message", "")
-    template = texts(version) if ex.shown and version else None
-    if template is None:
-        return None
-    return raft_record(
-        ex,
-        system=system,
-        template=template,
-        k=opts.raft_k,
-        p_oracle=opts.raft_p,
-        seed=opts.seed,
-        more=more,
-        scrub=opts.redact,
-    )
+    opts: ExportOptions,
+    texts: Callable[[str], str | None],
+    more: MoreDistractors | None,
+) -> Callable[[Example], dict[str, Any] | None]:
+    def build(ex: Example) -> dict[str, Any] | None:
+        version = ex.versions.get("context_message", "")
+        template = texts(version) if ex.shown and version else None
+        if template is None:
+            return None
+        return raft_record(
+            ex,
+            system=ex.prompt[0]["content"],
+            template=template,
+            k=opts.raft_k,
+            p_oracle=opts.raft_p,
+            seed=opts.seed,
+            more=more,
+            scrub=opts.redact,
+        )
+
+    return build
+
+
+def _spool(
+    opts: ExportOptions,
+    examples: Iterable[Example],
+    raft: Callable[[Example], dict[str, Any] | None],
+    spool: Path,
+) -> dict[bytes, Ballot]:
+    """Pass 1: every example's unit to ``spool``; the merged votes of each unit returned."""
+    ballots: dict[bytes, Ballot] = {}
+    with spool.open("wb") as f:
+        for ex in examples:
+            unit = unit_of(opts.fmt, ex, raft)
+            if unit is None:
+                f.write(b"null\n")  # counted as not applicable in pass 2
+                continue
+            ballots[unit.key] = merge_votes(ballots.get(unit.key), ex.votes)
+            f.write(orjson.dumps([unit.key.hex(), unit.thread, unit.payload]) + b"\n")
+    return ballots
+
+
+def _records(
+    opts: ExportOptions, spool: Path, ballots: dict[bytes, Ballot], report: ExportReport
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """Pass 2: the records of every spooled unit under its merged label."""
+    pairs = QuestionPairs(opts.fmt) if opts.fmt in ("openai-dpo", "trl-dpo") else None
+    conflicted: set[bytes] = set()
+    with spool.open("rb") as f:
+        for line in f:
+            entry = orjson.loads(line)
+            if entry is None:
+                report.not_applicable += 1
+                continue
+            key_hex, thread, payload = entry
+            key = bytes.fromhex(key_hex)
+            ballot = ballots[key]
+            label = resolve(ballot)
+            if label is None:
+                if ballot:
+                    conflicted.add(key)
+                else:
+                    report.not_applicable += 1  # every vote was taken back
+                continue
+            if pairs is not None:
+                pairs.add(payload, label, thread)
+            records = records_of(opts.fmt, payload, label)
+            if not records and pairs is None:
+                report.not_applicable += 1
+            for record in records:
+                yield record, thread
+    if pairs is not None:
+        yield from pairs.pairs()
+        report.conflicts += pairs.conflicts
+    report.conflicts += len(conflicted)
 
 
 def export_dataset(
@@ -205,6 +269,8 @@ def export_dataset(
         raise InvalidInputError(f"unknown format {opts.fmt!r}; use one of {', '.join(FORMATS)}")
     if not 0 <= opts.val_fraction < 1:
         raise InvalidInputError("--val-fraction must be at least 0 and below 1")
+    if not 0 <= opts.raft_p <= 1:
+        raise InvalidInputError("--raft-oracle-p must be between 0 and 1")
     if not opts.redact:
         log.warning("export: redaction disabled by the operator (--no-redact)")
     report = ExportReport(tenant=opts.tenant, path=opts.out)
@@ -231,16 +297,18 @@ def export_dataset(
                 continue
             yield ex
 
-    writer = _Writer(opts, opts.out, report)
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    spool = opts.out.with_name(f".{opts.out.name}.spool")
+    writer = _Writer(opts, report)
     try:
-        for record, thread in _records(opts, examples(), texts, more, report):
+        ballots = _spool(opts, examples(), _raft(opts, texts, more), spool)
+        for record, thread in _records(opts, spool, ballots, report):
             writer.write(record, thread)
     except BaseException:
         writer.finish(keep=False)
         raise
-    minimum = FORMATS[opts.fmt].minimum
-    enough = report.written >= minimum
-    if opts.fmt == "trl-kto":
-        enough = enough and report.desirable > 0 and report.undesirable > 0
-    writer.finish(keep=enough)
+    finally:
+        spool.unlink(missing_ok=True)
+    report.refused = writer.refusal()
+    writer.finish(keep=report.refused is None)
     return report

@@ -41,6 +41,55 @@ def test_router_export_suggests_a_route_threshold(logged, capsys, monkeypatch):
     assert len(out.read_text().splitlines()) == 13
 
 
+def test_a_multi_tenant_run_exits_0_naming_the_refused_tenants(logged, capsys):
+    out = logged / "sft.jsonl"
+    assert main(["export", "--format", "openai-sft", "--out", str(out)]) == 0
+    assert (logged / "sft.acme.jsonl").exists() and not (logged / "sft.globex.jsonl").exists()
+    err = capsys.readouterr().err
+    assert (
+        "1 of 2 tenants written; refused: globex: 1 examples, openai-sft needs at least 10" in err
+    )
+
+
+def test_an_unknown_tenant_is_named_as_such(logged, capsys):
+    out = logged / "sft.jsonl"
+    assert main(["export", "--format", "trl-sft", "--out", str(out), "--tenant", "nosuch"]) == 2
+    assert "unknown tenant 'nosuch' (the log holds: acme, globex)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_log_of_one_tenant_writes_path_itself(tmp_path, capsys):
+    from tests.export_fixture import answer, rate
+
+    log = open_answer_log(None, __import__("pathlib").Path(os.environ["ASKLOOP_HOME"]))
+    log.save_answer(answer(1, "What is the capital of France?", "Paris."))
+    rate(log, "a01", "up")
+    log.close()
+    out = tmp_path / "sft.jsonl"
+    assert main(["export", "--format", "trl-sft", "--out", str(out)]) == 0
+    assert out.exists() and not (tmp_path / "sft.acme.jsonl").exists()
+
+
+def test_a_refused_export_says_the_older_file_is_untouched(logged, capsys):
+    out = logged / "x.jsonl"
+    out.write_text("older\n")
+    args = ["export", "--format", "openai-dpo", "--out", str(out), "--tenant", "acme"]
+    assert main([*args, "--val-fraction", "0.99"]) == 2
+    err = capsys.readouterr().err
+    assert "needs at least 10 in the training file" in err
+    assert f"the older {out} is untouched" in err and out.read_text() == "older\n"
+
+
+def test_router_export_keeps_a_threshold_nothing_beats(logged, capsys, monkeypatch):
+    monkeypatch.setenv("ASKLOOP_CONFIG", str(logged / "askloop.toml"))
+    (logged / "askloop.toml").write_text("[graph]\nroute_threshold = 0.6\n")
+    out = logged / "router.jsonl"
+    assert main(["export", "--format", "router", "--out", str(out), "--tenant", "acme"]) == 0
+    printed = capsys.readouterr().out
+    assert "route_threshold 0.6 is right on 100.0% of them; keep it" in printed
+    assert "would be on" not in printed
+
+
 def test_without_a_tenant_each_tenant_gets_its_own_file(logged, capsys):
     out = logged / "sft.jsonl"
     status = main(["export", "--format", "trl-sft", "--out", str(out)])
@@ -98,6 +147,8 @@ def test_no_redact_is_loud(logged, capsys):
     "args",
     [
         ["--val-fraction", "1.5"],
+        ["--val-fraction", "1"],
+        ["--raft-oracle-p", "1.01"],
         ["--since", "yesterday"],
         ["--format", "csv"],
         ["--tenant", "a", "--all-tenants"],
@@ -115,3 +166,10 @@ def test_bad_options_are_usage_errors(logged, args):
 def test_an_empty_log_says_there_is_nothing_to_export(tmp_path, capsys):
     assert main(["export", "--format", "trl-sft", "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "nothing to export" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("p", ["0", "1"])
+def test_raft_oracle_probability_accepts_both_ends(logged, p):
+    out = logged / "raft.jsonl"
+    args = ["export", "--format", "raft", "--out", str(out), "--tenant", "acme"]
+    assert main([*args, "--raft-oracle-p", p, "--raft-distractors", "1"]) == 0
