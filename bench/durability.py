@@ -37,13 +37,13 @@ from bench._wiki import percentile  # noqa: E402
 from tests.serve_process import (  # noqa: E402
     FakeEmbeddings,
     ServeProcess,
-    burst,
     click_body,
     seed_answers,
     slack_ts,
     slack_user,
     stored_ratings,
 )
+from tests.slack_burst import burst  # noqa: E402
 from tests.slack_fake import FakeSlack  # noqa: E402
 
 TARGET_P99_MS = 50.0

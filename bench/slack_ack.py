@@ -20,8 +20,6 @@ import argparse
 import json
 import logging
 import multiprocessing
-import selectors
-import socket
 import sys
 import tempfile
 import time
@@ -32,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._wiki import percentile  # noqa: E402
-from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_headers  # noqa: E402
+from tests.slack_burst import burst  # noqa: E402
+from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack  # noqa: E402
 from tests.slack_payloads import app_mention  # noqa: E402
 
 TARGET_P99_MS = 50.0
@@ -69,59 +68,11 @@ def serve(conn: Connection, home: str, api_url: str) -> None:
 
 def blast(url: str, bodies: list[str], retry_num: int | None) -> list[float]:
     """Send every body at once, each on its own open connection; returns each
-    acknowledgement's latency in ms (request written → complete response read).
-
-    Raw sockets, connected and signed beforehand: the client adds microseconds, not the
-    milliseconds an asyncio HTTP client in one Python thread would add under a burst.
-    """
-    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    requests = []
-    for body in bodies:
-        data = body.encode()
-        headers = signed_headers(body, retry_num=retry_num)
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        requests.append(
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
-            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
-            + data
-        )
-    sockets = [socket.create_connection((host, int(port))) for _ in requests]
-    selector = selectors.DefaultSelector()
-    for i, sock in enumerate(sockets):
-        sock.setblocking(False)
-        selector.register(sock, selectors.EVENT_READ, i)
-    sent = [0.0] * len(requests)
-    done: list[float | None] = [None] * len(requests)
-    received = [b""] * len(requests)
-    for i, (sock, request) in enumerate(zip(sockets, requests, strict=True)):
-        sent[i] = time.perf_counter()
-        sock.sendall(request)
-    pending = len(requests)
-    while pending:
-        for key, _ in selector.select(timeout=60):
-            i = key.data
-            chunk = key.fileobj.recv(65536)  # type: ignore[union-attr]
-            received[i] += chunk
-            if not chunk or _complete(received[i]):
-                done[i] = time.perf_counter()
-                selector.unregister(key.fileobj)
-                pending -= 1
-    for sock in sockets:
-        sock.close()
-    statuses = {r.split(b" ", 2)[1] for r in received}
-    assert statuses == {b"200"}, statuses
-    return [((d or s) - s) * 1000 for s, d in zip(sent, done, strict=True)]
-
-
-def _complete(response: bytes) -> bool:
-    head, sep, body = response.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return len(body) >= int(line.split(b":", 1)[1])
-    return True
+    acknowledgement's latency in ms (request written → complete response read)."""
+    acks = burst(url, bodies, form=False, retry_num=retry_num)
+    statuses = {ack.status for ack in acks}
+    assert statuses == {200}, statuses
+    return [ack.ms for ack in acks]
 
 
 def events(n: int, channels: int, *, prefix: str) -> list[str]:

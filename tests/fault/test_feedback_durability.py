@@ -19,7 +19,6 @@ from tests.pg_database import own_database
 from tests.serve_process import (
     FakeEmbeddings,
     ServeProcess,
-    burst,
     click_body,
     current_ratings,
     reaction_body,
@@ -29,6 +28,7 @@ from tests.serve_process import (
     slack_user,
     stored_ratings,
 )
+from tests.slack_burst import burst
 from tests.slack_fake import FakeSlack
 
 EVENTS = "/slack/events"
