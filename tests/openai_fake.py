@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.loopback_app import LoopbackApp
+
 __all__ = ["FakeOpenAI"]
 
 _DIMENSIONS = 16
@@ -33,10 +35,11 @@ class FakeOpenAI:
         #: Chat requests waiting at the gate right now, and all chat requests so far.
         self.waiting = 0
         self.chats = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        self._server = LoopbackApp("fake-openai", self._app)
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -69,44 +72,21 @@ class FakeOpenAI:
     # -- lifecycle ----------------------------------------------------------------------
 
     def __enter__(self) -> FakeOpenAI:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        self._call(self._start)
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
         self.release()
-        self._call(self._stop)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.stop()
 
     def _call(self, fn: Any) -> Any:
-        assert self._loop is not None
+        return self._server.call(fn)
 
-        async def run() -> Any:
-            return await fn() if asyncio.iscoroutinefunction(fn) else fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
-
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        assert self._runner is not None
-        await self._runner.shutdown()
-        await self._runner.cleanup()
+        return app
 
     # -- the API ------------------------------------------------------------------------
 

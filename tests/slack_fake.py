@@ -17,7 +17,6 @@ themselves are built in ``tests.slack_payloads``.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import threading
@@ -32,6 +31,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
+
+from tests.loopback_app import LoopbackApp
 
 __all__ = [
     "BOT_ID",
@@ -157,49 +158,35 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
         self._socket_opened = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        self._server = LoopbackApp("fake-slack", self._app)
 
     # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
     def __enter__(self) -> FakeSlack:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="fake-slack", daemon=True
-        )
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._thread is not None
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.stop(before=self._close_sockets)
 
-    async def _start(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
-    async def _stop(self) -> None:
+    async def _close_sockets(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        assert self._runner is not None
-        await self._runner.cleanup()
 
     # -- what tests look at -----------------------------------------------------------
 
@@ -443,7 +430,6 @@ class FakeSlack:
         self, payload: dict[str, Any], *, kind: str = "events_api", retry_attempt: int = 0
     ) -> str:
         """Push one envelope to the connected client; returns its envelope_id."""
-        assert self._loop is not None
         envelope_id = uuid.uuid4().hex
         envelope = {
             "envelope_id": envelope_id,
@@ -457,7 +443,7 @@ class FakeSlack:
         async def send() -> None:
             await self._sockets[-1].send_json(envelope)
 
-        asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
+        self._server.call(send)
         return envelope_id
 
     def acked(self, envelope_id: str) -> bool:
