@@ -4,13 +4,20 @@ Each finding is replaced by a typed placeholder (``[EMAIL]``, ``[API_KEY]``, ...
 model trained on the output learns the shape of an answer without the data. Patterns
 run most specific first: a token inside a URL is caught as a token-bearing URL, an
 email inside a mailto link as an email.
+
+People, not documents: secrets (:data:`SECRET_KINDS`) go everywhere, but a phone number
+or address the knowledge base publishes is a fact, often the answer. ``personal=False``
+removes secrets only (for document text), and ``keep`` (from :func:`facts_in` over the
+documents an answer was given) spares those facts where users or the model repeat them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from functools import partial
 
-__all__ = ["PATTERNS", "redact"]
+__all__ = ["PATTERNS", "SECRET_KINDS", "facts_in", "redact"]
 
 _URL_SECRET_PARAM = (
     r"(?:access_token|refresh_token|id_token|token|api_key|apikey|key|secret|password|"
@@ -56,6 +63,9 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+#: Placeholders of secrets: removed from every text, documents included.
+SECRET_KINDS = frozenset({"[URL_WITH_TOKEN]", "[JWT]", "[SLACK_TOKEN]", "[API_KEY]", "[AWS_KEY]"})
+
 # Phone number candidates: digits with spaces, dots, dashes or parentheses between them.
 _PHONE = re.compile(r"(?<![\w.,-])(?:\+|\()?\d[\d\s().-]{5,}\d(?![\w-])")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
@@ -69,16 +79,21 @@ def _is_phone(candidate: str) -> bool:
     return not re.fullmatch(r"\d+\.\d+", candidate)  # a decimal number, not a phone
 
 
-def _phone(match: re.Match[str]) -> str:
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _phone(match: re.Match[str], keep: Collection[str] = ()) -> str:
     candidate = match.group(0)
     if _is_phone(candidate):
-        return "[PHONE]"
+        return candidate if keep and _digits(candidate) in keep else "[PHONE]"
     if sum(ch.isdigit() for ch in candidate) > 15:
         # A number run on into more digits ("+31 10 555 0142 2024"): the longest
         # leading part that is a phone number goes, the rest is looked at again.
         for cut in reversed([m.start() for m in _SEPARATORS.finditer(candidate)]):
             if _is_phone(candidate[:cut]):
-                return "[PHONE]" + _PHONE.sub(_phone, candidate[cut:])
+                head = candidate[:cut] if keep and _digits(candidate[:cut]) in keep else "[PHONE]"
+                return head + _PHONE.sub(partial(_phone, keep=keep), candidate[cut:])
     return candidate
 
 
@@ -111,10 +126,14 @@ _SUSPICIOUS = re.compile(
 )
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, personal: bool = True, keep: Collection[str] = ()) -> str:
+    """``text`` with secrets replaced and, if ``personal``, personal data too, except
+    the emails and phone numbers in ``keep`` (normalised as :func:`facts_in` makes them)."""
     if not _SUSPICIOUS.search(text):
         return text
     for placeholder, pattern, guards in _STEPS:
+        if not personal and placeholder not in SECRET_KINDS:
+            continue
         if guards is None:
             if not _SLACK_ID_HINT.search(text):
                 continue
@@ -124,10 +143,28 @@ def redact(text: str) -> str:
                     break
             else:
                 continue
-        text = pattern.sub(placeholder, text)
-    if _DIGIT.search(text):
-        text = _PHONE.sub(_phone, text)
+        if keep and placeholder == "[EMAIL]":
+            text = pattern.sub(partial(_kept_email, keep=keep), text)
+        else:
+            text = pattern.sub(placeholder, text)
+    if personal and _DIGIT.search(text):
+        text = _PHONE.sub(partial(_phone, keep=keep) if keep else _phone, text)
     return text
 
 
+def _kept_email(match: re.Match[str], keep: Collection[str]) -> str:
+    return match.group(0) if match.group(0).lower() in keep else "[EMAIL]"
+
+
+def facts_in(text: str) -> frozenset[str]:
+    """The emails (lower-cased) and phone numbers (digits only) ``text`` publishes."""
+    found: set[str] = set()
+    if "@" in text:
+        found.update(m.group(0).lower() for m in _EMAIL.finditer(text))
+    if _DIGIT.search(text):
+        found.update(_digits(m.group(0)) for m in _PHONE.finditer(text) if _is_phone(m.group(0)))
+    return frozenset(found)
+
+
 _DIGIT = re.compile(r"\d")
+_EMAIL = next(pattern for placeholder, pattern in PATTERNS if placeholder == "[EMAIL]")

@@ -12,14 +12,21 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from askloop.agent.answers import LoggedAnswer, RetrievedChunk, Vote
 from askloop.agent.messages import CAVEAT
 from askloop.agent.prompting import documents_block
-from askloop.agent.redaction import redact
+from askloop.agent.redaction import facts_in, redact
 
-__all__ = ["Example", "PromptTexts", "build_example", "content_key", "question_key"]
+__all__ = [
+    "Example",
+    "PromptTexts",
+    "build_example",
+    "content_key",
+    "question_key",
+    "scrubbed_chunk",
+]
 
 #: version -> prompt text, or None when the log does not know that version.
 PromptTexts = Callable[[str], str | None]
@@ -72,18 +79,29 @@ def content_key(*parts: str) -> str:
 
 
 @lru_cache(maxsize=50_000)
-def _scrubbed_chunk(chunk: RetrievedChunk) -> RetrievedChunk:
+def scrubbed_chunk(chunk: RetrievedChunk, *, personal: bool = False) -> RetrievedChunk:
+    """``chunk`` with secrets removed (and personal data, with ``personal``): documents
+    keep the phone numbers and addresses they publish unless the operator says not to."""
     return replace(
         chunk,
-        title=redact(chunk.title),
-        text=redact(chunk.text),
-        heading_path=tuple(redact(h) for h in chunk.heading_path),
+        title=redact(chunk.title, personal=personal),
+        text=redact(chunk.text, personal=personal),
+        heading_path=tuple(redact(h, personal=personal) for h in chunk.heading_path),
     )
 
 
-def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True) -> Example:
+@lru_cache(maxsize=50_000)
+def _facts(chunk: RetrievedChunk) -> frozenset[str]:
+    return facts_in(chunk.text)
+
+
+def build_example(
+    item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True, redact_documents: bool = False
+) -> Example:
+    """The example of ``item``. With ``scrub``, users' text (question, history, correction)
+    and the answer lose personal data, except facts the shown documents publish; every
+    text loses secrets; ``redact_documents`` redacts the documents' personal data too."""
     r = item.record
-    clean = redact if scrub else (lambda s: s)
 
     def prompt_text(name: str) -> str:
         version = r.prompt_versions.get(name)
@@ -92,14 +110,18 @@ def build_example(item: LoggedAnswer, texts: PromptTexts, *, scrub: bool = True)
             raise MissingPromptError(f"no text for prompt {name} version {version}")
         return text
 
-    question = clean(r.question)  # redacted once: the prompt and the router record share it
     by_id = {c.chunk_id: c for c in r.retrieved}
     shown = tuple(by_id[cid] for cid in r.context if cid in by_id)
+    keep: frozenset[str] = frozenset()
+    if scrub and not redact_documents:
+        keep = frozenset().union(*(_facts(c) for c in shown))
+    clean: Callable[[str], str] = partial(redact, keep=keep) if scrub else (lambda s: s)
+    question = clean(r.question)  # redacted once: the prompt and the router record share it
     if shown:
         system_name = "answer_direct" if r.route == "finetuned" else "answer_with_context"
         template = prompt_text("context_message")
         # Chunks recur across answers: redact each distinct text once.
-        docs = [_scrubbed_chunk(c) if scrub else c for c in shown]
+        docs = [scrubbed_chunk(c, personal=redact_documents) if scrub else c for c in shown]
         user = template.format(documents=documents_block(docs), question=question)
     else:
         system_name, user = "answer_direct", question

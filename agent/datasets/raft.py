@@ -1,5 +1,6 @@
 """RAFT records (Zhang et al. 2024): the question with its oracle documents kept with
-probability ``p`` among ``k`` hard-negative distractors, and the 👍 answer.
+probability ``p`` among ``k`` hard-negative distractors, and the 👍 answer. A distractor
+never holds the answer (:class:`AnswerGuard`): it would teach that any document will do.
 
 Citation markers are renumbered to the shuffled document order; when the oracle is
 left out the markers are removed (the model learns to answer from memory).
@@ -14,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from askloop.agent.answers import RetrievedChunk
-from askloop.agent.datasets.examples import Example
+from askloop.agent.datasets.answer_facts import AnswerGuard
+from askloop.agent.datasets.examples import Example, scrubbed_chunk
 from askloop.agent.prompting import documents_block
-from askloop.agent.redaction import redact
 
 __all__ = ["MoreDistractors", "is_validation", "raft_record"]
 
@@ -44,6 +45,7 @@ def raft_record(
     seed: int,
     more: MoreDistractors | None,
     scrub: bool = True,
+    redact_documents: bool = False,
 ) -> dict[str, Any] | None:
     if example.rating != "up" or not example.cited:
         return None
@@ -51,13 +53,10 @@ def raft_record(
     oracle = [shown[cid] for cid in example.cited if cid in shown]
     if not oracle:
         return None
-    oracle_ids = {c.chunk_id for c in oracle}
-    distractors = [c for c in example.retrieved if c.chunk_id not in oracle_ids][:k]
-    if len(distractors) < k and more is not None:
-        exclude = oracle_ids | {c.chunk_id for c in distractors}
-        wanted = k - len(distractors)
-        distractors += list(more(example.tenant, _question_of(example), exclude, wanted))[:wanted]
-    rng = random.Random(f"{seed}:{example.answer_id}")
+    guard = AnswerGuard.of(example.answer, [c.text for c in oracle])
+    distractors = _distractors(example, oracle, guard, k, more)
+    # Seeded by content, not by answer id: identical answers make one identical record.
+    rng = random.Random(f"{seed}:{example.question_key}:{example.answer}")
     keep_oracle = rng.random() < p_oracle
     docs = ([*oracle] if keep_oracle else []) + distractors
     rng.shuffle(docs)
@@ -73,9 +72,10 @@ def raft_record(
     answer = re.sub(r"[ \t]+([.,;:!?])", r"\1", answer).strip()
     if not docs or not answer:
         return None
-    clean = redact if scrub else (lambda s: s)
-    question = _question_of(example)
-    user = clean(template.format(documents=documents_block(docs), question=question))
+    if scrub:
+        docs = [scrubbed_chunk(c, personal=redact_documents) for c in docs]
+    # The question and history come from the example's prompt, redacted as users' text.
+    user = template.format(documents=documents_block(docs), question=_question_of(example))
     history = example.prompt[1:-1]
     return {
         "messages": [
@@ -85,6 +85,36 @@ def raft_record(
             {"role": "assistant", "content": answer},
         ]
     }
+
+
+def _distractors(
+    example: Example,
+    oracle: list[RetrievedChunk],
+    guard: AnswerGuard,
+    k: int,
+    more: MoreDistractors | None,
+) -> list[RetrievedChunk]:
+    """Up to ``k`` hard negatives (what the search returned besides the oracle, then a
+    fresh search), none of which gives the answer away."""
+    skip = {c.chunk_id for c in oracle}
+    picked: list[RetrievedChunk] = []
+    for chunk in example.retrieved:
+        if len(picked) == k:
+            return picked
+        if chunk.chunk_id not in skip:
+            skip.add(chunk.chunk_id)
+            if not guard.gives_away(chunk.text):
+                picked.append(chunk)
+    if len(picked) < k and more is not None:
+        # Ask for a few spare ones: some may hold the answer too.
+        wanted = k - len(picked)
+        for chunk in more(example.tenant, _question_of(example), set(skip), 2 * wanted):
+            if len(picked) == k:
+                break
+            if chunk.chunk_id not in skip and not guard.gives_away(chunk.text):
+                skip.add(chunk.chunk_id)
+                picked.append(chunk)
+    return picked
 
 
 def _question_of(example: Example) -> str:

@@ -71,6 +71,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--no-redact", action="store_true", help="operator only: keep emails, ids, tokens (logged)"
     )
+    p.add_argument(
+        "--redact-documents",
+        action="store_true",
+        help="also redact personal data in knowledge-base text (default: documents keep "
+        "the phone numbers and addresses they publish; secrets are removed everywhere)",
+    )
     p.add_argument("--raft-distractors", type=int, default=3, metavar="K")
     p.add_argument(
         "--raft-oracle-p",
@@ -149,6 +155,7 @@ def run(args: argparse.Namespace, services: Any) -> int:
             val_fraction=args.val_fraction,
             seed=args.seed,
             redact=not args.no_redact,
+            redact_documents=args.redact_documents,
             raft_k=args.raft_distractors,
             raft_p=args.raft_oracle_p,
         )

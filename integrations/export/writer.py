@@ -47,6 +47,9 @@ class ExportOptions:
     val_fraction: float = 0.0
     seed: int = 0
     redact: bool = True
+    #: Redact personal data in knowledge-base text too (by default documents keep the
+    #: phone numbers and addresses they publish; secrets go everywhere).
+    redact_documents: bool = False
     raft_k: int = 3
     raft_p: float = 0.8
 
@@ -198,6 +201,7 @@ def _raft(
             seed=opts.seed,
             more=more,
             scrub=opts.redact,
+            redact_documents=opts.redact_documents,
         )
 
     return build
@@ -290,7 +294,9 @@ def export_dataset(
         for item in items:
             report.read += 1
             try:
-                ex = build_example(item, texts, scrub=opts.redact)
+                ex = build_example(
+                    item, texts, scrub=opts.redact, redact_documents=opts.redact_documents
+                )
             except MissingPromptError as exc:
                 report.unknown_prompt += 1
                 log.warning("export: skipping %s: %s", item.record.answer_id, exc)
