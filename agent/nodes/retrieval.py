@@ -88,18 +88,41 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         decision, reason = _llm_route(ctx, question, hits)
     if decision == "finetuned" and not state.get("allow_finetuned", True):
         decision, reason = "retrieve", f"{reason}; the tuned model is not allowed here"
-    step = trace_step(
+    step = _scored_step(
         "route",
         decision,
         started,
         reason=reason,
-        best_cosine=round(signals["best_cosine"], 4),
-        features={k: round(v, 4) for k, v in signals.items()},
+        signals=signals,
+        cosine="best_cosine",
         probe_hits=len(hits),
         truncated=truncated,
         policy=how,
     )
     return {**reset, "decision": decision, "hits": hits, "retrieved": hits, "trace": [step]}
+
+
+def _scored_step(
+    node: str,
+    verdict: str,
+    started: float,
+    *,
+    reason: str,
+    signals: dict[str, float],
+    cosine: str,
+    **detail: Any,
+) -> dict[str, Any]:
+    """The trace entry of a decision taken on scores: why, the best cosine (the signal
+    named ``cosine``) and every signal, rounded; they are the router's training data."""
+    return trace_step(
+        node,
+        verdict,
+        started,
+        reason=reason,
+        best_cosine=round(signals[cosine], 4),
+        features={k: round(v, 4) for k, v in signals.items()},
+        **detail,
+    )
 
 
 def _llm_route(
@@ -177,13 +200,13 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if reply is not None:
             verdict = "good" if reply.upper().startswith("YES") else "poor"
             reason = f"llm said {reply!r}"
-    step = trace_step(
+    step = _scored_step(
         "grade",
         verdict,
         started,
         reason=reason,
-        best_cosine=round(signals["cosine"], 4),
-        features={k: round(v, 4) for k, v in signals.items()},
+        signals=signals,
+        cosine="cosine",
         missing_terms=list(missing),
     )
     return {"grade": verdict, "trace": [*state["trace"], step]}
