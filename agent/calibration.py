@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words
+from askloop.agent.text import content_words, stem
 
 __all__ = [
     "FEATURES",
@@ -77,7 +77,6 @@ FEATURES: tuple[str, ...] = (
 #: sample handbook.
 RECALL_QUANTILE = 0.03
 _K1 = 1.2
-_SUFFIXES = ("ing", "es", "ed", "s")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _QUESTION_START = frozenset(
     "what when where which who whom whose why how is are do does did can could should "
@@ -93,16 +92,9 @@ _CHAT = re.compile(
 )
 
 
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 def terms(text: str) -> list[str]:
     """The content words of ``text``, stemmed, in order, without repeats."""
-    return list(dict.fromkeys(_stem(w) for w in content_words(text)))
+    return list(dict.fromkeys(stem(w) for w in content_words(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +125,7 @@ def _hit_terms(hit: HitData) -> Counter[str]:
 @functools.lru_cache(maxsize=4096)
 def _text_terms(text: str) -> Counter[str]:
     # Cached: the same chunks come back for many questions (read-only by the callers).
-    return Counter(_stem(w) for w in re.findall(r"[\w'-]+", text.lower()))
+    return Counter(stem(w) for w in re.findall(r"[\w'-]+", text.lower()))
 
 
 def route_features(

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words
+from askloop.agent.text import content_words, stem
 
 __all__ = ["Coverage", "KeyTerms", "coverage", "key_terms"]
 
@@ -31,15 +31,6 @@ _FILLERS = frozenset(
     some more most very really can't i'm i've i'd don't doesn't isn't won't what's it's
     there's who's how's where's""".split()
 )
-_SUFFIXES = ("ing", "es", "ed", "s")
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +68,7 @@ def key_terms(question: str) -> KeyTerms:
                 names[low] = None
     taken = set(numbers) | set(names)
     words = dict.fromkeys(
-        _stem(w)
+        stem(w)
         for w in content_words(question)
         if w not in _FILLERS and not _DIGIT.search(w) and w not in taken
     )
@@ -110,7 +101,7 @@ def _vocabulary(texts: Iterable[str]) -> frozenset[str]:
         for token in _TOKEN.findall(text):
             low = token.lower()
             vocab.add(low)
-            vocab.add(_stem(low))
+            vocab.add(stem(low))
             # "BW-113" and "v12.2" also match their parts ("113", "12.2").
             if "-" in low or "/" in low:
                 vocab.update(re.split(r"[-/]", low))

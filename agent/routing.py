@@ -25,14 +25,13 @@ sample handbook): it is the one knob to tune per deployment, e.g. from logged tr
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from typing import Literal
 
 from askloop.agent.context import Policy
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words
+from askloop.agent.text import content_words, stem
 
 __all__ = [
     "OPENING_WORDS",
@@ -53,20 +52,11 @@ OVERLAP_CAP = 4
 #: How much of a hit's text counts as its opening.
 OPENING_WORDS = 30
 
-_SUFFIXES = ("ing", "es", "ed", "s")
 _QUALIFIER = re.compile(r"\s*\([^)]*\)")  # "Mercury (planet)" names "Mercury"
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 def _words(text: str) -> frozenset[str]:
-    return frozenset(_stem(w) for w in content_words(text))
+    return frozenset(stem(w) for w in content_words(text))
 
 
 def features(question: str, hits: Sequence[HitData]) -> dict[str, float]:

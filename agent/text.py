@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
-__all__ = ["TOKEN_PATTERN", "clean_text", "content_words", "count_tokens"]
+__all__ = ["TOKEN_PATTERN", "clean_text", "content_words", "count_tokens", "stem"]
 
 # Word pieces of a BERT-style tokenizer are close to words and punctuation marks; a
 # long run of letters (a hash, base64) is many pieces, so it counts per 16 characters.
@@ -29,6 +30,18 @@ def content_words(text: str) -> list[str]:
     """The words of ``text`` that carry meaning, lower-cased, in order, without repeats."""
     words = (w.strip("'-").lower() for w in _WORD.findall(text))
     return list(dict.fromkeys(w for w in words if w and w not in _STOPWORDS))
+
+
+_SUFFIXES = ("ing", "es", "ed", "s")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """A crude stem (a common suffix cut from a long word): "leaves" and "leave" meet."""
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
 
 
 def clean_text(text: str) -> str:
