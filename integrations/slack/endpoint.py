@@ -32,7 +32,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from askloop.integrations.server.runtime import ServerRuntime
 from askloop.integrations.slack.background import collect
 from askloop.integrations.slack.dedup import Deliveries, event_key
-from askloop.integrations.slack.shape import problem
+from askloop.integrations.slack.shape import Shape, shape
 from askloop.integrations.slack.values import feedback_click
 
 __all__ = ["EventsEndpoint", "not_configured"]
@@ -111,10 +111,10 @@ class EventsEndpoint:
         raw = await request.read()
         try:
             text = raw.decode()
-            wrong = problem(text, request.content_type)
+            body = shape(text, request.content_type)
         except UnicodeDecodeError:
-            wrong = "the body is not UTF-8"
-        if wrong is not None:
+            body = Shape("the body is not UTF-8")
+        if (wrong := body.problem) is not None:
             if not self._signed(raw, request.headers):
                 return self._refuse(401, "invalid request")
             log.warning("Slack: a signed request was refused (400): %s", wrong)
@@ -123,7 +123,7 @@ class EventsEndpoint:
             early = self._events_api(raw, request)
             if early is not None:
                 return early
-        elif self._clicks is not None and (click := feedback_click(text)) is not None:
+        elif self._clicks is not None and (click := feedback_click(body.payload)) is not None:
             if self._signed(raw, request.headers):
                 # Stored, then acknowledged, without Bolt's routing: under a burst of
                 # clicks each 200 waits for its commit, not for the routing of others.

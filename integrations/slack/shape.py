@@ -10,32 +10,52 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["problem"]
+__all__ = ["Shape", "problem", "shape"]
 
 _VIEW_TYPES = frozenset({"view_submission", "view_closed"})
 _OBJECTS = ("team", "user", "enterprise", "container", "message", "state")
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What is wrong with a body (None: Bolt can safely read it), and the interaction
+    payload of a form body that has exactly one, parsed once for whoever needs it."""
+
+    problem: str | None
+    payload: Any = None
+
+
 def problem(text: str, content_type: str) -> str | None:
     """What is wrong with this body, or None when Bolt can safely read it."""
+    return shape(text, content_type).problem
+
+
+def shape(text: str, content_type: str) -> Shape:
+    """The body read once: its problem, and its interaction payload (form bodies).
+
+    A click's form is URL-encoded JSON of the whole message, and decoding it is the
+    costly part of reading a click: it is decoded here and nowhere else.
+    """
     if content_type == "application/json":
         try:
             payload = json.loads(text)
         except ValueError:
-            return "the body is not JSON"
-        return _event_problem(payload)
+            return Shape("the body is not JSON")
+        return Shape(_event_problem(payload))
     if content_type == "application/x-www-form-urlencoded":
         form = urllib.parse.parse_qs(text, keep_blank_values=True)
         if "payload" not in form:
-            return None  # slash commands, ssl_check: flat forms Bolt reads with .get
+            return Shape(None)  # slash commands, ssl_check: flat forms Bolt reads with .get
         try:
             payload = json.loads(form["payload"][0])
-        except ValueError:
-            return "the payload field is not JSON"
-        return _interaction_problem(payload)
-    return None
+        except (ValueError, RecursionError):
+            return Shape("the payload field is not JSON")
+        wrong = _interaction_problem(payload)
+        return Shape(wrong, payload if len(form["payload"]) == 1 and wrong is None else None)
+    return Shape(None)
 
 
 def _event_problem(payload: Any) -> str | None:

@@ -7,9 +7,7 @@ names is checked against the log (and the asker's tenant) before anything is rec
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.parse
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
@@ -81,16 +79,9 @@ class ModalState(_Value):
     clicked_ts: str | None = Field(default=None, pattern=_TS)
 
 
-def feedback_click(form: str) -> dict[str, Any] | None:
-    """The payload of an interactivity form body if it is one click on askloop's
-    feedback buttons (``block_actions`` with that one action), else None."""
-    raw = urllib.parse.parse_qs(form).get("payload")
-    if not raw or len(raw) != 1:
-        return None
-    try:
-        payload = json.loads(raw[0])
-    except (ValueError, RecursionError):
-        return None
+def feedback_click(payload: Any) -> dict[str, Any] | None:
+    """The interaction payload (``shape.shape(...).payload``) if it is one click on
+    askloop's feedback buttons (``block_actions`` with that one action), else None."""
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return None
     actions = payload.get("actions")

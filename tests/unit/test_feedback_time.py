@@ -47,11 +47,23 @@ def test_only_one_click_on_the_feedback_buttons_takes_the_short_way():
     from askloop.integrations.slack.values import FEEDBACK_ACTION, feedback_click
 
     click = {"type": "block_actions", "actions": [{"action_id": FEEDBACK_ACTION, "value": "v"}]}
-    assert feedback_click(_form(click)) == click
+    assert feedback_click(_payload(click)) == click
     other = {"type": "block_actions", "actions": [{"action_id": "something_else"}]}
     two = {"type": "block_actions", "actions": click["actions"] * 2}
     submission = {"type": "view_submission", "actions": click["actions"]}
     for payload in (other, two, submission, [click], "x", None):
-        assert feedback_click(_form(payload)) is None
-    assert feedback_click("payload=%7Bnot+json") is None
-    assert feedback_click("") is None
+        assert feedback_click(_payload(payload)) is None
+    assert _payload_of("payload=%7Bnot+json") is None
+    assert _payload_of("") is None
+    assert _payload_of(_form(click) + "&" + _form(click)) is None  # two payload fields
+
+
+def _payload(payload: object) -> object:
+    """What the endpoint hands ``feedback_click``: the form's payload, decoded once."""
+    return _payload_of(_form(payload))
+
+
+def _payload_of(form: str) -> object:
+    from askloop.integrations.slack.shape import shape
+
+    return shape(form, "application/x-www-form-urlencoded").payload
