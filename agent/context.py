@@ -52,6 +52,12 @@ class Policy:
     #: An answer from the knowledge base that cites nothing cites the document it is
     #: demonstrably drawn from (agent/attribution.py); the trace says so.
     attribute_citations: bool = True
+    #: How a knowledge-base answer is made (agent/grounding.py): "grounded" leads with
+    #: the documents' own sentence(s), quoted and cited, and keeps the model's wording
+    #: only where every number and name it states is in a cited document; "generative"
+    #: is the model's answer less any sentence stating a number or name that no
+    #: retrieved document holds; "auto" is grounded for the local model, else generative.
+    answer_style: Literal["auto", "grounded", "generative"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from askloop.agent.state import HitData
 from askloop.agent.text import content_words, stem
 
-__all__ = ["Coverage", "KeyTerms", "coverage", "key_terms"]
+__all__ = ["Coverage", "KeyTerms", "coverage", "key_terms", "terms_in"]
 
 # A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113").
 _TOKEN = re.compile(r"[^\W_](?:[\w'./-]*[^\W_])?")
@@ -106,6 +106,12 @@ def _vocabulary(texts: Iterable[str]) -> frozenset[str]:
             if "-" in low or "/" in low:
                 vocab.update(re.split(r"[-/]", low))
     return frozenset(vocab)
+
+
+def terms_in(*texts: str) -> frozenset[str]:
+    """Every term of ``texts`` as ``coverage`` compares them: tokens lower-cased, words
+    also by their stem, "BW-113" also as "bw" and "113"."""
+    return _vocabulary(texts)
 
 
 def coverage(question: str, hits: Sequence[HitData]) -> Coverage:

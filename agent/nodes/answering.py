@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
+from askloop.agent.grounding import resolve_style
 from askloop.agent.messages import (
     CAVEAT,
     EMPTY_KNOWLEDGE_BASE,
@@ -25,6 +26,7 @@ from askloop.agent.nodes.common import (
     trace_step,
     versions,
 )
+from askloop.agent.nodes.grounded import write_generative, write_grounded
 from askloop.agent.prompting import documents_block
 from askloop.agent.state import HitData, State
 from askloop.prompts import load_prompt
@@ -36,29 +38,23 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
     started = time.perf_counter()
     ctx = runtime.context
     hits = (state.get("hits") or [])[: ctx.policy.k]
-    system = load_prompt("answer_with_context")
-    user = load_prompt("context_message").render(
-        documents=documents_block(hits), question=state["question"]
-    )
-    messages = [
-        Message("system", system.text),
-        *history_window(state.get("turns") or [], ctx.policy.history_tokens),
-        Message("user", user),
-    ]
-    text = complete(
-        ctx.answer_model, messages, ctx.policy.max_answer_tokens, stream_writer(state, runtime)
-    )
+    style = resolve_style(ctx.policy.answer_style, ctx.answer_model.model_id)
+    write = write_grounded if style == "grounded" else write_generative
+    written = write(state, ctx, hits, stream_writer(state, runtime))
+    text = written.answer
     step = trace_step(
         "answer_with_context",
         "answered" if text else "model_unavailable",
         started,
-        documents=len(hits),
+        documents=len(written.shown),
         model=ctx.answer_model.model_id,
+        style=style,
+        **written.detail,
     )
     return {
         "answer": text or MODEL_DOWN,
         "error": "" if text else "model_unavailable",
-        "context_hits": hits if text else [],
+        "context_hits": written.shown if text else [],
         "model": ctx.answer_model.model_id,
         "prompt_versions": versions(state, "answer_with_context", "context_message"),
         "trace": [*state["trace"], step],

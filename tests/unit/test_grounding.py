@@ -1,0 +1,160 @@
+"""Grounded answers: facts checked against the documents, the answering sentence quoted,
+the model's wording kept only where supported (fakes at the chat-model seam)."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.graph.state import CompiledStateGraph
+
+from askloop.agent.facts import sentences, stated_facts, unsupported, vocabulary
+from askloop.agent.graph import graph
+from askloop.agent.grounding import check_generative, compose_grounded, resolve_style
+from askloop.agent.quotes import candidates, choose_quotes
+from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.kb_fixture import make_context
+
+LEAVE = "Every employee gets 26 days of paid annual leave."
+
+
+def hit(text: str, title: str = "Leave", headings: tuple[str, ...] = ()) -> dict:
+    return {
+        "chunk_id": title.lower(),
+        "title": title,
+        "source": f"/kb/{title.lower()}.md",
+        "url": "",
+        "heading_path": list(headings),
+        "text": text,
+        "score": 1.0,
+        "vector_score": 0.5,
+        "keyword_score": 0.5,
+        "query": "",
+    }
+
+
+def test_numbers_are_compared_by_their_digits_and_names_as_words():
+    known = vocabulary(["The fee is EUR 1,200 a year; doors open at 09:30 in Kraków (PIN 4242#)."])
+    assert unsupported("It costs 1200 euros from 9:30 in Kraków, PIN 4242.", known) == []
+    assert unsupported("The yearly membership fee is **£12.50** [1].", known) == ["12.50"]
+    assert unsupported("The capital is L'Alma, la France.", known) == ["L'Alma", "France"]
+
+
+def test_a_sentence_s_first_word_and_citation_markers_are_not_facts():
+    assert stated_facts("Employees get 26 days [1].") == (["26"], [])
+    assert stated_facts("- **Compass** holds it, says Anna.") == ([], ["Anna"])
+    assert sentences("Call ext. 4357 now. Then wait.\n- a list item") == [
+        "Call ext. 4357 now.",
+        "Then wait.",
+        "- a list item",
+    ]
+
+
+def test_a_table_row_is_a_candidate_named_by_its_header():
+    table = "Caps:\n\n| Location | Cap per night |\n|---|---|\n| London, Paris | EUR 260 |"
+    rows = [c for c in candidates([hit(table)]) if c.key]
+    assert [(c.text, c.key) for c in rows] == [
+        ("Location: London, Paris; Cap per night: EUR 260", "London, Paris")
+    ]
+
+
+def test_the_sentence_that_answers_is_quoted():
+    hits = [
+        hit("Leave is booked in Compass. " + LEAVE + " Ask your manager first."),
+        hit("The on-call engineer acknowledges pages within 15 minutes.", "On-call"),
+    ]
+    quotes = choose_quotes("how many days of paid annual leave", hits, HashingEmbedder())
+    assert quotes[0].text == LEAVE and quotes[0].doc == 0
+
+
+def test_supported_model_wording_follows_the_quote():
+    docs = [hit(LEAVE + " Part-time staff get it pro rata.")]
+    quote = f"“{LEAVE}” [1]"
+    kept = compose_grounded("leave?", quote, docs, "Part-time staff get it pro rata [1].", docs)
+    assert kept.outcome == "quote+model"
+    assert kept.answer == f"{quote}\n\nPart-time staff get it pro rata [1]."
+
+
+@pytest.mark.parametrize(
+    ("model_text", "reason"),
+    [
+        ("You get 30 days. Part-time staff get it pro rata.", "unsupported"),
+        ("Ask Gerald in Payroll.", "unsupported"),
+        ("Every employee gets 26 days of paid annual leave [1].", "restates_quote"),
+        ("I couldn't find that in the knowledge base.", "says_not_found"),
+    ],
+)
+def test_otherwise_the_quote_stands_alone(model_text, reason):
+    docs = [hit(LEAVE + " Part-time staff get it pro rata.")]
+    quote = f"“{LEAVE}” [1]"
+    alone = compose_grounded("how much leave do I get?", quote, docs, model_text, docs)
+    assert (alone.answer, alone.outcome, alone.reasons) == (quote, "quote", (reason,))
+
+
+def test_a_generative_answer_loses_only_its_unsupported_sentences():
+    docs = [hit(LEAVE)]
+    checked = check_generative("leave?", "You get 26 days [1]. Since 1998 it is 30 in Oslo.", docs)
+    assert (checked.answer, checked.outcome) == ("You get 26 days [1].", "model_trimmed")
+    assert checked.unsupported == ("1998", "30", "Oslo")
+    gone = check_generative("leave?", "The fee is £12.50.", docs)
+    assert gone.outcome == "unsupported"
+
+
+def test_auto_is_grounded_for_the_local_model_only():
+    assert resolve_style("auto", "local:smollm2-135m-instruct") == "grounded"
+    assert resolve_style("auto", "anthropic:claude") == "generative"
+    assert resolve_style("grounded", "openai:gpt") == "grounded"
+
+
+def run(context, question="how many days of paid annual leave does an employee get"):
+    app: CompiledStateGraph = graph
+    return app.invoke({"question": question, "tenant": "acme"}, context=context)
+
+
+def answer_step(result) -> dict:
+    return next(s for s in result["trace"] if s["node"] == "answer_with_context")
+
+
+def test_an_invented_number_never_reaches_a_grounded_answer(store, embedder):
+    model = FakeChatModel("The yearly membership fee is £12.50 [1].")
+    result = run(make_context(store, embedder, answer=model, answer_style="grounded"))
+    assert result["answer"] == f"“{LEAVE}” [1]"
+    assert result["cited"] == [(1, result["context_hits"][0]["chunk_id"])]
+    detail = answer_step(result)["detail"]
+    assert detail["style"] == "grounded" and detail["grounding"] == "quote"
+    assert detail["unsupported"] == ["12.50"] and detail["quoted"] == [1]
+
+
+def test_a_grounded_answer_keeps_supported_wording_and_streams_the_quote_first(store, embedder):
+    model = FakeChatModel("Yes, that is paid leave for every employee [1].", model_id="local:x")
+    context = make_context(store, embedder, answer=model)  # "auto": local -> grounded
+    pieces = [
+        chunk["text"]
+        for mode, chunk in graph.stream(
+            {
+                "question": "how many days of paid annual leave does an employee get",
+                "tenant": "acme",
+                "stream": True,
+            },
+            context=context,
+            stream_mode=["custom"],
+        )
+    ]
+    assert pieces[0] == f"“{LEAVE}” [1]"
+    assert "".join(pieces) == f"“{LEAVE}” [1]\n\nYes, that is paid leave for every employee [1]."
+    result = run(context)
+    assert result["answer"] == "".join(pieces)
+    assert answer_step(result)["detail"]["grounding"] == "quote+model"
+
+
+def test_a_grounded_answer_stands_on_its_quote_when_the_model_is_down(store, embedder):
+    down = FakeChatModel(down=True)
+    result = run(make_context(store, embedder, answer=down, answer_style="grounded"))
+    assert result["answer"] == f"“{LEAVE}” [1]" and not result.get("error")
+    assert answer_step(result)["detail"]["reasons"] == ["model_unavailable"]
+
+
+def test_a_generative_answer_with_only_invented_facts_falls_back_to_the_quote(store, embedder):
+    model = FakeChatModel("The yearly membership fee is £12.50 [1].")
+    result = run(make_context(store, embedder, answer=model))  # fake:answer -> generative
+    leave = next(n for n, h in enumerate(result["context_hits"], 1) if h["title"] == "Annual leave")
+    assert result["answer"] == f"“{LEAVE}” [{leave}]"
+    assert answer_step(result)["detail"]["grounding"] == "quote_fallback"
