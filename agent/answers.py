@@ -22,6 +22,8 @@ __all__ = [
     "Progress",
     "Rating",
     "RetrievedChunk",
+    "Review",
+    "ReviewAction",
     "Route",
     "TraceStep",
     "Turn",
@@ -44,7 +46,10 @@ CORRECTION_MAX_CHARS = 3000
 
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
-FeedbackSource = Literal["button", "reaction", "invoke", "cli", "tool"]
+FeedbackSource = Literal["button", "reaction", "invoke", "cli", "tool", "console"]
+#: A reviewer's verdict in the console: the 👎's correction accepted as the gold answer,
+#: a gold answer written (edited), a knowledge-base gap, or nothing to do.
+ReviewAction = Literal["accept", "edit", "kb_gap", "dismiss"]
 #: "thread": a marker that askloop takes part in a thread (not a real message).
 MessageRole = Literal["answer", "question", "thread"]
 
@@ -190,6 +195,24 @@ class LoggedAnswer:
     withdrawn: bool
     #: Each user's latest rating, for exports that merge the votes of identical answers.
     votes: tuple[Vote, ...] = ()
+    #: The gold answer of the latest review that set one (exports prefer it over
+    #: ``correction``), and the latest review's action ("" when never reviewed).
+    gold: str = ""
+    review: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One reviewer's action on an answer (stored as an event; the latest wins)."""
+
+    answer_id: str
+    action: ReviewAction
+    #: Who reviewed: the console token's name ("local" on this machine without one).
+    reviewer: str
+    #: The gold answer (accept, edit); "" otherwise.
+    gold: str = ""
+    source: Literal["console"] = "console"
+    created_at: datetime = field(default_factory=_now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ __all__ = [
     "EmbedderSettings",
     "GraphSettings",
     "IngestSettings",
+    "ConsoleSettings",
+    "ConsoleToken",
     "ModelSettings",
     "ProviderKeys",
     "SearchSettings",
@@ -147,3 +149,45 @@ class ProviderKeys(Section):
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+
+
+class ConsoleToken(Section):
+    """A sign-in token of the review console, scoped to one tenant (or to all)."""
+
+    #: Who signs in with it: recorded as the reviewer of every action taken.
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    token: SecretStr
+    #: The one tenant it sees; None: every tenant.
+    tenant: str | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 16:
+            raise ValueError("a console token must be at least 16 characters")
+        return v
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_ok(cls, v: str | None) -> str | None:
+        return None if v is None else validate_tenant(v)
+
+
+class ConsoleSettings(Section):
+    """The review console at ``/console/`` of ``askloop serve``.
+
+    With no token at all it answers only requests from this machine (loopback, no
+    forwarding headers); with any token every request must sign in with one.
+    """
+
+    #: ASKLOOP_CONSOLE_TOKEN: signs in to every tenant (reviewer "admin").
+    token: SecretStr | None = None
+    #: Tenant-scoped tokens ([[console.tokens]] tables).
+    tokens: tuple[ConsoleToken, ...] = ()
+
+    @field_validator("token")
+    @classmethod
+    def _token_long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("ASKLOOP_CONSOLE_TOKEN must be at least 16 characters")
+        return v

@@ -33,6 +33,8 @@ from askloop.config.platforms import (
 )
 from askloop.config.sections import (
     TENANT_PATTERN,
+    ConsoleSettings,
+    ConsoleToken,
     EmbedderSettings,
     GraphSettings,
     IngestSettings,
@@ -48,6 +50,8 @@ from askloop.config.sections import (
 # The tables live in sections.py and platforms.py; every name stays importable from here.
 __all__ = [
     "ENV_VARS",
+    "ConsoleSettings",
+    "ConsoleToken",
     "TEAMS_APP_TYPES",
     "TENANT_PATTERN",
     "EmbedderSettings",
@@ -98,6 +102,7 @@ ENV_VARS: Mapping[str, tuple[str, ...]] = {
     "MicrosoftAppType": ("teams", "app_type"),
     "MicrosoftAppTenantId": ("teams", "app_tenant_id"),
     "BOTFRAMEWORK_OPENID_METADATA": ("teams", "openid_metadata"),
+    "ASKLOOP_CONSOLE_TOKEN": ("console", "token"),
 }
 
 
@@ -127,6 +132,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("default_tenant")
     @classmethod

@@ -139,7 +139,8 @@ def build_example(
         prompt=messages,
         answer=clean(answer),
         rating=item.rating,
-        correction=clean(item.correction),
+        # A reviewer's gold answer outranks the user's raw correction.
+        correction=clean(item.gold or item.correction),
         shown=shown,
         cited=tuple(c.chunk_id for c in r.citations),
         retrieved=r.retrieved,

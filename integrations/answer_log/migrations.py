@@ -163,4 +163,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE feedback_events SET rated_at = created_at",
         ),
     ),
+    Migration(
+        "m007_reviews",
+        (
+            # The review console's actions on answers (agent.answers.Review): append-only
+            # events, the latest per answer wins; a gold answer is what exports teach.
+            """
+            CREATE TABLE reviews (
+                id          {serial_pk},
+                answer_id   TEXT NOT NULL REFERENCES answers (answer_id),
+                action      TEXT NOT NULL
+                            CHECK (action IN ('accept', 'edit', 'kb_gap', 'dismiss')),
+                gold        TEXT NOT NULL DEFAULT '',
+                reviewer    TEXT NOT NULL,
+                source      TEXT NOT NULL DEFAULT 'console',
+                created_at  {timestamp} NOT NULL
+            )
+            """,
+            "CREATE INDEX reviews_by_answer ON reviews (answer_id, id)",
+        ),
+    ),
 )

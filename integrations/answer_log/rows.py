@@ -40,9 +40,12 @@ class FeedbackEvent(NamedTuple):
         return _from_ts(self.rated_at), self.id
 
 
-def logged_answer(row: dict[str, Any], events: list[FeedbackEvent]) -> LoggedAnswer:
+def logged_answer(
+    row: dict[str, Any], events: list[FeedbackEvent], review: tuple[str, str] | None = None
+) -> LoggedAnswer:
     """The answer in ``row`` with its ratings: each user's latest event (by
-    :meth:`FeedbackEvent.order`) counts, whatever order the events were written in."""
+    :meth:`FeedbackEvent.order`) counts, whatever order the events were written in;
+    ``review`` is its latest gold answer and review action."""
     latest: dict[str, tuple[int, str | None]] = {}
     votes: dict[str, Vote] = {}
     reason = correction = ""
@@ -72,6 +75,8 @@ def logged_answer(row: dict[str, Any], events: list[FeedbackEvent]) -> LoggedAns
         correction=correction,
         withdrawn=row["withdrawn_at"] is not None,
         votes=tuple(votes.values()),
+        gold=review[0] if review else "",
+        review=review[1] if review else "",
     )
 
 

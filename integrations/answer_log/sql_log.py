@@ -23,6 +23,7 @@ from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 from askloop.integrations.answer_log.database import SqlDatabase
 from askloop.integrations.answer_log.deliveries import DeliveriesMixin
 from askloop.integrations.answer_log.migrations import Dialect
+from askloop.integrations.answer_log.reviews import ReviewsMixin
 from askloop.integrations.answer_log.rows import FeedbackEvent, logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
@@ -71,7 +72,7 @@ def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
     raise InvalidInputError("ASKLOOP_DATABASE_URL must start with postgresql:// or sqlite:///")
 
 
-class SqlAnswerLog(DeliveriesMixin):
+class SqlAnswerLog(DeliveriesMixin, ReviewsMixin):
     """``AnswerLog`` over one :class:`SqlDatabase`."""
 
     def __init__(self, db: SqlDatabase) -> None:
@@ -312,6 +313,7 @@ class SqlAnswerLog(DeliveriesMixin):
         tenant: str | None = None,
         oldest_first: bool = False,
         light: bool = False,
+        order: str | None = None,
     ) -> list[LoggedAnswer]:
         # light: skip the trace and queries, which exports do not need (the bulk of a row).
         columns = [
@@ -319,11 +321,11 @@ class SqlAnswerLog(DeliveriesMixin):
         ]
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (*params, tenant)
+        direction = "ASC" if oldest_first else "DESC"
         cur.execute(
             self._db.sql(
                 f"SELECT {', '.join(columns)} FROM answers WHERE {where} "
-                f"ORDER BY created_at {'ASC' if oldest_first else 'DESC'}, answer_id "
-                f"LIMIT {int(limit)}"
+                f"ORDER BY {order or f'created_at {direction}, answer_id'} LIMIT {int(limit)}"
             ),
             tuple(params),
         )
@@ -343,4 +345,8 @@ class SqlAnswerLog(DeliveriesMixin):
         events: dict[str, list[FeedbackEvent]] = {}
         for answer_id, *event in cur.fetchall():
             events.setdefault(answer_id, []).append(FeedbackEvent(*event))
-        return [logged_answer(r, events.get(r["answer_id"], [])) for r in rows]
+        reviews = self._reviews_for(cur, ids)
+        return [
+            logged_answer(r, events.get(r["answer_id"], []), reviews.get(r["answer_id"]))
+            for r in rows
+        ]

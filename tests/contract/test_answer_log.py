@@ -109,6 +109,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
         "m006_feedback_rated_at",
+        "m007_reviews",
     ]
     answer_log.close()  # a new connection re-checks and applies nothing twice
     assert answer_log.applied_migrations() == [
@@ -118,6 +119,7 @@ def test_migrations_are_recorded_and_run_once(answer_log):
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
         "m006_feedback_rated_at",
+        "m007_reviews",
     ]
     assert answer_log.get_answer("a1") is not None
 
@@ -472,6 +474,7 @@ def test_an_old_database_is_migrated_in_place_without_losing_rows(tmp_path):
         "m004_deliveries_and_message_links",
         "m005_delivery_leases",
         "m006_feedback_rated_at",
+        "m007_reviews",
     ]
     log.close()
 
