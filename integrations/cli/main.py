@@ -193,7 +193,8 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
     if report.problems:
         summary += f", {len(report.problems)} skipped"
     print(f"{summary} in {report.total_seconds:.1f}s")
-    if report.files_seen:  # refits only when the corpus changed (or nothing is fitted yet)
+    # Refits only with the calibrated router, when the corpus changed (or nothing is fitted).
+    if report.files_seen:
         from askloop.integrations.cli.tune import calibrate_after_ingest
 
         calibrate_after_ingest(services, tenant)

@@ -1,6 +1,6 @@
 """``askloop tune router [--tenant T] [--json]``: fit the tenant's route decision on its
 own corpus (integrations/tuning/router.py); ``askloop ingest`` does the same whenever
-the corpus changed."""
+the corpus changed, when the calibrated router is configured (it is opt-in)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 
 def calibrate_after_ingest(services: Any, tenant: str) -> None:
-    """Refit the tenant's router when the ingest changed its corpus (one line on stderr)."""
+    """Refit the tenant's router when the ingest changed its corpus (one line on stderr),
+    if routing uses it: a fit costs seconds and nothing reads it under another router."""
+    if services.policy.router != "calibrated":
+        return
     result = services.calibrate_router(tenant)
     if result.status != "unchanged":
         print(f"askloop: router of tenant {tenant} {_STATUS[result.status]}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""``askloop tune router`` and the refit after ``askloop ingest``, in-process."""
+"""``askloop tune router`` and the refit after ``askloop ingest`` (only when the calibrated
+router is configured), in-process."""
 
 from __future__ import annotations
 
@@ -22,7 +23,26 @@ def home(monkeypatch, tmp_path):
     return tmp_path / "home"
 
 
-def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, capsys):
+def calibrated(monkeypatch, tmp_path) -> None:
+    config = tmp_path / "askloop.toml"
+    config.write_text('[graph]\nrouter = "calibrated"\n')
+    monkeypatch.setenv("ASKLOOP_CONFIG", str(config))
+
+
+def test_ingest_fits_no_router_unless_the_calibrated_one_is_configured(home, tmp_path, capsys):
+    corpus = tmp_path / "docs"
+    shutil.copytree(HANDBOOK / "office", corpus)
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    assert "router of tenant" not in capsys.readouterr().err
+    assert not (home / "router").exists()
+
+    assert main(["tune", "router", "--tenant", "acme"]) == 0  # explicit: fits anyway
+    assert "tenant acme: router fitted" in capsys.readouterr().out
+    assert (home / "router" / "acme.json").is_file()
+
+
+def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, capsys, monkeypatch):
+    calibrated(monkeypatch, tmp_path)
     corpus = tmp_path / "docs"
     shutil.copytree(HANDBOOK / "office", corpus)
     assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
@@ -43,7 +63,16 @@ def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, cap
     assert main(["tune", "router", "--tenant", "acme"]) == 0
     printed = capsys.readouterr()
     assert "tenant acme: router fitted" in printed.out
-    assert 'router = "calibrated"' in printed.err  # opt-in: fitted is not yet used
+    assert 'router = "calibrated"' not in printed.err  # configured: no opt-in hint
+
+
+def test_tune_router_says_the_fit_is_unused_until_configured(home, tmp_path, capsys):
+    corpus = tmp_path / "docs"
+    shutil.copytree(HANDBOOK / "office", corpus)
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    capsys.readouterr()
+    assert main(["tune", "router", "--tenant", "acme"]) == 0
+    assert 'router = "calibrated"' in capsys.readouterr().err  # opt-in: fitted, not yet used
 
 
 def test_tune_router_on_an_empty_tenant_says_the_default_router_decides(home, capsys):
