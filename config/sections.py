@@ -112,7 +112,8 @@ class WeaviateSettings(Section):
 
 
 class ModelSettings(Section):
-    #: "provider:model": local:default, anthropic:<model>, openai:<model> or openai:ft:<id>.
+    #: "provider:model": local:default, local:PATH (a GGUF file or a folder holding
+    #: model.gguf), anthropic:<model>, openai:<model> or openai:ft:<id>.
     answer: str = "local:default"
     finetuned: str = "local:default"
     #: Per-call timeout and attempts (429/5xx/timeouts are retried with backoff).

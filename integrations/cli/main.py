@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TextIO
 from askloop.agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
 from askloop.agent.records import SEARCH_MODES, Hit
 from askloop.config.settings import Settings, SettingsError, load_settings, validate_tenant
+from askloop.integrations.cli import say
 from askloop.integrations.cli.args import whole_number
 
 __all__ = ["main"]
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"askloop: {exc}", file=sys.stderr)
+        say.error(str(exc))
         return EXIT_USAGE
     level = settings.log_level
     if args.command == "serve" and level in ("WARNING", "ERROR"):
@@ -121,18 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             tenant = _tenant(args, settings) if getattr(args, "tenant", None) else None
             return cli_answers.run(args, services, tenant)
-    except (_UsageError, SettingsError) as exc:
-        print(f"askloop: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (InvalidInputError, UnknownAnswerError) as exc:
-        print(f"askloop: {exc}", file=sys.stderr)
+    except (_UsageError, SettingsError, InvalidInputError, UnknownAnswerError) as exc:
+        say.error(str(exc))
         return EXIT_USAGE
     except AskloopError as exc:
         log.debug("command failed", exc_info=True)
-        print(f"askloop: {exc}", file=sys.stderr)
+        say.error(str(exc))
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("askloop: interrupted", file=sys.stderr)
+        say.error("interrupted")
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); not an error worth a traceback.
@@ -142,18 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # Its text is not ours and may carry hosts, paths or secrets: only the log gets it.
         log.debug("unexpected failure", exc_info=True)
-        print(
-            f"askloop: unexpected error ({type(exc).__name__}); run with -vv for details",
-            file=sys.stderr,
-        )
+        say.error(f"unexpected error ({type(exc).__name__}); run with -vv for details")
         return EXIT_FAILURE
     finally:
         if fresh and settings.home.exists():
             # Said once, when it is made: where askloop keeps its data from now on.
-            print(
-                f"askloop: created the data dir {settings.home.resolve()} "
-                "(set ASKLOOP_HOME to keep it elsewhere)",
-                file=sys.stderr,
+            say.note(
+                f"created the data dir {settings.home.resolve()} "
+                "(set ASKLOOP_HOME to keep it elsewhere)"
             )
 
 
@@ -181,7 +175,7 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
         progress=progress,
     )
     for problem in report.problems:
-        print(f"askloop: warning: skipped {problem.path}: {problem.reason}", file=sys.stderr)
+        say.warning(f"skipped {problem.path}: {problem.reason}")
     summary = (
         f"tenant {tenant}: {report.documents_written} documents written "
         f"({report.chunks_written} chunks), {report.documents_unchanged} unchanged"
@@ -199,7 +193,7 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
 
         calibrate_after_ingest(services, tenant)
     if report.files_seen == 0 and not report.problems:
-        print("askloop: warning: no supported files found (md, txt, html, pdf)", file=sys.stderr)
+        say.warning("no supported files found (md, txt, html, pdf)")
         return EXIT_USAGE
     return EXIT_USAGE if report.problems else EXIT_OK
 

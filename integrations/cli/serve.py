@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
+
+from askloop.integrations.cli import say
 
 __all__ = ["add_parser", "run"]
 
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace, services: Any) -> int:
     try:
         asyncio.run(serve(ServerRuntime(services), host=host, port=port))
     except OSError as exc:
-        print(f"askloop: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        say.error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 2
     return 0

@@ -10,17 +10,23 @@ __all__ = ["make_chat_model"]
 
 
 def make_chat_model(spec: str, settings: Settings) -> ChatModel:
-    """``local:default``, ``anthropic:<model>``, ``openai:<model>`` (incl. ``openai:ft:…``)."""
+    """``local:default``, ``local:PATH`` (a GGUF file, or a folder holding ``model.gguf``),
+    ``anthropic:<model>``, ``openai:<model>`` (incl. ``openai:ft:…``).
+
+    A ``local:`` path is checked here (exists, readable, GGUF), before any model loads."""
     provider, _, model = spec.partition(":")
     models = settings.models
     keys = settings.providers
     if not model:
         raise InvalidInputError(f"model {spec!r} must look like provider:model")
     if provider == "local":
+        from askloop.integrations.models.gguf import local_model_file
         from askloop.integrations.models.local import LocalChatModel
 
         return LocalChatModel(
-            threads=models.local_threads, context_tokens=models.local_context_tokens
+            model_path=local_model_file(model),
+            threads=models.local_threads,
+            context_tokens=models.local_context_tokens,
         )
     from askloop.integrations.models.hosted import AnthropicChatModel, OpenAIChatModel, RetryPolicy
 

@@ -74,7 +74,8 @@ def default_model_path() -> Path:
 
 
 class LocalChatModel:
-    """SmolLM2-135M-Instruct via llama.cpp; a ``ChatModel``.
+    """A GGUF chat model via llama.cpp (by default the shipped SmolLM2-135M-Instruct); a
+    ``ChatModel``.
 
     The model loads on first ``complete()`` (or ``load()``), once per instance; ``close()``
     frees it. Requests run one at a time (one llama.cpp slot); concurrent callers queue.
@@ -100,7 +101,8 @@ class LocalChatModel:
 
     @property
     def model_id(self) -> str:
-        return LOCAL_MODEL_ID
+        """What answers record: the shipped model's name, else ``local:`` + the file's path."""
+        return LOCAL_MODEL_ID if self._model_path is None else f"local:{self._model_path}"
 
     @property
     def context_tokens(self) -> int:
@@ -186,7 +188,7 @@ class LocalChatModel:
         log.debug("local completion timings: %s", result.get("timings"))
         return Completion(
             text=drop_repeats(choice["message"].get("content") or ""),
-            model=LOCAL_MODEL_ID,
+            model=self.model_id,
             input_tokens=usage.get("prompt_tokens"),
             output_tokens=usage.get("completion_tokens"),
             finish_reason=choice.get("finish_reason"),

@@ -218,7 +218,7 @@ def test_with_the_log_down_cli_and_tool_report_the_assistants_error(
     with parts() as services:
         tool = {t.name: t for t in build_tools(services.assistant, tenant="acme")}["rate_answer"]
         reported = tool.invoke({"answer_id": "a1", "rating": "up"})
-    assert cli == ["askloop: the answer log cannot be reached"] * 2
+    assert cli == ["askloop: error: the answer log cannot be reached"] * 2
     assert reported == "Error: the answer log cannot be reached."
     assert through_assistant == ["recent", "rate", "rate"]
 
@@ -232,7 +232,7 @@ def test_with_the_store_down_cli_tool_and_graph_report_the_assistants_error(
         tool = {t.name: t for t in build_tools(services.assistant, tenant="acme")}
         reported = tool["search_knowledge_base"].invoke({"query": "annual leave"})
         record = services.assistant.answer(_turn())
-    assert capsys.readouterr().err.strip() == "askloop: the knowledge base is unreachable"
+    assert capsys.readouterr().err.strip() == "askloop: error: the knowledge base is unreachable"
     assert reported == "Error: the knowledge base is unreachable."
     assert record.trace[0].detail["reason"] == "store_unavailable"
     assert through_assistant == ["search", "search", "answer"]

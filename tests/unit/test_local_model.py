@@ -31,7 +31,8 @@ def model() -> Iterator[LocalChatModel]:
 def test_constructing_loads_nothing(tmp_path: Path):
     m = LocalChatModel(model_path=tmp_path / "missing.gguf", threads=2, context_tokens=1024)
     assert isinstance(m, ChatModel)
-    assert m.model_id == LOCAL_MODEL_ID and m.context_tokens == 1024
+    assert m.model_id == f"local:{tmp_path / 'missing.gguf'}" and m.context_tokens == 1024
+    assert LocalChatModel().model_id == LOCAL_MODEL_ID
     with pytest.raises(ModelUnavailableError, match="missing"):
         m.complete(EXTRACTION)
 
