@@ -2,8 +2,9 @@
 
 Field names follow the trainers exactly: OpenAI fine-tuning (chat SFT with per-message
 ``weight``, DPO with ``input``/``preferred_output``/``non_preferred_output``), TRL's
-conversational SFT, DPO (``prompt``/``chosen``/``rejected``) and KTO
-(``prompt``/``completion``/``label``), and RAFT in chat form. ``router`` is askloop's
+conversational prompt/completion SFT (loss on the answer only), DPO
+(``prompt``/``chosen``/``rejected``) and KTO (``prompt``/``completion``/``label``), and
+RAFT as conversational prompt/completion. ``router`` is askloop's
 own: labelled routing decisions to tune (or train) the router.
 """
 
@@ -49,10 +50,12 @@ FORMATS: Mapping[str, Format] = {
     for f in (
         Format("openai-sft", 10, "OpenAI chat fine-tuning (👍 answers, 👎 with a correction)"),
         Format("openai-dpo", 10, "OpenAI preference fine-tuning (pairs)"),
-        Format("trl-sft", 1, "TRL SFTTrainer, conversational"),
+        Format("trl-sft", 1, "TRL SFTTrainer, conversational prompt/completion"),
         Format("trl-dpo", 1, "TRL DPOTrainer, conversational (pairs)"),
         Format("trl-kto", 2, "TRL KTOTrainer, every rated answer (both labels needed)"),
-        Format("raft", 1, "Retrieval-augmented fine-tuning: oracle + distractor documents"),
+        Format(
+            "raft", 1, "Retrieval-augmented fine-tuning (prompt/completion): oracle + distractors"
+        ),
         Format("router", 1, "Routing: the router's features and the route a 👍 confirms"),
     )
 }
@@ -79,11 +82,13 @@ def sft_record(example: Example, *, openai: bool) -> dict[str, Any] | None:
 
 
 def sft_of(prompt: Sequence[Mapping[str, str]], target: str, *, openai: bool) -> dict[str, Any]:
-    """The conversation ``prompt`` taught to end in ``target``."""
+    """The conversation ``prompt`` taught to end in ``target``; earlier answers of the
+    thread are context, never targets (OpenAI: ``weight`` 0; TRL: in the prompt, which
+    carries no loss)."""
     messages: list[dict[str, Any]] = [dict(m) for m in prompt]
-    if openai:
-        # Earlier answers of the thread are context, not targets.
-        messages = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in messages]
+    if not openai:
+        return {"prompt": messages, "completion": [_assistant(target)]}
+    messages = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in messages]
     return {"messages": [*messages, _assistant(target)]}
 
 

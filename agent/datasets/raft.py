@@ -78,12 +78,12 @@ def raft_record(
     user = template.format(documents=documents_block(docs), question=_question_of(example))
     history = example.prompt[1:-1]
     return {
-        "messages": [
+        "prompt": [
             {"role": "system", "content": system},
             *history,
             {"role": "user", "content": user},
-            {"role": "assistant", "content": answer},
-        ]
+        ],
+        "completion": [{"role": "assistant", "content": answer}],
     }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "OpenAIDpoRecord",
     "OpenAISftRecord",
+    "PromptCompletionRecord",
     "RouterRecord",
     "SftRecord",
     "TrlDpoRecord",
@@ -72,8 +73,16 @@ Prompt = Annotated[list[Message], Field(min_length=1), AfterValidator(_ends_with
 Answer = Annotated[list[Message], Field(min_length=1), AfterValidator(_one_assistant)]
 
 
+class PromptCompletionRecord(_Schema):
+    """TRL SFT and RAFT, conversational prompt/completion: TRL computes the loss on the
+    completion only, so earlier answers of the thread (in the prompt) are never targets."""
+
+    prompt: Prompt
+    completion: Answer
+
+
 class SftRecord(_Schema):
-    """TRL SFT (conversational) and RAFT: a conversation ending in the answer."""
+    """A conversation ending in the answer (TRL's language-modelling type)."""
 
     messages: Annotated[list[Message], Field(min_length=1)]
 
@@ -149,9 +158,9 @@ class RouterRecord(_Schema):
 SCHEMAS: dict[str, type[_Schema]] = {
     "openai-sft": OpenAISftRecord,
     "openai-dpo": OpenAIDpoRecord,
-    "trl-sft": SftRecord,
+    "trl-sft": PromptCompletionRecord,
     "trl-dpo": TrlDpoRecord,
     "trl-kto": KtoRecord,
-    "raft": SftRecord,
+    "raft": PromptCompletionRecord,
     "router": RouterRecord,
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -12,17 +12,19 @@ from typing import Any
 
 from askloop.agent.answers import RetrievedChunk
 from askloop.agent.datasets.formats import FORMATS
-from askloop.agent.errors import InvalidInputError
+from askloop.agent.errors import InvalidInputError, ModelUnavailableError
 from askloop.agent.routing import tune_threshold
 from askloop.config.settings import validate_tenant
 from askloop.integrations.export.writer import (
+    TOKEN_FORMATS,
     WARN_BELOW,
+    CountTokens,
     ExportOptions,
     ExportReport,
     export_dataset,
 )
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "kto_weights", "run"]
 
 
 def _fraction(text: str) -> float:
@@ -76,6 +78,14 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="also redact personal data in knowledge-base text (default: documents keep "
         "the phone numbers and addresses they publish; secrets are removed everywhere)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="warn about TRL/RAFT examples longer than N tokens of the local model's "
+        "tokenizer (TRL's default max_length; 0: don't count) (default 1024)",
     )
     p.add_argument("--raft-distractors", type=int, default=3, metavar="K")
     p.add_argument(
@@ -144,8 +154,39 @@ def run(args: argparse.Namespace, services: Any) -> int:
             file=sys.stderr,
         )
     scopes = _scopes(args, answer_log)
+    with contextlib.ExitStack() as stack:
+        return _export(args, services, scopes, stack)
+
+
+def _token_counter(args: argparse.Namespace, stack: contextlib.ExitStack) -> CountTokens | None:
+    """The local model's tokenizer (llama.cpp, the shipped GGUF; loaded once, ~1 s)."""
+    if args.max_tokens <= 0 or args.fmt not in TOKEN_FORMATS:
+        return None
+    from askloop.integrations.models.local import LocalChatModel, default_model_path
+
+    try:
+        default_model_path()
+    except ModelUnavailableError as exc:
+        print(f"askloop: warning: not counting tokens: {exc}", file=sys.stderr)
+        return None
+    model = stack.enter_context(LocalChatModel(threads=1))
+
+    def count(messages: list[dict[str, str]]) -> int:
+        return model.count_tokens(messages)
+
+    return count
+
+
+def _export(
+    args: argparse.Namespace,
+    services: Any,
+    scopes: list[tuple[str | None, Path]],
+    stack: contextlib.ExitStack,
+) -> int:
+    answer_log = services.answer_log
     more = _more(services) if args.fmt == "raft" else None
     reports: list[ExportReport] = []
+    counter = _token_counter(args, stack)
     for tenant, path in scopes:
         opts = ExportOptions(
             fmt=args.fmt,
@@ -158,10 +199,13 @@ def run(args: argparse.Namespace, services: Any) -> int:
             redact_documents=args.redact_documents,
             raft_k=args.raft_distractors,
             raft_p=args.raft_oracle_p,
+            max_tokens=args.max_tokens,
         )
-        report = export_dataset(answer_log, opts, more=more, progress=_progress)
+        report = export_dataset(
+            answer_log, opts, more=more, progress=_progress, count_tokens=counter
+        )
         reports.append(report)
-        _print_report(args.fmt, report)
+        _print_report(args.fmt, report, args.max_tokens)
         if args.fmt == "router" and report.files:
             _print_tuning(report, services.settings.graph.route_threshold)
     return _status(reports)
@@ -202,15 +246,19 @@ def _print_tuning(r: ExportReport, current: float) -> None:
     )
 
 
-def _kto_weights(desirable: int, undesirable: int) -> tuple[float, float]:
-    """Weights that put desirable_weight * 👍 / (undesirable_weight * 👎) in TRL's
-    recommended [1, 4/3], rounded to 3 places towards the range."""
-    if desirable >= undesirable:
-        return 1.0, math.floor(desirable / undesirable * 1000) / 1000
-    return math.ceil(undesirable / desirable * 1000) / 1000, 1.0
+def kto_weights(desirable: int, undesirable: int) -> tuple[float, float]:
+    """``(desirable_weight, undesirable_weight)``: the minority's weight in the middle of
+    the range TRL's KTOTrainer recommends for the training file (desirable_weight *
+    👍 / (undesirable_weight * 👎) between 1 and 4/3, Eq. 8 of the KTO paper); the
+    majority's is 1."""
+    if desirable == undesirable:
+        return 1.0, 1.0
+    if desirable > undesirable:
+        return 1.0, round(desirable / undesirable / 1.15, 2)
+    return round(undesirable / desirable * 1.15, 2), 1.0
 
 
-def _print_report(fmt: str, r: ExportReport) -> None:
+def _print_report(fmt: str, r: ExportReport, max_tokens: int) -> None:
     who = f"tenant {r.tenant}" if r.tenant else "all tenants"
     detail = (
         f"{r.read} rated answers read; {r.duplicates} duplicates, {r.conflicts} "
@@ -227,10 +275,18 @@ def _print_report(fmt: str, r: ExportReport) -> None:
         print(f"  removed {r.stale_removed}: left by an earlier export with a validation share")
     if fmt == "trl-kto":
         d, u = r.desirable, r.undesirable
-        dw, uw = _kto_weights(d, u)
+        dw, uw = kto_weights(d, u)
         print(
             f"  KTO (training file): {d} desirable, {u} undesirable; balance with "
             f"desirable_weight={dw}, undesirable_weight={uw}"
+        )
+    if r.over_tokens:
+        print(
+            f"askloop: warning: {r.over_tokens} of {r.written} examples are longer than "
+            f"--max-tokens {max_tokens} (the longest {r.longest_tokens} tokens of the local "
+            "model's tokenizer); TRL truncates them from the end, cutting the answer: raise "
+            "the trainer's max_length or drop them",
+            file=sys.stderr,
         )
     if r.written < WARN_BELOW:
         print(

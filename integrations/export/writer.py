@@ -32,7 +32,14 @@ from askloop.agent.datasets.raft import MoreDistractors, is_validation, raft_rec
 from askloop.agent.errors import InvalidInputError
 from askloop.integrations.export.units import QuestionPairs, records_of, unit_of
 
-__all__ = ["ExportOptions", "ExportReport", "export_dataset", "val_path"]
+__all__ = [
+    "TOKEN_FORMATS",
+    "CountTokens",
+    "ExportOptions",
+    "ExportReport",
+    "export_dataset",
+    "val_path",
+]
 
 log = logging.getLogger(__name__)
 WARN_BELOW = 50
@@ -52,6 +59,15 @@ class ExportOptions:
     redact_documents: bool = False
     raft_k: int = 3
     raft_p: float = 0.8
+    #: Count examples longer than this many tokens (0: don't), for the TRL formats.
+    max_tokens: int = 0
+
+
+#: Formats a local TRL trainer reads: their length is counted with the local model's
+#: tokenizer (OpenAI counts with its own, and its limits are far above ours).
+TOKEN_FORMATS = frozenset({"trl-sft", "trl-dpo", "trl-kto", "raft"})
+#: messages -> their length in tokens under the model's chat template.
+CountTokens = Callable[[list[dict[str, str]]], int]
 
 
 @dataclass(slots=True)
@@ -80,6 +96,9 @@ class ExportReport:
     untouched: bool = False
     #: A ``.val`` file of an earlier export, removed because this one wrote none.
     stale_removed: Path | None = None
+    #: Examples written that are longer than ``max_tokens``, and the longest one's length.
+    over_tokens: int = 0
+    longest_tokens: int = 0
 
     @property
     def written(self) -> int:
@@ -98,8 +117,11 @@ def _partial(path: Path) -> Path:
 class _Writer:
     """Validated, deduplicated, split records into temporary files; ``finish`` decides."""
 
-    def __init__(self, opts: ExportOptions, report: ExportReport) -> None:
+    def __init__(
+        self, opts: ExportOptions, report: ExportReport, count: CountTokens | None
+    ) -> None:
         self._opts, self._report, self._path = opts, report, opts.out
+        self._count = count if opts.max_tokens > 0 and opts.fmt in TOKEN_FORMATS else None
         self._seen: set[bytes] = set()
         self._targets = {"train": self._path, "val": val_path(self._path)}
         self._tmp = {side: _partial(p) for side, p in self._targets.items()}
@@ -121,6 +143,8 @@ class _Writer:
             self._report.duplicates += 1
             return
         self._seen.add(key)
+        if self._count is not None:
+            self._measure(self._count, record, len(line))
         side = "val" if is_validation(thread, self._opts.val_fraction, self._opts.seed) else "train"
         self._files[side].write(line + b"\n")
         if self._opts.fmt == "trl-kto":
@@ -136,6 +160,19 @@ class _Writer:
             self._report.val += 1
         else:
             self._report.train += 1
+
+    def _measure(self, count: CountTokens, record: dict[str, Any], size: int) -> None:
+        # A token is at least one byte of the JSON line (a special token of the template
+        # is one token for several bytes of role and quotes): short records need no count.
+        limit = self._opts.max_tokens
+        if size + 64 <= limit:
+            return
+        prompt = record["prompt"]
+        answers = [record[k] for k in ("completion", "chosen", "rejected") if k in record]
+        tokens = max(count([*prompt, *answer]) for answer in answers)
+        r = self._report
+        r.longest_tokens = max(r.longest_tokens, tokens)
+        r.over_tokens += tokens > limit
 
     def refusal(self) -> str | None:
         """Why the training file cannot be used: the minimums apply to it, not to both."""
@@ -267,8 +304,10 @@ def export_dataset(
     *,
     more: MoreDistractors | None = None,
     progress: Callable[[Iterable[LoggedAnswer], int], Iterable[LoggedAnswer]] | None = None,
+    count_tokens: CountTokens | None = None,
 ) -> ExportReport:
-    """Export one tenant (or all, when ``opts.tenant`` is None) to ``opts.out``."""
+    """Export one tenant (or all, when ``opts.tenant`` is None) to ``opts.out``;
+    ``count_tokens`` measures the TRL formats' examples against ``opts.max_tokens``."""
     if opts.fmt not in FORMATS:
         raise InvalidInputError(f"unknown format {opts.fmt!r}; use one of {', '.join(FORMATS)}")
     if not 0 <= opts.val_fraction < 1:
@@ -305,7 +344,7 @@ def export_dataset(
 
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     spool = opts.out.with_name(f".{opts.out.name}.spool")
-    writer = _Writer(opts, report)
+    writer = _Writer(opts, report, count_tokens)
     try:
         ballots = _spool(opts, examples(), _raft(opts, texts, more), spool)
         for record, thread in _records(opts, spool, ballots, report):

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,12 @@ class LocalChatModel:
     @property
     def context_tokens(self) -> int:
         return self._context_tokens
+
+    def count_tokens(self, messages: Sequence[Mapping[str, str]]) -> int:
+        """Tokens of ``messages`` as the model reads them: its chat template, its tokenizer
+        (loads the model on first use)."""
+        _, sock = self._loaded()
+        return _count_tokens(sock, [{"role": m["role"], "content": m["content"]} for m in messages])
 
     def load(self) -> None:
         """Load the model now (e.g. at startup) instead of on the first ``complete()``."""

@@ -88,6 +88,15 @@ def test_openai_sft_reproduces_the_prompt_with_history_weighted_zero(log, tmp_pa
     assert "<document" not in direct["messages"][1]["content"]
 
 
+def test_trl_sft_trains_on_the_answer_only(log, tmp_path):
+    _, records = run(log, "trl-sft", tmp_path)
+    follow_up = next(r for r in records if r["completion"][0]["content"].startswith("Yes: up"))
+    # The thread's earlier answer (rated 👍 here, but it could be 👎) is prompt, not target.
+    assert [m["role"] for m in follow_up["prompt"]] == ["system", "user", "assistant", "user"]
+    assert follow_up["prompt"][2]["content"] == "You get 26 days [1]."
+    assert all(set(r) == {"prompt", "completion"} and len(r["completion"]) == 1 for r in records)
+
+
 def test_dpo_pairs_come_from_corrections_and_same_question_ratings(log, tmp_path):
     _, records = run(log, "trl-dpo", tmp_path)
     pairs = {(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in records}
@@ -127,16 +136,16 @@ def test_router_examples_label_the_route_a_thumbs_up_confirms(log, tmp_path):
 def test_raft_mixes_the_oracle_with_hard_negatives(log, tmp_path):
     _, records = run(log, "raft", tmp_path, raft_k=2, raft_p=1.0)
     assert len(records) == 1  # a01: the only 👍 answer with a citation
-    user = records[0]["messages"][-2]["content"]
+    user = records[0]["prompt"][-1]["content"]
     assert user.count("<document index=") == 3  # the oracle + 2 distractors
     assert "26 days of paid annual leave" in user and "visitors" in user
-    answer = records[0]["messages"][-1]["content"]
+    answer = records[0]["completion"][0]["content"]
     n = user.index("Everyone gets 26 days")
     oracle_n = user[:n].rsplit('<document index="', 1)[1].split('"', 1)[0]
     assert answer == f"You get 26 days [{oracle_n}]."
     _, without = run(log, "raft", tmp_path, raft_k=2, raft_p=0.0)
-    assert "26 days of paid" not in without[0]["messages"][-2]["content"]
-    assert without[0]["messages"][-1]["content"] == "You get 26 days."
+    assert "26 days of paid" not in without[0]["prompt"][-1]["content"]
+    assert without[0]["completion"][0]["content"] == "You get 26 days."
 
 
 def test_personal_data_and_secrets_are_redacted_unless_the_operator_says_not_to(log, tmp_path):

@@ -9,7 +9,30 @@ import pytest
 
 from askloop.integrations.answer_log.sql_log import open_answer_log
 from askloop.integrations.cli.main import main
+from askloop.integrations.models import local
 from tests.export_fixture import populate
+
+
+class FourCharTokens:
+    """The local model's tokenizer seam: a token per four characters, no model load."""
+
+    def __init__(self, **_):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        pass
+
+    def count_tokens(self, messages):
+        return sum(len(m["content"]) for m in messages) // 4
+
+
+@pytest.fixture(autouse=True)
+def no_model_load(request, monkeypatch):
+    if "slow" not in request.keywords:
+        monkeypatch.setattr(local, "LocalChatModel", FourCharTokens)
 
 
 @pytest.fixture
@@ -173,3 +196,25 @@ def test_raft_oracle_probability_accepts_both_ends(logged, p):
     out = logged / "raft.jsonl"
     args = ["export", "--format", "raft", "--out", str(out), "--tenant", "acme"]
     assert main([*args, "--raft-oracle-p", p, "--raft-distractors", "1"]) == 0
+
+
+def test_examples_over_max_tokens_are_counted_and_warned_about(logged, capsys):
+    out = logged / "sft.jsonl"
+    args = ["export", "--format", "trl-sft", "--out", str(out), "--tenant", "acme"]
+    assert main([*args, "--max-tokens", "150"]) == 0
+    err = capsys.readouterr().err
+    # The two knowledge-base answers carry the long system prompt and two documents.
+    assert "warning: 2 of 22 examples are longer than --max-tokens 150" in err
+    assert main([*args, "--max-tokens", "100000"]) == 0
+    assert "longer than" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tokens_are_counted_with_the_local_models_tokenizer(logged, capsys):
+    out = logged / "kto.jsonl"
+    args = ["export", "--format", "trl-kto", "--out", str(out), "--tenant", "acme"]
+    assert main([*args, "--max-tokens", "120"]) == 0
+    err = capsys.readouterr().err
+    assert "examples are longer than --max-tokens 120 (the longest" in err
+    longest = int(err.split("(the longest ")[1].split(" tokens")[0])
+    assert 150 < longest < 1024  # SmolLM2's BPE: ~4 characters a token, plus the template

@@ -99,3 +99,14 @@ def test_the_split_is_a_function_of_the_thread(threads, fraction, seed):
     for thread in threads + threads:
         side = is_validation(thread, fraction, seed)
         assert sides.setdefault(thread, side) == side
+
+
+@given(desirable=st.integers(1, 5000), undesirable=st.integers(1, 5000))
+def test_kto_weights_fall_in_the_range_trl_recommends(desirable, undesirable):
+    from askloop.integrations.cli.export import kto_weights
+
+    dw, uw = kto_weights(desirable, undesirable)
+    # TRL's KTOTrainer check (trainer/kto_trainer.py), bounds rounded as it rounds them.
+    des = (round(undesirable * uw / desirable, 2), round(undesirable * uw / desirable * 1.33, 2))
+    und = (round(desirable * dw / undesirable / 1.33, 2), round(desirable * dw / undesirable, 2))
+    assert des[0] <= dw <= des[1] or und[0] <= uw <= und[1]

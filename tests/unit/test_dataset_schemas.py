@@ -21,10 +21,13 @@ VALID = {
         "preferred_output": [GOOD],
         "non_preferred_output": [BAD],
     },
-    "trl-sft": {"messages": [SYSTEM, USER, GOOD]},
+    "trl-sft": {"prompt": [SYSTEM, USER, EARLIER, USER], "completion": [GOOD]},
     "trl-dpo": {"prompt": [SYSTEM, USER], "chosen": [GOOD], "rejected": [BAD]},
     "trl-kto": {"prompt": [USER], "completion": [GOOD], "label": True},
-    "raft": {"messages": [SYSTEM, {"role": "user", "content": "<documents>…</documents>"}, GOOD]},
+    "raft": {
+        "prompt": [SYSTEM, {"role": "user", "content": "<documents>…</documents>"}],
+        "completion": [GOOD],
+    },
     "router": {
         "question": "How many days of leave?",
         "features": {"score": 0.62, "best_cosine": 0.5},
@@ -58,15 +61,18 @@ def changed(fmt: str, path: tuple, value=...) -> dict:
 
 INVALID = [
     # The conversation formats.
-    ("trl-sft", changed("trl-sft", ("messages",), []), "messages"),
-    ("trl-sft", changed("trl-sft", ("messages", -1), USER), "assistant answer"),
+    ("trl-sft", changed("trl-sft", ("prompt",), []), "prompt"),
+    ("trl-sft", changed("trl-sft", ("prompt", -1), GOOD), "user"),
+    ("trl-sft", changed("trl-sft", ("completion",), [USER]), "exactly one"),
+    ("trl-sft", changed("trl-sft", ("completion",), [GOOD, GOOD]), "exactly one"),
+    ("trl-sft", {"messages": [SYSTEM, USER, GOOD]}, "messages"),  # trains on every token
     ("trl-sft", {**VALID["trl-sft"], "extra": 1}, "extra"),
-    ("trl-sft", changed("trl-sft", ("messages", 1, "role"), "tool"), "role"),
-    ("trl-sft", changed("trl-sft", ("messages", 1, "content"), "   "), "empty text"),
-    ("trl-sft", changed("trl-sft", ("messages", 1, "content"), 7), "content"),
-    ("trl-sft", changed("trl-sft", ("messages", 1, "name"), "alice"), "name"),
-    ("raft", changed("raft", ("messages",)), "messages"),
-    ("raft", changed("raft", ("messages", 2, "weight"), 1), "weight"),  # OpenAI's key only
+    ("trl-sft", changed("trl-sft", ("prompt", 1, "role"), "tool"), "role"),
+    ("trl-sft", changed("trl-sft", ("prompt", 1, "content"), "   "), "empty text"),
+    ("trl-sft", changed("trl-sft", ("prompt", 1, "content"), 7), "content"),
+    ("trl-sft", changed("trl-sft", ("prompt", 1, "name"), "alice"), "name"),
+    ("raft", changed("raft", ("completion",)), "completion"),
+    ("raft", changed("raft", ("completion", 0, "weight"), 1), "weight"),  # OpenAI's key only
     ("openai-sft", changed("openai-sft", ("messages", 1, "weight"), 0), "assistant messages"),
     ("openai-sft", changed("openai-sft", ("messages", 2, "weight"), 2), "weight"),
     ("openai-sft", changed("openai-sft", ("messages", 4, "weight"), 0), "weighted"),

@@ -150,7 +150,7 @@ def test_raft_distractors_never_contain_the_answer():
     rec = raft_record(
         ex, system="S", template=TEMPLATE, k=2, p_oracle=1.0, seed=0, more=more, scrub=True
     )
-    user = rec["messages"][-2]["content"]
+    user = rec["prompt"][-1]["content"]
     assert user.count("72 hours") == 1  # the oracle's, in no distractor
     assert "garage is for visitors" in user and "26 days" in user
     assert asked and {"refunds", "returns", "faq", "parking"} <= asked[0][0]
