@@ -6,9 +6,10 @@ answers are unreliable, and generative for any other):
 - **grounded**: the answer leads with the sentence(s) of the documents that answer the
   question (agent/quotes.py), quoted with their citation. The model's own wording
   follows only when every number and name it states is in a document it was shown
-  (its quoted document, or one it cites) or in the question, and when it adds
-  something (a sentence that only restates the quote, or says nothing was found, is
-  left out); otherwise the quote stands alone.
+  (its quoted document, or one it cites) or in the question; a sentence that only
+  restates the quote, says nothing was found, or whose words are mostly not the
+  documents' (``MIN_SHARE`` of agent/attribution.py: "The document is a list of days,
+  not a list of days.") is left out. When nothing is left, the quote stands alone.
 - **generative**: the model's answer, less each sentence that states a number or a name
   found in no document it was given and not in the question; when nothing is left, the
   quote stands in for it.
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from askloop.agent.attribution import MIN_SHARE
 from askloop.agent.facts import Vocabulary, sentences, unsupported, vocabulary
 from askloop.agent.quotes import Quote
 from askloop.agent.state import HitData
@@ -129,8 +131,10 @@ def compose_grounded(
             missing += bad
         elif _NOTHING_FOUND.search(sentence):
             reasons.append("says_not_found")
-        elif set(content_words(_MARKER.sub(" ", sentence))) <= said:
+        elif (words := set(content_words(_MARKER.sub(" ", sentence)))) <= said:
             reasons.append("restates_quote")
+        elif len(words & known.words) < MIN_SHARE * len(words):
+            reasons.append("not_from_documents")
         else:
             kept.append(sentence)
     dropped = len(pieces) - len(kept)
