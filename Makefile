@@ -36,6 +36,9 @@ $(LG_STAMP): pyproject.toml constraints-langgraph.txt
 # tests/e2e/test_langgraph_dev.py runs this venv's `langgraph dev`.
 langgraph-venv: $(LG_STAMP)
 
+# The answer id of the newest logged answer to a question ($(call answer_id,QUESTION)).
+answer_id = $$($(BIN)/askloop log --json --limit 10 | $(PY) -c 'import json, sys; print(next(r["answer_id"] for r in map(json.loads, sys.stdin) if r["question"] == sys.argv[1]))' "$(1)")
+
 demo: $(STAMP)
 	$(BIN)/askloop ingest kb/handbook
 	$(BIN)/askloop search "Chat is down during an outage, how do we talk to each other?" --k 2
@@ -43,8 +46,9 @@ demo: $(STAMP)
 	$(BIN)/askloop ask "How many days of annual leave do employees get?"
 	$(BIN)/askloop ask "Which days are we expected in the office?"
 	$(BIN)/askloop ask "What is the capital of France?"
-	@echo; echo "== rate the newest answer, then show the log =="
-	$(BIN)/askloop rate "$$($(BIN)/askloop log --json --limit 1 | $(PY) -c 'import json, sys; print(json.load(sys.stdin)["answer_id"])')" up --reason "demo rating"
+	@echo; echo "== rate them as a reviewer would: the leave answer is right, the tuned model's is not =="
+	$(BIN)/askloop rate "$(call answer_id,How many days of annual leave do employees get?)" up --reason "26 days, quoted from the leave policy"
+	$(BIN)/askloop rate "$(call answer_id,What is the capital of France?)" down --reason "wrong capital" --correction "The capital of France is Paris."
 	$(BIN)/askloop log --limit 5
 
 test: $(STAMP) $(LG_STAMP)
