@@ -24,7 +24,7 @@ from askloop.integrations.export.writer import (
     export_dataset,
 )
 
-__all__ = ["add_parser", "kto_weights", "run"]
+__all__ = ["add_parser", "kto_weights", "more_distractors", "run"]
 
 
 def _fraction(text: str) -> float:
@@ -105,7 +105,9 @@ def _progress(items: Iterable[Any], total: int) -> Iterator[Any]:
     )
 
 
-def _more(services: Any) -> Any:
+def more_distractors(services: Any) -> Any:
+    """RAFT's extra distractors: the hybrid search the graph runs, minus the chunks shown."""
+
     def more(tenant: str, question: str, exclude: set[str], n: int) -> list[RetrievedChunk]:
         # The search the graph ran for the question (the one in agent/search.py).
         hits = services.assistant.search(question, tenant=tenant, k=n + len(exclude), mode="hybrid")
@@ -184,7 +186,7 @@ def _export(
     stack: contextlib.ExitStack,
 ) -> int:
     answer_log = services.answer_log
-    more = _more(services) if args.fmt == "raft" else None
+    more = more_distractors(services) if args.fmt == "raft" else None
     reports: list[ExportReport] = []
     counter = _token_counter(args, stack)
     for tenant, path in scopes:

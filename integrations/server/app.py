@@ -6,6 +6,7 @@
 | POST /api/messages  | Bot Framework activities (``integrations.teams``)           |
 | GET /healthz        | 200 when the store, the log and the memory answer, else 503 |
 | GET /metrics        | Prometheus text                                             |
+| /console/           | the review console (``integrations.console``)               |
 
 Adapters acknowledge first and answer in background tasks; on SIGTERM the server stops
 accepting, lets acknowledged answers finish (``server.shutdown_grace_seconds``), then
@@ -51,7 +52,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 def build_app(runtime: ServerRuntime) -> web.Application:
     """The aiohttp application with every route mounted (no socket opened)."""
-    from askloop.integrations import slack, teams
+    from askloop.integrations import console, slack, teams
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[RUNTIME] = runtime
@@ -59,6 +60,7 @@ def build_app(runtime: ServerRuntime) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     slack.mount(app, runtime)
     teams.mount(app, runtime)
+    console.mount(app, runtime)
     return app
 
 
@@ -147,7 +149,8 @@ async def serve(runtime: ServerRuntime, *, host: str, port: int) -> None:
     runner = await start(runtime, host=host, port=port)
     bound = ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses)
     print(
-        f"askloop serve: listening on {bound} (/slack/events, /api/messages, /healthz, /metrics)",
+        f"askloop serve: listening on {bound} "
+        "(/slack/events, /api/messages, /healthz, /metrics, /console/)",
         flush=True,
     )
     try:

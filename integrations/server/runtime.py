@@ -183,6 +183,11 @@ class AsyncAssistant:
             feedback.get("rating") or "cleared",
         ).inc()
 
+    async def read_log(self, fn: Callable[..., T], *args: Any) -> T:
+        """A quick call on the log, off the event loop (the console's reads and reviews,
+        which commit before this returns)."""
+        return await self._run(self._io, fn, *args)
+
     async def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return await self._run(
             self._io, lambda: self._assistant.get_answer(answer_id, tenant=tenant)

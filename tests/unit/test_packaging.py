@@ -41,6 +41,8 @@ def test_the_wheel_installs_only_the_askloop_name(tmp_path):
     assert "askloop/prompts/answer_with_context.txt" in names
     assert "askloop/config/askloop.example.toml" in names
     assert "askloop/integrations/slack/__init__.py" in names
+    assert "askloop/integrations/console/templates/queue.html" in names
+    assert "askloop/integrations/console/static/console.js" in names
 
 
 def test_a_project_with_its_own_tools_and_config_modules_can_use_askloop(tmp_path):
