@@ -160,7 +160,7 @@ def test_export_teaches_the_gold_answer_over_the_raw_correction(answer_log, tmp_
 
     def target() -> str:
         export_dataset(answer_log, ExportOptions(fmt="trl-sft", out=out, tenant="acme"))
-        return orjson.loads(out.read_text().splitlines()[0])["messages"][-1]["content"]
+        return orjson.loads(out.read_text().splitlines()[0])["completion"][-1]["content"]
 
     assert target() == "30 days"
     answer_log.add_review(Review("a1", "edit", "alice", gold="Everyone gets 26 days."))

@@ -162,7 +162,7 @@ def test_an_edited_gold_answer_is_what_the_next_export_teaches(local):
         assert r.headers["Content-Disposition"].startswith('attachment; filename="trl-sft.acme.')
         return [orjson.loads(line) for line in r.content.splitlines()]
 
-    targets = [rec["messages"][-1]["content"] for rec in export()]
+    targets = [rec["completion"][-1]["content"] for rec in export()]
     assert CORRECTION in targets
     csrf = csrf_of(requests.get(local.url + "/console/", timeout=10).text)
     gold = "Everyone gets 30 days of paid leave from 2027."
@@ -172,7 +172,7 @@ def test_an_edited_gold_answer_is_what_the_next_export_teaches(local):
         timeout=10,
     )
     assert r.status_code == 200
-    targets = [rec["messages"][-1]["content"] for rec in export()]
+    targets = [rec["completion"][-1]["content"] for rec in export()]
     assert gold in targets and CORRECTION not in targets
 
 
