@@ -1,0 +1,192 @@
+"""Round trips with the real consumers: every TRL export loads with ``datasets``,
+tokenizes with the model's chat template, and takes two real optimisation steps of
+TRL's trainer on SmolLM2-135M read from the shipped GGUF (transformers' GGUF loader),
+with a small LoRA adapter (peft), as a local fine-tune on a CPU would.
+
+A format change that breaks training fails here. Slow tier: the model loads once per
+module (dequantised to float32, ~0.5 GB), sequences are short, one thread.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from askloop.integrations.export.writer import ExportOptions, export_dataset
+from tests.export_fixture import LEAVE, PARKING, populate
+
+pytestmark = pytest.mark.slow
+
+MAX_LENGTH = 256
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    from askloop.integrations.answer_log.sql_log import SqlAnswerLog
+
+    folder = tmp_path_factory.mktemp("exports")
+    log = SqlAnswerLog.sqlite(folder / "log.db")
+    populate(log)
+    out: dict[str, Path] = {}
+    for fmt in ("trl-sft", "trl-dpo", "trl-kto", "raft"):
+        path = folder / f"{fmt}.jsonl"
+        opts = ExportOptions(fmt=fmt, out=path, tenant="acme", raft_k=1)
+        report = export_dataset(log, opts, more=lambda *_: [PARKING, LEAVE])
+        assert report.files == [path], report.refused
+        out[fmt] = path
+    log.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    pytest.importorskip("trl")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from askloop.integrations.models.local import default_model_path
+
+    torch.set_num_threads(1)
+    gguf = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The loader dequantises the weights but marks the model GGUF-quantised, which the
+    # Trainer refuses to train (even adapters): the same weights in a plain model.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
+    return model, tokenizer
+
+
+def load(path: Path):
+    import datasets
+
+    return datasets.load_dataset(
+        "json", data_files=str(path), split="train", cache_dir=str(path.parent / "hf")
+    )
+
+
+def common(out: Path) -> dict:
+    return dict(
+        output_dir=str(out),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-4,
+        max_length=MAX_LENGTH,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=0,
+        gradient_checkpointing=False,  # nothing to save on 256 tokens; it only slows CPU
+    )
+
+
+def fresh(model):
+    """A copy of the loaded model (each trainer adds its adapter) and a LoRA config."""
+    import copy
+
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    return copy.deepcopy(model), lora
+
+
+def trained(trainer) -> list[float]:
+    before = [p.detach().clone() for p in trainer.model.parameters() if p.requires_grad][:4]
+    result = trainer.train()
+    after = [p for p in trainer.model.parameters() if p.requires_grad][:4]
+    assert result.global_step == 2
+    assert any((a - b).abs().max() > 0 for a, b in zip(after, before, strict=True))
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    return losses
+
+
+def test_every_export_tokenizes_with_the_models_chat_template(exports, smollm2):
+    _, tokenizer = smollm2
+    for fmt, path in exports.items():
+        rows = load(path)
+        assert rows.num_rows > 0
+        row = rows[0]
+        answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
+        for answer in answers:
+            ids = tokenizer.apply_chat_template(row["prompt"] + answer, tokenize=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            text = tokenizer.decode(ids)
+            assert "<|im_start|>assistant\n" + answer[0]["content"] in text, fmt
+
+
+def test_sft_trains_on_the_answer_only(exports, smollm2, tmp_path):
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = smollm2
+    base, lora = fresh(model)
+    trainer = SFTTrainer(
+        model=base,
+        peft_config=lora,
+        args=SFTConfig(**common(tmp_path)),
+        train_dataset=load(exports["trl-sft"]),
+        processing_class=tokenizer,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    labelled = (batch["labels"] != -100).sum().item()
+    assert 0 < labelled < batch["attention_mask"].sum().item() / 2  # the prompt is masked
+    trained(trainer)
+
+
+def test_raft_trains_with_sft(exports, smollm2, tmp_path):
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = smollm2
+    args = SFTConfig(**{**common(tmp_path), "per_device_train_batch_size": 1})
+    base, lora = fresh(model)
+    trainer = SFTTrainer(
+        model=base,
+        peft_config=lora,
+        args=args,
+        train_dataset=load(exports["raft"]),
+        processing_class=tokenizer,
+    )
+    trained(trainer)
+
+
+def test_dpo_trains(exports, smollm2, tmp_path):
+    from trl import DPOConfig, DPOTrainer
+
+    model, tokenizer = smollm2
+    base, lora = fresh(model)
+    trainer = DPOTrainer(
+        model=base,
+        peft_config=lora,
+        args=DPOConfig(**common(tmp_path)),
+        train_dataset=load(exports["trl-dpo"]),
+        processing_class=tokenizer,
+    )
+    trained(trainer)
+
+
+def test_kto_trains_with_the_printed_weights(exports, smollm2, tmp_path):
+    from trl import KTOConfig, KTOTrainer
+
+    from askloop.integrations.cli.export import kto_weights
+
+    model, tokenizer = smollm2
+    rows = load(exports["trl-kto"])
+    ups = sum(rows["label"])
+    desirable, undesirable = kto_weights(ups, rows.num_rows - ups)
+    args = KTOConfig(**common(tmp_path), desirable_weight=desirable, undesirable_weight=undesirable)
+    base, lora = fresh(model)
+    trainer = KTOTrainer(
+        model=base, peft_config=lora, args=args, train_dataset=rows, processing_class=tokenizer
+    )
+    trained(trainer)
