@@ -9,7 +9,7 @@ LG_VENV  := build/langgraph-venv
 LG_STAMP := $(LG_VENV)/.installed
 export ASKLOOP_HOME ?= $(CURDIR)/.askloop
 
-.PHONY: install langgraph-venv demo test test-fast lint typecheck bench clean
+.PHONY: install langgraph-venv browser demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 2; }
@@ -51,7 +51,16 @@ demo: $(STAMP)
 	$(BIN)/askloop rate "$(call answer_id,What is the capital of France?)" down --reason "wrong capital" --correction "The capital of France is Paris."
 	$(BIN)/askloop log --limit 5
 
-test: $(STAMP) $(LG_STAMP)
+# The console's browser tests drive Debian's chromium (Playwright downloads no browser);
+# the emoji font draws the 👍/👎 in their screenshots. Without chromium they fail under CI.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium for the console's browser tests"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      chromium fonts-noto-color-emoji; } >/dev/null \
+	  || echo "could not install chromium: the browser tests will not run"; }
+
+test: $(STAMP) $(LG_STAMP) browser
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)

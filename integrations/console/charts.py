@@ -44,7 +44,8 @@ def columns(
             f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{step * 0.8:.1f}" '
             f'height="{h:.1f}" fill="{_BAR}"><title>{escape(label)}: {n}</title></rect>'
         )
-        if i % 7 == 0 or i == len(points) - 1:
+        last = len(points) - 1
+        if i % 7 == 0 or (i == last and last % 7 >= 3):  # the last day, unless crowded
             parts.append(
                 f'<text x="{x + step * 0.4:.1f}" y="{height - 8}" text-anchor="middle" '
                 f'font-size="10" fill="{_AXIS}">{escape(label[5:])}</text>'
