@@ -44,6 +44,7 @@ from askloop.agent.text import content_words, stem
 __all__ = [
     "FEATURES",
     "FORMAT",
+    "RATED_WEIGHT",
     "RECALL_QUANTILE",
     "CorpusStats",
     "RouterModel",
@@ -76,6 +77,9 @@ FEATURES: tuple[str, ...] = (
 #: invented answer, an off-topic one sent to search only costs a search. Tuned on the
 #: sample handbook.
 RECALL_QUANTILE = 0.03
+#: How many pseudo-questions one rated decision weighs in a fit: a user's verdict on a
+#: real question says more than a question made from a heading.
+RATED_WEIGHT = 5.0
 _K1 = 1.2
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _QUESTION_START = frozenset(
@@ -249,13 +253,16 @@ def fit_router(
     common: frozenset[str] = frozenset(),
     fingerprint: str = "",
     seed: int = 0,
+    rated: Sequence[tuple[Mapping[str, float], bool]] = (),
 ) -> RouterModel:
     """Fit the decision on feature rows of questions to search (``positives``) and not.
 
+    ``rated``: rows of real, rated decisions with whether searching was right (see
+    agent/rated_routes.py); each weighs ``RATED_WEIGHT`` pseudo-questions.
     The threshold is the smaller of 0.5 and the probability that still lets
     ``1 - RECALL_QUANTILE`` of the positives through, judged by 5-fold cross-validation
     (not on the rows the model was fitted on).
-    Raises ``ValueError`` when either side has fewer than 10 rows.
+    Raises ``ValueError`` when either side has fewer than 10 pseudo-questions.
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -263,26 +270,33 @@ def fit_router(
 
     if len(positives) < 10 or len(negatives) < 10:
         raise ValueError("too few questions to fit a router on")
-    x = np.array([[row[n] for n in FEATURES] for row in (*positives, *negatives)], dtype=float)
-    y = np.array([1] * len(positives) + [0] * len(negatives))
+    rows = (*positives, *negatives, *(row for row, _ in rated))
+    x = np.array([[row[n] for n in FEATURES] for row in rows], dtype=float)
+    y = np.array([1] * len(positives) + [0] * len(negatives) + [int(s) for _, s in rated])
+    weight = np.array([1.0] * (len(positives) + len(negatives)) + [RATED_WEIGHT] * len(rated))
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    held_out = cross_val_predict(model, z, y, cv=folds, method="predict_proba")[:, 1]
-    model.fit(z, y)
+    held_out = cross_val_predict(
+        model, z, y, cv=folds, method="predict_proba", params={"sample_weight": weight}
+    )[:, 1]
+    model.fit(z, y, sample_weight=weight)
     pos = np.sort(held_out[y == 1])
     threshold = min(0.5, float(np.quantile(pos, RECALL_QUANTILE)))
     searched = held_out >= threshold
-    report = {
+    pseudo = slice(0, len(positives) + len(negatives))
+    report: dict[str, Any] = {
         "positives": len(positives),
         "negatives": len(negatives),
-        "positives_searched": round(float(searched[y == 1].mean()), 4),
-        "negatives_kept_out": round(float(1 - searched[y == 0].mean()), 4),
+        "positives_searched": round(float(searched[pseudo][y[pseudo] == 1].mean()), 4),
+        "negatives_kept_out": round(float(1 - searched[pseudo][y[pseudo] == 0].mean()), 4),
         "seed": seed,
     }
+    if rated:
+        report["rated_rows"] = len(rated)
     return RouterModel(
         mean=tuple(float(v) for v in mean),
         scale=tuple(float(v) for v in scale),

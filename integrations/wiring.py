@@ -149,8 +149,9 @@ class Services:
         )
 
     def calibrate_router(self, tenant: str, *, force: bool = False) -> Any:
-        """Fit ``tenant``'s route decision on its corpus, unless the stored one was fitted
-        on this corpus already (``force`` fits anyway): a ``Calibration``."""
+        """Fit ``tenant``'s route decision on its corpus and its rated decisions, unless
+        the stored one was fitted on this corpus already (``force`` fits anyway): a
+        ``Calibration``."""
         from askloop.integrations.tuning.router import calibrate
 
         return calibrate(
@@ -160,6 +161,7 @@ class Services:
             home=self.settings.home,
             policy=self.policy,
             force=force,
+            answer_log=self.answer_log,
         )
 
     @property

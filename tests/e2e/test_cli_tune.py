@@ -59,10 +59,13 @@ def test_ingest_fits_the_router_and_tune_router_reports_json(home, tmp_path, cap
     assert len(out["fingerprint"]) == 32 and out["seconds"] >= 0
     assert out["positives"] >= 10 and out["negatives"] >= 10
     assert 0 <= out["positives_searched"] <= 1 and 0 <= out["negatives_kept_out"] <= 1
+    # Nothing rated yet: the corpus-only fit stands, and says why.
+    assert out["rated"]["decisions"] == 0 and out["rated"]["adopted"] is False
 
     assert main(["tune", "router", "--tenant", "acme"]) == 0
     printed = capsys.readouterr()
     assert "tenant acme: router fitted" in printed.out
+    assert "rated decisions: none" in printed.out
     assert 'router = "calibrated"' not in printed.err  # configured: no opt-in hint
 
 

@@ -43,6 +43,7 @@ from askloop.integrations.tuning.router import (
     model_path,
 )
 from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.kb_fixture import handbook_store
 
 HANDBOOK = Path(__file__).resolve().parents[2] / "kb" / "handbook"
 README_EXAMPLE = "who do I call when production is down at night?"
@@ -149,8 +150,7 @@ def handbook(tmp_path_factory):
     """The sample handbook in tenant "hb", its router fitted once (home, store, embedder)."""
     home = tmp_path_factory.mktemp("home")
     embedder = HashingEmbedder()
-    store = LanceStore(home / "kb", embedder_id=embedder.model_id, dimensions=embedder.dimensions)
-    ingest_paths([HANDBOOK], tenant="hb", store=store, embedder=embedder, settings=IngestSettings())
+    store = handbook_store(home / "kb", embedder, tenant="hb")
     result = calibrate(store, embedder, tenant="hb", home=home, policy=STRICT)
     assert result.status == "fitted"
     yield home, store, embedder
