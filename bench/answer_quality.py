@@ -13,8 +13,9 @@ embedded default stack (MiniLM embedder, LanceStore, SmolLM2-135M on llama.cpp):
   and asked for; the article and ``--wiki-docs`` other articles are ingested.
 
 Per answer style (``plain``: the model's own answer, today's behaviour; ``grounded``:
-``[graph] answer_style = "grounded"``; ``hosted``: the hosted answer model when its key
-is set) it prints:
+``[graph] answer_style = "grounded"``; ``hosted``: ``ASKLOOP_ANSWER_MODEL`` when it names
+a hosted model, else a small Anthropic or OpenAI model when its key is set, in its
+default style) it prints:
 
 - fact accuracy: the expected fact is in the answer (case and spacing ignored);
 - citation precision: of the documents the answer cites, the share whose text holds
@@ -22,14 +23,20 @@ is set) it prints:
 - unsupported: knowledge-base answers stating a number (or a name: a capitalised word
   that does not start a sentence) found in no retrieved document and not in the
   question; checked here independently of agent/grounding.py;
-- latency: p50 / p90 seconds of ``Assistant.answer`` per question, model loaded.
+- latency: p50 / p90 seconds of ``Assistant.answer`` per question, model loaded; each
+  question is answered in every style in turn, so styles compare under the same load.
 
-    python bench/answer_quality.py [--styles plain grounded] [--limit N] [--wiki-pairs 40]
+    python bench/answer_quality.py [--styles plain grounded hosted] [--limit N]
+        [--wiki-pairs 40] [--wiki-docs 400] [--json]
+
+A full run (43 + 40 questions, two styles) takes about 30 minutes on one busy CPU core,
+most of it the model; ``--limit 10`` about a quarter of that.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -260,7 +267,10 @@ def styles_available(asked: Sequence[str]) -> list[tuple[str, str, str | None]]:
                 raise SystemExit("this checkout has no [graph] answer_style")
             out.append(("grounded", "local:default", "grounded"))
         elif label == "hosted":
-            if os.environ.get("ANTHROPIC_API_KEY"):
+            configured = os.environ.get("ASKLOOP_ANSWER_MODEL", "")
+            if configured and not configured.startswith("local:"):
+                out.append(("hosted", configured, None))
+            elif os.environ.get("ANTHROPIC_API_KEY"):
                 out.append(("hosted", "anthropic:claude-3-5-haiku-latest", None))
             elif os.environ.get("OPENAI_API_KEY"):
                 out.append(("hosted", "openai:gpt-4o-mini", None))
@@ -272,8 +282,10 @@ def styles_available(asked: Sequence[str]) -> list[tuple[str, str, str | None]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", nargs="+", default=["plain", "grounded", "hosted"])
-    parser.add_argument("--limit", type=int, default=0, help="handbook questions (0: all 43)")
-    parser.add_argument("--wiki-pairs", type=int, default=40, help="wiki pairs (0: none)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="at most N questions per set (0: all of them)"
+    )
+    parser.add_argument("--wiki-pairs", type=int, default=40, help="wiki pairs built (0: none)")
     parser.add_argument("--wiki-docs", type=int, default=400, help="other wiki articles ingested")
     parser.add_argument("--show", type=int, default=8, help="misses/unsupported shown per set")
     parser.add_argument("--json", action="store_true", help="one JSON line per set and style")
@@ -283,7 +295,7 @@ def main() -> None:
     wiki_docs: list[dict[str, Any]] = []
     if args.wiki_pairs:
         pairs, wiki_docs = wiki_pairs(args.wiki_pairs, args.wiki_docs)
-        qas += pairs
+        qas += pairs[: args.limit or None]
     with tempfile.TemporaryDirectory() as tmp:
         base = load_settings(
             home=Path(tmp),
@@ -310,29 +322,38 @@ def main() -> None:
                 f"handbook questions (tuning), {sum(q.corpus == 'wiki' for q in qas)} wiki "
                 "pairs (held out)"
             )
-            for label, spec, style in styles_available(args.styles):
-                graph = {"answer_style": style} if style else {}
-                models = {"answer": spec, "finetuned": "local:default", "local_threads": 1}
-                settings = base.model_copy(
-                    update={
-                        "graph": Policy(**{**_policy_fields(base.graph), **graph}),
-                        "models": base.models.model_copy(update=models),
-                    }
-                )
-                given = {"local:default": shared.chat_model("local:default")}
-                with Services(
-                    settings, embedder=shared.embedder, store=shared.store, chat_models=given
-                ) as services:
-                    assistant = services.assistant
-                    assistant.answer(Turn(question="hello", tenant="handbook"))  # loads models
-                    results: dict[str, Scores] = {}
-                    for qa in qas:
+            with contextlib.ExitStack() as stack:
+                assistants = {}
+                for label, spec, style in styles_available(args.styles):
+                    services = stack.enter_context(_services_for(shared, base, spec, style))
+                    assistants[label] = services.assistant
+                    assistants[label].answer(Turn(question="hello", tenant="handbook"))  # loads
+                results: dict[tuple[str, str], Scores] = {}
+                # Each question in every style in turn: latencies compare under the same load.
+                for qa in qas:
+                    for label, assistant in assistants.items():
                         t = time.perf_counter()
                         record = assistant.answer(Turn(question=qa.question, tenant=qa.corpus))
                         seconds = time.perf_counter() - t
-                        score(record, qa, seconds, results.setdefault(qa.corpus, Scores()))
-                    for corpus, s in results.items():
-                        report(label, corpus, s, args)
+                        print(f"  {label} {qa.corpus} {seconds:5.1f}s", file=sys.stderr)
+                        score(record, qa, seconds, results.setdefault((label, qa.corpus), Scores()))
+                for (label, corpus), s in sorted(results.items(), key=lambda kv: kv[0][1]):
+                    report(label, corpus, s, args)
+
+
+def _services_for(shared: Services, base: Any, spec: str, style: str | None) -> Services:
+    """Services answering with ``spec`` in ``style``, sharing ``shared``'s store, embedder
+    and local model."""
+    graph = {"answer_style": style} if style else {}
+    models = {"answer": spec, "finetuned": "local:default", "local_threads": 1}
+    settings = base.model_copy(
+        update={
+            "graph": Policy(**{**_policy_fields(base.graph), **graph}),
+            "models": base.models.model_copy(update=models),
+        }
+    )
+    given = {"local:default": shared.chat_model("local:default")}
+    return Services(settings, embedder=shared.embedder, store=shared.store, chat_models=given)
 
 
 def _policy_fields(policy: Policy) -> dict[str, Any]:
