@@ -161,9 +161,11 @@ def run(args: argparse.Namespace, services: Any) -> int:
 
 
 def _token_counter(args: argparse.Namespace, stack: contextlib.ExitStack) -> CountTokens | None:
-    """The local model's tokenizer (llama.cpp, the shipped GGUF; loaded once, ~1 s)."""
+    """The local model's chat template and tokenizer (llama.cpp on the shipped GGUF,
+    loaded on the first long example, ~1 s), counting in batches."""
     if args.max_tokens <= 0 or args.fmt not in TOKEN_FORMATS:
         return None
+    from askloop.integrations.export.tokens import BatchCounter
     from askloop.integrations.models.local import LocalChatModel, default_model_path
 
     try:
@@ -171,12 +173,7 @@ def _token_counter(args: argparse.Namespace, stack: contextlib.ExitStack) -> Cou
     except ModelUnavailableError as exc:
         print(f"askloop: warning: not counting tokens: {exc}", file=sys.stderr)
         return None
-    model = stack.enter_context(LocalChatModel(threads=1))
-
-    def count(messages: list[dict[str, str]]) -> int:
-        return model.count_tokens(messages)
-
-    return count
+    return BatchCounter(stack.enter_context(LocalChatModel(threads=1))).count
 
 
 def _export(

@@ -66,8 +66,10 @@ class ExportOptions:
 #: Formats a local TRL trainer reads: their length is counted with the local model's
 #: tokenizer (OpenAI counts with its own, and its limits are far above ours).
 TOKEN_FORMATS = frozenset({"trl-sft", "trl-dpo", "trl-kto", "raft"})
-#: messages -> their length in tokens under the model's chat template.
-CountTokens = Callable[[list[dict[str, str]]], int]
+#: conversations -> their lengths in tokens under the model's chat template (batched:
+#: see :class:`askloop.integrations.export.tokens.BatchCounter`).
+CountTokens = Callable[[list[list[dict[str, str]]]], list[int]]
+_COUNT_BATCH = 512
 
 
 @dataclass(slots=True)
@@ -122,6 +124,8 @@ class _Writer:
     ) -> None:
         self._opts, self._report, self._path = opts, report, opts.out
         self._count = count if opts.max_tokens > 0 and opts.fmt in TOKEN_FORMATS else None
+        #: Records waiting for a count: each is one conversation per answer it holds.
+        self._pending: list[list[list[dict[str, str]]]] = []
         self._seen: set[bytes] = set()
         self._targets = {"train": self._path, "val": val_path(self._path)}
         self._tmp = {side: _partial(p) for side, p in self._targets.items()}
@@ -164,15 +168,25 @@ class _Writer:
     def _measure(self, count: CountTokens, record: dict[str, Any], size: int) -> None:
         # A token is at least one byte of the JSON line (a special token of the template
         # is one token for several bytes of role and quotes): short records need no count.
-        limit = self._opts.max_tokens
-        if size + 64 <= limit:
+        if size + 64 <= self._opts.max_tokens:
             return
         prompt = record["prompt"]
         answers = [record[k] for k in ("completion", "chosen", "rejected") if k in record]
-        tokens = max(count([*prompt, *answer]) for answer in answers)
+        self._pending.append([[*prompt, *answer] for answer in answers])
+        if len(self._pending) >= _COUNT_BATCH:
+            self.flush_counts()
+
+    def flush_counts(self) -> None:
+        """Count the records waiting for it (in one batch: one call per ~200k characters)."""
+        if not self._pending or self._count is None:
+            return
+        pending, self._pending = self._pending, []
+        sizes = iter(self._count([conv for record in pending for conv in record]))
         r = self._report
-        r.longest_tokens = max(r.longest_tokens, tokens)
-        r.over_tokens += tokens > limit
+        for record in pending:
+            tokens = max(next(sizes) for _ in record)
+            r.longest_tokens = max(r.longest_tokens, tokens)
+            r.over_tokens += tokens > self._opts.max_tokens
 
     def refusal(self) -> str | None:
         """Why the training file cannot be used: the minimums apply to it, not to both."""
@@ -354,6 +368,7 @@ def export_dataset(
         raise
     finally:
         spool.unlink(missing_ok=True)
+    writer.flush_counts()
     report.refused = writer.refusal()
     writer.finish(keep=report.refused is None)
     return report

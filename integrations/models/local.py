@@ -114,6 +114,14 @@ class LocalChatModel:
         _, sock = self._loaded()
         return _count_tokens(sock, [{"role": m["role"], "content": m["content"]} for m in messages])
 
+    def tokenize(self, text: str) -> list[int]:
+        """The model's token ids of ``text`` (special-token text read as special tokens,
+        no BOS added)."""
+        _, sock = self._loaded()
+        body = {"content": text, "add_special": False, "parse_special": True}
+        tokens: list[int] = _post(sock, "/tokenize", body)["tokens"]
+        return tokens
+
     def load(self) -> None:
         """Load the model now (e.g. at startup) instead of on the first ``complete()``."""
         self._loaded()

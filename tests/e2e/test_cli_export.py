@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -14,7 +15,8 @@ from tests.export_fixture import populate
 
 
 class FourCharTokens:
-    """The local model's tokenizer seam: a token per four characters, no model load."""
+    """The local model's tokenizer seam: a token per four characters (a special token
+    per <|...|>), two per message for the template; no model load."""
 
     def __init__(self, **_):
         pass
@@ -26,7 +28,13 @@ class FourCharTokens:
         pass
 
     def count_tokens(self, messages):
-        return sum(len(m["content"]) for m in messages) // 4
+        return sum(len(self.tokenize(m["content"])) + 2 for m in messages)
+
+    def tokenize(self, text):
+        ids = []
+        for i, piece in enumerate(re.split(r"(<\|[a-z_]+\|>)", text)):
+            ids += [0] if i % 2 else [1] * (len(piece) // 4)
+        return ids
 
 
 @pytest.fixture(autouse=True)
