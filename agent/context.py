@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from askloop.agent.chat import ChatModel
-from askloop.agent.ports import Embedder, RouterModels, VectorStore
+from askloop.agent.ports import Embedder, FinetunedModels, RouterModels, VectorStore
 
 __all__ = ["Context", "Policy"]
 
@@ -70,3 +70,9 @@ class Context:
     #: Tenants' calibrated route decisions (agent/calibration.py); a tenant without one,
     #: or no source at all, is routed by the probe router's threshold.
     router_models: RouterModels | None = None
+    #: Tenants' promoted fine-tuned models; a tenant without one gets ``finetuned_model``.
+    finetuned_models: FinetunedModels | None = None
+
+    def finetuned_for(self, tenant: str) -> ChatModel:
+        promoted = self.finetuned_models.get(tenant) if self.finetuned_models else None
+        return promoted if promoted is not None else self.finetuned_model

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from askloop.agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
+from askloop.agent.chat import ChatModel
 from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.records import Chunk, Hit, SearchMode
 
@@ -21,6 +22,7 @@ __all__ = [
     "Embedder",
     "FILTER_FIELDS",
     "Filters",
+    "FinetunedModels",
     "RouterModels",
     "VectorStore",
     "Vectors",
@@ -243,4 +245,13 @@ class RouterModels(Protocol):
 
     def get(self, tenant: str) -> RouterModel | None:
         """The tenant's fitted model, or None when it has none."""
+        ...
+
+
+@runtime_checkable
+class FinetunedModels(Protocol):
+    """Tenants' promoted fine-tuned models (``askloop promote``)."""
+
+    def get(self, tenant: str) -> ChatModel | None:
+        """The tenant's promoted model, or None to use the configured one."""
         ...

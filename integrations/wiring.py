@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from askloop.agent.chat import ChatModel
 from askloop.agent.context import Context, Policy
-from askloop.agent.ports import AnswerLog, Embedder, RouterModels, VectorStore
+from askloop.agent.ports import AnswerLog, Embedder, FinetunedModels, RouterModels, VectorStore
 from askloop.config.settings import Settings, model_cache_dir
 
 if TYPE_CHECKING:
@@ -145,8 +145,20 @@ class Services:
                 finetuned_model=self.chat_model(models.finetuned),
                 policy=self.policy,
                 router_models=self.router_models,
+                finetuned_models=self.finetuned_models,
             ),
         )
+
+    @property
+    def finetuned_models(self) -> FinetunedModels:
+        """Tenants' promoted fine-tuned models (``askloop promote``), picked up live."""
+
+        def build() -> FinetunedModels:
+            from askloop.integrations.tuning.promotion import PromotedModels
+
+            return PromotedModels(self.settings.home, self.chat_model)
+
+        return self._get("finetuned_models", build)
 
     def calibrate_router(self, tenant: str, *, force: bool = False) -> Any:
         """Fit ``tenant``'s route decision on its corpus and its rated decisions, unless

@@ -6,6 +6,11 @@ test wants.
 ``model.hold()`` is in effect every chat request waits (``model.waiting`` counts them)
 until ``model.release()``; ``hold("slow")`` holds only requests whose messages contain
 "slow". Embeddings are answered at once with a hash of the words.
+
+``answers`` maps a model name to its own answer (others get ``answer``). Fine-tuning:
+``POST /v1/files`` keeps the upload (``uploads``), ``POST /v1/fine_tuning/jobs`` starts
+a job that moves one status further on each ``GET`` (validating_files, queued,
+running, then succeeded with ``ft:<base>:askloop:<n>``, or ``fail_jobs`` -> failed).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ _DIMENSIONS = 16
 class FakeOpenAI:
     def __init__(self, *, answer: str = "Every employee gets 26 days of paid leave.") -> None:
         self.answer = answer
+        self.answers: dict[str, str] = {}
+        self.uploads: list[tuple[str, bytes]] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.fail_jobs = False
         self._lock = threading.Lock()
         #: Word → the gate requests mentioning it wait at ("" matches every request).
         self._gates: dict[str, asyncio.Event] = {}
@@ -86,6 +95,9 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_post("/v1/fine_tuning/jobs", self._create_job)
+        app.router.add_get("/v1/fine_tuning/jobs/{job_id}", self._retrieve_job)
         return app
 
     # -- the API ------------------------------------------------------------------------
@@ -104,6 +116,7 @@ class FakeOpenAI:
             with self._lock:
                 self.waiting -= 1
         model = body.get("model", "gpt-x")
+        answer = self.answers.get(model, self.answer)
         usage = {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20}
         if not body.get("stream"):
             return web.json_response(
@@ -115,7 +128,7 @@ class FakeOpenAI:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": self.answer},
+                            "message": {"role": "assistant", "content": answer},
                             "finish_reason": "stop",
                         }
                     ],
@@ -132,7 +145,7 @@ class FakeOpenAI:
             base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}
             await response.write(f"data: {json.dumps(base | chunk)}\n\n".encode())
 
-        for word in self.answer.split(" "):
+        for word in answer.split(" "):
             delta = {"content": word + " "}
             await send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
@@ -141,6 +154,67 @@ class FakeOpenAI:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        content = upload.file.read()  # type: ignore[union-attr]
+        with self._lock:
+            file_id = f"file-{len(self.uploads) + 1}"
+            self.uploads.append((str(form.get("purpose")), content))
+        return web.json_response(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": 0,
+                "filename": getattr(upload, "filename", "train.jsonl"),
+                "purpose": form.get("purpose"),
+                "status": "processed",
+            }
+        )
+
+    async def _create_job(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            job_id = f"ftjob-{len(self.jobs) + 1}"
+            self.jobs[job_id] = {
+                "id": job_id,
+                "object": "fine_tuning.job",
+                "created_at": 0,
+                "model": body["model"],
+                "training_file": body["training_file"],
+                "validation_file": body.get("validation_file"),
+                "suffix": body.get("suffix"),
+                "status": "validating_files",
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "error": None,
+                "hyperparameters": {"n_epochs": "auto"},
+                "organization_id": "org-fake",
+                "result_files": [],
+                "seed": 0,
+                "trained_tokens": None,
+            }
+            return web.json_response(self.jobs[job_id])
+
+    async def _retrieve_job(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": {"message": "no such job"}}, status=404)
+        steps = ["validating_files", "queued", "running"]
+        with self._lock:
+            if job["status"] in steps[:-1]:
+                job["status"] = steps[steps.index(job["status"]) + 1]
+            elif job["status"] == "running" and self.fail_jobs:
+                job["status"] = "failed"
+                job["error"] = {"code": "invalid_file", "message": "bad data", "param": None}
+            elif job["status"] == "running":
+                job["status"] = "succeeded"
+                job["fine_tuned_model"] = f"ft:{job['model']}:askloop:{job['id']}"
+                job["trained_tokens"] = 1234
+                job["finished_at"] = 1
+        return web.json_response(job)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -63,8 +63,9 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
 
 def _direct(
     state: State, ctx: Context, writer: Callable[[Any], None] | None = None
-) -> tuple[str | None, list[HitData], list[str]]:
-    model = ctx.finetuned_model
+) -> tuple[str | None, list[HitData], list[str], str]:
+    """(text, hits shown, prompts used, model id) from the tenant's fine-tuned model."""
+    model = ctx.finetuned_for(state["tenant"])
     history = history_window(state.get("turns") or [], ctx.policy.history_tokens)
     prompts = ["answer_direct"]
     hits: list[HitData] = []
@@ -78,25 +79,26 @@ def _direct(
         *history,
         Message("user", user),
     ]
-    return complete(model, messages, ctx.policy.max_answer_tokens, writer), hits, prompts
+    text = complete(model, messages, ctx.policy.max_answer_tokens, writer)
+    return text, hits, prompts, model.model_id
 
 
 def answer_direct(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     started = time.perf_counter()
     ctx = runtime.context
-    text, hits, prompts = _direct(state, ctx, stream_writer(state, runtime))
+    text, hits, prompts, model_id = _direct(state, ctx, stream_writer(state, runtime))
     step = trace_step(
         "answer_direct",
         "answered" if text else "model_unavailable",
         started,
-        model=ctx.finetuned_model.model_id,
+        model=model_id,
         with_context=bool(hits),
     )
     return {
         "answer": text or MODEL_DOWN,
         "error": "" if text else "model_unavailable",
         "context_hits": hits if text else [],
-        "model": ctx.finetuned_model.model_id,
+        "model": model_id,
         "prompt_versions": versions(state, *prompts),
         "trace": [*state["trace"], step],
     }
@@ -128,11 +130,11 @@ def give_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                     writer({"text": CAVEAT})
                 writer(piece)
 
-        text, hits, prompts = _direct(state, ctx, after_caveat)
+        text, hits, prompts, model_id = _direct(state, ctx, after_caveat)
         out.update(
             answer=CAVEAT + text if text else NOT_FOUND,
             context_hits=hits if text else [],
-            model=ctx.finetuned_model.model_id if text else "",
+            model=model_id if text else "",
             prompt_versions=versions(state, *prompts),
         )
     step = trace_step(

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     from askloop.integrations.cli import tune as cli_tune
 
     cli_tune.add_parser(sub)
+    from askloop.integrations.cli import learn as cli_learn
+
+    cli_learn.add_parsers(sub)
     return parser
 
 
@@ -114,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from askloop.integrations.cli import tune as cli_tune
 
                 return cli_tune.run(args, services, _tenant(args, settings))
+            if args.command in ("eval", "promote"):
+                from askloop.integrations.cli import learn as cli_learn
+
+                run = cli_learn.run_eval if args.command == "eval" else cli_learn.run_promote
+                return run(args, services, _tenant(args, settings))
             if args.command == "serve":
                 from askloop.integrations.cli import serve as cli_serve
 

@@ -1,14 +1,22 @@
 """``askloop tune router [--tenant T] [--json]``: fit the tenant's route decision on its
 own corpus and its rated decisions, keeping the latter only when held-out threads say
 they help (integrations/tuning/router.py, rated.py); ``askloop ingest`` does the same whenever
-the corpus changed, when the calibrated router is configured (it is opt-in)."""
+the corpus changed, when the calibrated router is configured (it is opt-in).
+
+``askloop tune model --out DIR [--tenant T] [--base SPEC] [--json]``: train a candidate
+fine-tuned model from the tenant's rated log (integrations/tuning/model.py; hosted with
+``--provider openai``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+from askloop.integrations.cli.args import whole_number
 
 __all__ = ["add_parser", "calibrate_after_ingest", "run"]
 
@@ -27,9 +35,21 @@ def add_parser(sub: Any) -> None:
     router = what.add_parser("router", help="fit the route decision on the tenant's corpus")
     router.add_argument("--tenant", help="knowledge-base tenant (default: settings)")
     router.add_argument("--json", action="store_true", help="print one JSON object")
+    model = what.add_parser("model", help="train a candidate model from the rated log")
+    model.add_argument("--out", required=True, type=Path, metavar="DIR")
+    model.add_argument("--tenant", help="log tenant (default: settings)")
+    model.add_argument("--base", metavar="SPEC", help="model to start from (default local:default)")
+    model.add_argument("--provider", choices=("local", "openai"), default="local")
+    model.add_argument("--epochs", type=whole_number(high=100), default=None)
+    model.add_argument(
+        "--max-steps", type=whole_number(), default=None, help="stop after this many steps"
+    )
+    model.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace, services: Any, tenant: str) -> int:
+    if args.tune_what == "model":
+        return _tune_model(args, services, tenant)
     result = services.calibrate_router(tenant, force=True)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -74,6 +94,44 @@ def _print_rated(rated: dict[str, Any]) -> None:
                 f"    held out, {name}: accuracy {s['accuracy']:.0%}, balanced "
                 f"{s['balanced_accuracy']:.0%} (n={s['n']})"
             )
+
+
+def _tune_model(args: argparse.Namespace, services: Any, tenant: str) -> int:
+    if args.provider == "openai":
+        from askloop.integrations.tuning.hosted import tune_hosted
+
+        manifest = tune_hosted(services, tenant=tenant, out=args.out, base=args.base)
+    else:
+        from askloop.integrations.tuning.local_model import LoraSettings
+        from askloop.integrations.tuning.model import tune_local
+
+        lora = LoraSettings()
+        if args.epochs:
+            lora = replace(lora, epochs=args.epochs)
+        if args.max_steps:
+            lora = replace(lora, max_steps=args.max_steps)
+        manifest = tune_local(
+            services.answer_log, tenant=tenant, out=args.out, base=args.base, settings=lora
+        )
+    examples = manifest["examples"]
+    trained = examples["trained"]
+    if args.json:
+        summary = {"out": str(args.out), **manifest, "examples": trained, "counts": examples}
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    rows = f" ({examples['train_rows']} rows in other words)" if "train_rows" in examples else ""
+    print(
+        f"tenant {tenant}: candidate {manifest['version']} in {args.out}\n"
+        f"  trained on {trained} rated answers{rows} in {manifest['steps']} steps, "
+        f"{manifest['seconds']:.0f}s"
+    )
+    if manifest.get("model"):
+        print(f"  model {manifest['model']}")
+    held = examples.get(
+        "held_out", examples.get("held_out_fact", 0) + examples.get("held_out_kb", 0)
+    )
+    print(f"  {held} held out: askloop eval --model {args.out} --tenant {tenant}")
+    return 0
 
 
 def calibrate_after_ingest(services: Any, tenant: str) -> None:

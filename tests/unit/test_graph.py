@@ -329,3 +329,28 @@ def test_a_give_up_answered_by_a_raft_model_with_context_is_a_finetuned_answer(s
     result = run(context, "on-call engineer question")
     assert result["context_hits"] and result["answer"].startswith(CAVEAT)
     assert result["route"] == "finetuned"
+
+
+def test_a_tenant_with_a_promoted_model_is_answered_by_it_and_the_answer_says_which(
+    store, embedder
+):
+    from dataclasses import replace
+
+    promoted = FakeChatModel("Promoted answer.", model_id="local:/home/models/acme/v2/model.gguf")
+
+    class Promoted:
+        def __init__(self, tenant):
+            self.tenant = tenant
+
+        def get(self, tenant):
+            return promoted if tenant == self.tenant else None
+
+    context = replace(make_context(store, embedder), finetuned_models=Promoted("acme"))
+    result = run(context, "what is the capital of france")
+    assert result["answer"] == "Promoted answer." and result["model"] == promoted.model_id
+    step = next(s for s in result["trace"] if s["node"] == "answer_direct")
+    assert step["detail"]["model"] == promoted.model_id
+    # Another tenant's promotion changes nothing here.
+    context = replace(context, finetuned_models=Promoted("globex"))
+    other = run(context, "what is the capital of france")
+    assert other["answer"] == "General answer." and other["model"] == "fake:tuned"
