@@ -221,7 +221,8 @@ class ReviewsMixin:
 
     def channels(self, *, tenant: str | None = None) -> list[tuple[str, str]]:
         """(platform, channel) pairs that answers were asked in, for the filters."""
-        where, params = "channel_id <> ''", ()
+        where = "channel_id <> ''"
+        params: tuple[str, ...] = ()
         if tenant is not None:
             where, params = f"{where} AND tenant = ?", (tenant,)
         with self._db.transaction() as cur:

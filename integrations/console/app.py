@@ -23,11 +23,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from askloop.agent.errors import InvalidInputError, LogUnavailableError, UnknownAnswerError
 from askloop.config.sections import SettingsError, validate_tenant
+from askloop.integrations.answer_log.sql_log import SqlAnswerLog
 from askloop.integrations.console.access import Access, Identity, Refusal
 from askloop.integrations.server.runtime import ServerRuntime
 
 __all__ = [
     "IDENTITY",
+    "answer_log_of",
     "build_console",
     "identity_of",
     "log_call",
@@ -35,6 +37,7 @@ __all__ = [
     "page",
     "runtime_of",
     "scope",
+    "secure_headers",
     "tenant_choices",
 ]
 
@@ -67,7 +70,15 @@ def runtime_of(request: web.Request) -> ServerRuntime:
 
 
 def identity_of(request: web.Request) -> Identity:
-    return request[IDENTITY]  # type: ignore[no-any-return]
+    return request[IDENTITY]
+
+
+def answer_log_of(request: web.Request) -> SqlAnswerLog:
+    """The log the console reads and reviews in (askloop's SQL log, the only one)."""
+    answer_log = runtime_of(request).services.answer_log
+    if not isinstance(answer_log, SqlAnswerLog):
+        raise LogUnavailableError("the review console needs askloop's SQL answer log")
+    return answer_log
 
 
 async def log_call(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
@@ -96,7 +107,7 @@ async def tenant_choices(request: web.Request) -> list[str]:
     if identity.tenant is not None:
         return [identity.tenant]
     runtime = runtime_of(request)
-    known = await log_call(request, runtime.services.answer_log.tenants)
+    known = await log_call(request, answer_log_of(request).tenants)
     return sorted({*known, runtime.settings.default_tenant})
 
 
@@ -115,7 +126,10 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
-def _headers(response: web.StreamResponse) -> None:
+def secure_headers(response: web.StreamResponse) -> None:
+    """The console's security headers (CSP, nosniff, no referrer, no caching)."""
+    if response.prepared:  # a stream or a file: its headers are gone already
+        return
     response.headers.setdefault("Content-Security-Policy", _CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -132,7 +146,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         identity = access.identify(request)
         signed_in = access.sign_in(request, identity)
         if signed_in is not None:
-            _headers(signed_in)
+            secure_headers(signed_in)
             return signed_in
         request[IDENTITY] = identity
         if request.method == "POST":
@@ -160,7 +174,7 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = page(request, "problem.html", status=404, message="No such answer.")
     except LogUnavailableError as exc:
         response = page(request, "problem.html", status=503, message=str(exc))
-    _headers(response)
+    secure_headers(response)
     return response
 
 

@@ -12,7 +12,13 @@ from aiohttp import web
 
 from askloop.agent.datasets.examples import question_key
 from askloop.integrations.answer_log.reviews import window
-from askloop.integrations.console.app import log_call, page, runtime_of, scope, tenant_choices
+from askloop.integrations.console.app import (
+    answer_log_of,
+    log_call,
+    page,
+    scope,
+    tenant_choices,
+)
 from askloop.integrations.console.charts import columns, rate_bars
 
 __all__ = ["Insights", "gather", "insights"]
@@ -61,7 +67,7 @@ def gather(answer_log: Any, *, tenant: str | None, now: datetime, days: int = DA
 
 async def insights(request: web.Request) -> web.StreamResponse:
     tenant = scope(request)
-    answer_log = runtime_of(request).services.answer_log
+    answer_log = answer_log_of(request)
     data = await log_call(request, lambda: gather(answer_log, tenant=tenant, now=datetime.now(UTC)))
 
     def rows(table: dict[str, list[int]]) -> list[tuple[str, int, int]]:

@@ -12,10 +12,10 @@ from askloop.agent.answers import LoggedAnswer, Review
 from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 from askloop.integrations.answer_log.reviews import AnswerQuery
 from askloop.integrations.console.app import (
+    answer_log_of,
     identity_of,
     log_call,
     page,
-    runtime_of,
     scope,
     tenant_choices,
 )
@@ -93,7 +93,7 @@ def _short(value: Any, limit: int = 160) -> str:
 
 async def queue(request: web.Request) -> web.StreamResponse:
     tenant = scope(request)
-    answer_log = runtime_of(request).services.answer_log
+    answer_log = answer_log_of(request)
     items = await log_call(
         request, lambda: answer_log.review_queue(tenant=tenant, limit=QUEUE_SIZE)
     )
@@ -117,7 +117,7 @@ async def review(request: web.Request) -> web.StreamResponse:
     if action not in ACTIONS:
         raise InvalidInputError(f"unknown review action {action!r}")
     answer_id = request.match_info["answer_id"]
-    answer_log = runtime_of(request).services.answer_log
+    answer_log = answer_log_of(request)
     gold = ""
     if action == "accept":
         current = await log_call(
@@ -182,7 +182,7 @@ def _query(request: web.Request) -> tuple[AnswerQuery, dict[str, str]]:
 
 async def answers(request: web.Request) -> web.StreamResponse:
     query, chosen = _query(request)
-    answer_log = runtime_of(request).services.answer_log
+    answer_log = answer_log_of(request)
     found = await log_call(request, lambda: answer_log.find_answers(query, limit=PAGE_SIZE))
     channels = await log_call(request, lambda: answer_log.channels(tenant=query.tenant))
     return page(
@@ -203,7 +203,7 @@ async def answers(request: web.Request) -> web.StreamResponse:
 async def answer(request: web.Request) -> web.StreamResponse:
     identity = identity_of(request)
     answer_id = request.match_info["answer_id"]
-    answer_log = runtime_of(request).services.answer_log
+    answer_log = answer_log_of(request)
     found = await log_call(
         request, lambda: answer_log.get_answer(answer_id, tenant=identity.tenant)
     )

@@ -18,11 +18,13 @@ from askloop.agent.answers import Progress, Turn
 from askloop.agent.datasets.formats import FORMATS
 from askloop.agent.errors import AnswerFailedError, InvalidInputError
 from askloop.integrations.console.app import (
+    answer_log_of,
     identity_of,
     log_call,
     page,
     runtime_of,
     scope,
+    secure_headers,
     tenant_choices,
 )
 from askloop.integrations.export.writer import ExportOptions, export_dataset
@@ -66,6 +68,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
         user=identity.name,
     )
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    secure_headers(response)
     await response.prepare(request)
 
     async def send(event: dict[str, Any]) -> None:
@@ -158,7 +161,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     if tenant is None:
         raise InvalidInputError("pick a tenant: every export is of one tenant")
     runtime = runtime_of(request)
-    known = await log_call(request, runtime.services.answer_log.tenants)
+    known = await log_call(request, answer_log_of(request).tenants)
     if tenant not in known:
         return await export_page(
             request, status=422, chosen=chosen, message=f"The log holds no answers of {tenant}."
@@ -172,23 +175,25 @@ async def export(request: web.Request) -> web.StreamResponse:
         name = f"{fmt}.{tenant}.{datetime.now(UTC):%Y%m%d}.jsonl"
         opts = ExportOptions(fmt=fmt, out=Path(tmp) / name, tenant=tenant)
         # Off the loop and off the log's quick-call threads: an export may take a while.
-        report = await asyncio.to_thread(
-            export_dataset, runtime.services.answer_log, opts, more=more
-        )
+        report = await asyncio.to_thread(export_dataset, answer_log_of(request), opts, more=more)
         if report.refused:
             return await export_page(
                 request, status=422, chosen=chosen, message=f"Not written: {report.refused}."
             )
-        body = opts.out.read_bytes()
-    who = identity_of(request).name
-    log.info("console: %s exported %s of %s (%d examples)", who, fmt, tenant, report.written)
-    return web.Response(
-        body=body,
-        headers={
-            "Content-Type": "application/x-ndjson",
-            "Content-Disposition": f'attachment; filename="{name}"',
-        },
-    )
+        who = identity_of(request).name
+        log.info("console: %s exported %s of %s (%d examples)", who, fmt, tenant, report.written)
+        # Sent from the file (datasets can be large), before the folder is removed.
+        response = web.FileResponse(
+            opts.out,
+            headers={
+                "Content-Type": "application/x-ndjson",
+                "Content-Disposition": f'attachment; filename="{name}"',
+            },
+        )
+        secure_headers(response)
+        await response.prepare(request)
+        await response.write_eof()
+    return response
 
 
 def add_routes(app: web.Application) -> None:
