@@ -153,8 +153,13 @@ def _digits(token: str) -> tuple[int, ...]:
     return tuple(int(g) for g in re.findall(r"\d+", token.replace(",", "")))
 
 
+# Not facts: citation markers ("[1]") and list numbers ("1. ", "2) ") at a line's start.
+_NOT_FACTS = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]|^\s*\d{1,2}[.)]\s", re.M)
+
+
 def unsupported(answer: str, sources: Sequence[str]) -> tuple[list[str], list[str]]:
     """Numbers and names of ``answer`` that none of ``sources`` holds."""
+    answer = _NOT_FACTS.sub(" ", answer)
     known = " ".join(sources)
     numbers = {_digits(n) for n in _NUMBER.findall(known)}
     groups = {g for n in numbers for g in n}
@@ -289,6 +294,7 @@ def main() -> None:
     parser.add_argument("--wiki-docs", type=int, default=400, help="other wiki articles ingested")
     parser.add_argument("--show", type=int, default=8, help="misses/unsupported shown per set")
     parser.add_argument("--json", action="store_true", help="one JSON line per set and style")
+    parser.add_argument("--save", type=Path, help="write every answer as a JSON line here")
     args = parser.parse_args()
 
     qas = handbook_pairs()[: args.limit or None]
@@ -323,6 +329,7 @@ def main() -> None:
                 "pairs (held out)"
             )
             with contextlib.ExitStack() as stack:
+                saved = stack.enter_context(args.save.open("w")) if args.save else None
                 assistants = {}
                 for label, spec, style in styles_available(args.styles):
                     services = stack.enter_context(_services_for(shared, base, spec, style))
@@ -337,8 +344,26 @@ def main() -> None:
                         seconds = time.perf_counter() - t
                         print(f"  {label} {qa.corpus} {seconds:5.1f}s", file=sys.stderr)
                         score(record, qa, seconds, results.setdefault((label, qa.corpus), Scores()))
+                        if saved is not None:
+                            saved.write(json.dumps(_saved(label, qa, record, seconds)) + "\n")
                 for (label, corpus), s in sorted(results.items(), key=lambda kv: kv[0][1]):
                     report(label, corpus, s, args)
+
+
+def _saved(label: str, qa: QA, record: AnswerRecord, seconds: float) -> dict[str, Any]:
+    return {
+        "style": label,
+        "corpus": qa.corpus,
+        "question": qa.question,
+        "facts": qa.facts,
+        "answer": record.answer,
+        "route": record.route,
+        "error": record.error,
+        "seconds": round(seconds, 3),
+        "cited": [c.chunk_id for c in record.citations],
+        "retrieved": {c.chunk_id: f"{c.title} {c.text}" for c in record.retrieved},
+        "trace": [s.detail for s in record.trace if s.node == "answer_with_context"],
+    }
 
 
 def _services_for(shared: Services, base: Any, spec: str, style: str | None) -> Services:
