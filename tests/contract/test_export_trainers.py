@@ -121,23 +121,25 @@ def test_every_export_tokenizes_with_the_models_chat_template(exports, smollm2):
         answers = [row[k] for k in ("completion", "chosen", "rejected") if k in row]
         for answer in answers:
             ids = tokenizer.apply_chat_template(row["prompt"] + answer, tokenize=True)
-            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            ids = ids["input_ids"] if hasattr(ids, "keys") else ids  # a BatchEncoding
             text = tokenizer.decode(ids)
             assert "<|im_start|>assistant\n" + answer[0]["content"] in text, fmt
 
 
-def test_sft_trains_on_the_answer_only(exports, smollm2, tmp_path):
-    from trl import SFTConfig, SFTTrainer
+def trainer_for(kind: str, smollm2, rows, out: Path, **config):
+    """TRL's ``{kind}Trainer`` with a LoRA adapter on a copy of the model."""
+    import trl
 
     model, tokenizer = smollm2
     base, lora = fresh(model)
-    trainer = SFTTrainer(
-        model=base,
-        peft_config=lora,
-        args=SFTConfig(**common(tmp_path)),
-        train_dataset=load(exports["trl-sft"]),
-        processing_class=tokenizer,
+    args = getattr(trl, f"{kind}Config")(**{**common(out), **config})
+    return getattr(trl, f"{kind}Trainer")(
+        model=base, peft_config=lora, args=args, train_dataset=rows, processing_class=tokenizer
     )
+
+
+def test_sft_trains_on_the_answer_only(exports, smollm2, tmp_path):
+    trainer = trainer_for("SFT", smollm2, load(exports["trl-sft"]), tmp_path)
     batch = next(iter(trainer.get_train_dataloader()))
     labelled = (batch["labels"] != -100).sum().item()
     assert 0 < labelled < batch["attention_mask"].sum().item() / 2  # the prompt is masked
@@ -145,48 +147,26 @@ def test_sft_trains_on_the_answer_only(exports, smollm2, tmp_path):
 
 
 def test_raft_trains_with_sft(exports, smollm2, tmp_path):
-    from trl import SFTConfig, SFTTrainer
-
-    model, tokenizer = smollm2
-    args = SFTConfig(**{**common(tmp_path), "per_device_train_batch_size": 1})
-    base, lora = fresh(model)
-    trainer = SFTTrainer(
-        model=base,
-        peft_config=lora,
-        args=args,
-        train_dataset=load(exports["raft"]),
-        processing_class=tokenizer,
-    )
-    trained(trainer)
+    rows = load(exports["raft"])
+    trained(trainer_for("SFT", smollm2, rows, tmp_path, per_device_train_batch_size=1))
 
 
 def test_dpo_trains(exports, smollm2, tmp_path):
-    from trl import DPOConfig, DPOTrainer
-
-    model, tokenizer = smollm2
-    base, lora = fresh(model)
-    trainer = DPOTrainer(
-        model=base,
-        peft_config=lora,
-        args=DPOConfig(**common(tmp_path)),
-        train_dataset=load(exports["trl-dpo"]),
-        processing_class=tokenizer,
-    )
-    trained(trainer)
+    trained(trainer_for("DPO", smollm2, load(exports["trl-dpo"]), tmp_path))
 
 
 def test_kto_trains_with_the_printed_weights(exports, smollm2, tmp_path):
-    from trl import KTOConfig, KTOTrainer
-
     from askloop.integrations.cli.export import kto_weights
 
-    model, tokenizer = smollm2
     rows = load(exports["trl-kto"])
     ups = sum(rows["label"])
     desirable, undesirable = kto_weights(ups, rows.num_rows - ups)
-    args = KTOConfig(**common(tmp_path), desirable_weight=desirable, undesirable_weight=undesirable)
-    base, lora = fresh(model)
-    trainer = KTOTrainer(
-        model=base, peft_config=lora, args=args, train_dataset=rows, processing_class=tokenizer
+    trainer = trainer_for(
+        "KTO",
+        smollm2,
+        rows,
+        tmp_path,
+        desirable_weight=desirable,
+        undesirable_weight=undesirable,
     )
     trained(trainer)
