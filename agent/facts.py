@@ -4,8 +4,9 @@ A **fact** here is what a reader would take on trust and a small model most ofte
 invents: a number (amount, date, time, version, phone number, quantity) or a name (a
 capitalised word that does not start a sentence: "Compass", "London", "CET"). A fact
 is **supported** when a document (or the question) holds it: numbers compared by their
-digit groups ("1,200" = "1200", "09:30" = "9:30", "4242#" = "4242"), names as words,
-case and a plural or possessive ending ignored. Pure functions, no model.
+digit groups ("1,200" = "1200", "09:30" = "9:30", "4242#" = "4242"; a document's "two"
+holds "2"), names as words, case and a plural or possessive ending ignored. Pure
+functions, no model.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ _ABBREVIATIONS = frozenset(
     "e.g i.e etc ext no nr approx vs st mr mrs ms dr ul incl excl min max tel fig cf".split()
 )
 _IGNORED_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll"})
+# A document's "two approvals" supports an answer's "2 approvals".
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        """zero one two three four five six seven eight nine ten eleven twelve thirteen
+        fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split()
+    )
+} | {"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "once": 1, "twice": 2}
 
 
 def sentences(text: str, *, clauses: bool = False) -> list[str]:
@@ -90,6 +99,8 @@ def vocabulary(texts: Iterable[str]) -> Vocabulary:
         numbers.update(k for k in map(_number_key, _NUMBER.findall(text)) if k)
         for word in _WORD.findall(text):
             words.update(_word_keys(word))
+            if (n := _NUMBER_WORDS.get(word.lower())) is not None:
+                numbers.add((n,))
     groups = frozenset(g for key in numbers for g in key)
     return Vocabulary(frozenset(numbers), groups, frozenset(words))
 

@@ -36,6 +36,7 @@ def test_numbers_are_compared_by_their_digits_and_names_as_words():
     assert unsupported("It costs 1200 euros from 9:30 in Kraków, PIN 4242.", known) == []
     assert unsupported("The yearly membership fee is **£12.50** [1].", known) == ["12.50"]
     assert unsupported("The capital is L'Alma, la France.", known) == ["L'Alma", "France"]
+    assert unsupported("It needs 2 approvals, not 3.", vocabulary(["Two approvals."])) == ["3"]
 
 
 def test_a_sentence_s_first_word_and_citation_markers_are_not_facts():
