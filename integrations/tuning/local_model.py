@@ -33,7 +33,7 @@ class TuningError(AskloopError):
 
 @dataclass(frozen=True, slots=True)
 class LoraSettings:
-    epochs: int = 8
+    epochs: int = 6
     learning_rate: float = 1e-3
     batch_size: int = 8
     rank: int = 16
@@ -43,7 +43,7 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.05
     #: Epochs without a better held-out loss before training stops.
-    patience: int = 2
+    patience: int = 1
     max_tokens: int = 768
     threads: int = 2
     seed: int = 0

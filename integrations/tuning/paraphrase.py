@@ -14,13 +14,12 @@ __all__ = ["EVAL_TEMPLATES", "TRAIN_TEMPLATES", "reword"]
 
 TRAIN_TEMPLATES = (
     "{q}",
-    "Quick question: {q}",
-    "Hi! {q}",
-    "{q} Thanks!",
     "Can you tell me {qi}",
+    "hey, {ql}",
+    "Quick question: {q} Thanks!",
     "Does anyone know {qi}",
     "I need to know {qi}",
-    "hey, {ql}",
+    "Hi! {q}",
 )
 EVAL_TEMPLATES = ("Sorry to bother you, {qi} Thanks in advance.",)
 

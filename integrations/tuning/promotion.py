@@ -7,7 +7,7 @@ later does not break serving. ``--rollback`` goes back one promotion; rolling ba
 first one returns the tenant to the configured ``ASKLOOP_FINETUNED_MODEL``.
 
 :class:`PromotedModels` is what the graph asks for a tenant's fine-tuned model: it
-re-reads a tenant's pointer when the file's mtime changes (a ``stat`` per question),
+re-reads a tenant's pointer when the file changes (a ``stat`` per question),
 so ``askloop serve`` answers with a promotion without a restart.
 """
 
@@ -158,13 +158,16 @@ class PromotedModels:
         self._home = home
         self._build = build
         self._lock = threading.Lock()
-        #: tenant -> (pointer mtime_ns or None, model or None)
-        self._seen: dict[str, tuple[int | None, ChatModel | None]] = {}
+        #: tenant -> ((inode, mtime_ns) of the pointer or None, model or None)
+        self._seen: dict[str, tuple[tuple[int, int] | None, ChatModel | None]] = {}
 
     def get(self, tenant: str) -> ChatModel | None:
         path = _tenant_dir(self._home, tenant) / _POINTER
         try:
-            stamp: int | None = path.stat().st_mtime_ns
+            found = path.stat()
+            # Each write is a new file (os.replace): its inode changes even when two
+            # promotions fall within the clock's granularity.
+            stamp: tuple[int, int] | None = (found.st_ino, found.st_mtime_ns)
         except OSError:
             stamp = None
         with self._lock:

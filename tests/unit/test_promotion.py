@@ -101,3 +101,26 @@ def test_an_unusable_promoted_model_falls_back_to_the_configured_one(tmp_path, c
     promote(home, "acme", "local:/nowhere/model.gguf")
     assert PromotedModels(home, build).get("acme") is None
     assert "unusable" in caplog.text
+
+
+def test_the_wiring_serves_a_promotion_without_a_restart(monkeypatch, tmp_path):
+    from askloop.config.settings import load_settings
+    from askloop.integrations.wiring import Services
+    from tests.fakes import HashingEmbedder
+
+    monkeypatch.setenv("ASKLOOP_HOME", str(tmp_path / "home"))
+    settings = load_settings()
+    configured = FakeChatModel(model_id="fake:configured")
+    tuned = FakeChatModel(model_id="fake:tuned-v2")
+    models = {settings.models.finetuned: configured, "fake:tuned-v2": tuned}
+    with Services(settings, embedder=HashingEmbedder(), chat_models=models) as services:
+        context = services.context
+        assert context.finetuned_for("acme") is configured
+        promote(settings.home, "acme", "fake:tuned-v2")
+        assert context.finetuned_for("acme") is tuned  # the same context: no restart
+        assert context.finetuned_for("globex") is configured
+        rollback(settings.home, "acme")
+        pointer = settings.home / "models" / "acme" / "promoted.json"
+        stat = pointer.stat()
+        os.utime(pointer, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        assert context.finetuned_for("acme") is configured
