@@ -21,6 +21,7 @@ __all__ = [
     "MessageRole",
     "Progress",
     "Rating",
+    "RatingFilter",
     "RetrievedChunk",
     "Review",
     "ReviewAction",
@@ -46,6 +47,8 @@ CORRECTION_MAX_CHARS = 3000
 
 Route = Literal["retrieve", "rewrite", "finetuned"]
 Rating = Literal["up", "down"]
+#: A filter on the current rating: rated up, rated down, or not rated ("none").
+RatingFilter = Literal["up", "down", "none"]
 FeedbackSource = Literal["button", "reaction", "invoke", "cli", "tool", "console"]
 #: A reviewer's verdict in the console: the 👎's correction accepted as the gold answer,
 #: a gold answer written (edited), a knowledge-base gap, or nothing to do.

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from askloop.agent.answers import AnswerRecord, Feedback, LoggedAnswer, MessageRole
+from askloop.agent.answers import (
+    AnswerRecord,
+    Feedback,
+    LoggedAnswer,
+    MessageRole,
+    RatingFilter,
+)
 from askloop.agent.chat import ChatModel
 from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.records import Chunk, Hit, SearchMode
@@ -181,8 +187,11 @@ class AnswerLog(Protocol):
         """Mark an answer withdrawn (its message was deleted); False if unknown."""
         ...
 
-    def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
-        """Newest answers first."""
+    def recent(
+        self, *, limit: int = 20, tenant: str | None = None, rating: RatingFilter | None = None
+    ) -> list[LoggedAnswer]:
+        """Newest answers first; with ``rating``, only those whose current rating is up,
+        down, or none."""
         ...
 
     def claim_delivery(

@@ -25,6 +25,7 @@ from askloop.agent.answers import (
     MessageRole,
     Progress,
     Rating,
+    RatingFilter,
     RetrievedChunk,
     TraceStep,
     Turn,
@@ -254,9 +255,14 @@ class Assistant:
     def get_answer(self, answer_id: str, *, tenant: str | None = None) -> LoggedAnswer | None:
         return self._log.get_answer(answer_id, tenant=tenant)
 
-    def recent(self, *, limit: int, tenant: str | None = None) -> list[LoggedAnswer]:
-        """The newest answers with their ratings, newest first."""
-        return self._log.recent(limit=limit, tenant=tenant)
+    def recent(
+        self, *, limit: int, tenant: str | None = None, rating: RatingFilter | None = None
+    ) -> list[LoggedAnswer]:
+        """The newest answers with their ratings, newest first; with ``rating``, only
+        those rated up, down or not at all ("none")."""
+        if rating is None:  # the port's plain form: every log implements it
+            return self._log.recent(limit=limit, tenant=tenant)
+        return self._log.recent(limit=limit, tenant=tenant, rating=rating)
 
     def claim_delivery(
         self,

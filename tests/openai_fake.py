@@ -5,7 +5,9 @@ test wants.
 ``with FakeOpenAI() as model:`` then point ``OPENAI_BASE_URL`` at ``model.url``. While
 ``model.hold()`` is in effect every chat request waits (``model.waiting`` counts them)
 until ``model.release()``; ``hold("slow")`` holds only requests whose messages contain
-"slow". Embeddings are answered at once with a hash of the words.
+"slow". ``hold_stream()`` lets a streamed answer out up to its first word, then holds
+the rest until ``release()``; ``fail_with(503)`` answers every chat request with that
+status. Embeddings are answered at once with a hash of the words.
 
 ``answers`` maps a model name to its own answer (others get ``answer``). Fine-tuning:
 ``POST /v1/files`` keeps the upload (``uploads``), ``POST /v1/fine_tuning/jobs`` starts
@@ -44,6 +46,11 @@ class FakeOpenAI:
         #: Chat requests waiting at the gate right now, and all chat requests so far.
         self.waiting = 0
         self.chats = 0
+        #: Set by ``hold_stream``: streamed answers wait after their first word.
+        self._stream_gate: asyncio.Event | None = None
+        #: Streamed answers that have sent their first word and wait at the gate.
+        self.streaming = 0
+        self._fail_status: int | None = None
         self._server = LoopbackApp("fake-openai", self._app)
 
     @property
@@ -60,10 +67,25 @@ class FakeOpenAI:
         """Chat requests from now on (those mentioning ``word``) wait until ``release``."""
         self._call(lambda: self._gates.setdefault(word, asyncio.Event()))
 
+    def hold_stream(self) -> None:
+        """Streamed answers from now on stop after their first word until ``release()``."""
+
+        def close() -> None:
+            self._stream_gate = asyncio.Event()
+
+        self._call(close)
+
+    def fail_with(self, status: int) -> None:
+        """Answer every chat request from now on with an error ``status``."""
+        self._fail_status = status
+
     def release(self, word: str | None = None) -> None:
         """Let the requests held for ``word`` through (None: every one, for good)."""
 
         def open_gates() -> None:
+            if word is None and self._stream_gate is not None:
+                self._stream_gate.set()
+                self._stream_gate = None
             for held, gate in list(self._gates.items()):
                 if word is None or held == word:
                     gate.set()
@@ -115,6 +137,9 @@ class FakeOpenAI:
         finally:
             with self._lock:
                 self.waiting -= 1
+        if self._fail_status is not None:
+            error = {"message": "the fake model is failing", "type": "server_error"}
+            return web.json_response({"error": error}, status=self._fail_status)
         model = body.get("model", "gpt-x")
         answer = self.answers.get(model, self.answer)
         usage = {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20}
@@ -145,9 +170,18 @@ class FakeOpenAI:
             base = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": model}
             await response.write(f"data: {json.dumps(base | chunk)}\n\n".encode())
 
-        for word in answer.split(" "):
+        for n, word in enumerate(answer.split(" ")):
             delta = {"content": word + " "}
             await send({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            gate = self._stream_gate
+            if n == 0 and gate is not None:
+                with self._lock:
+                    self.streaming += 1
+                try:
+                    await gate.wait()
+                finally:
+                    with self._lock:
+                        self.streaming -= 1
         await send({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             await send({"choices": [], "usage": usage})

@@ -12,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from askloop.agent.answers import CORRECTION_MAX_CHARS, LoggedAnswer, Review, Route
+from askloop.agent.answers import (
+    CORRECTION_MAX_CHARS,
+    LoggedAnswer,
+    RatingFilter,
+    Review,
+    Route,
+)
 from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 from askloop.integrations.answer_log.migrations import POSTGRES
 
@@ -22,8 +28,6 @@ if TYPE_CHECKING:
     from askloop.integrations.answer_log.database import SqlDatabase
 
 __all__ = ["AnswerQuery", "ReviewsMixin", "weak_evidence_sql", "window"]
-
-RatingFilter = Literal["up", "down", "none"]
 
 
 def weak_evidence_sql(postgres: bool) -> str:

@@ -18,12 +18,13 @@ from askloop.agent.answers import (
     AnswerRecord,
     Feedback,
     LoggedAnswer,
+    RatingFilter,
 )
 from askloop.agent.errors import InvalidInputError, UnknownAnswerError
 from askloop.integrations.answer_log.database import SqlDatabase
 from askloop.integrations.answer_log.deliveries import DeliveriesMixin
 from askloop.integrations.answer_log.migrations import Dialect
-from askloop.integrations.answer_log.reviews import ReviewsMixin
+from askloop.integrations.answer_log.reviews import AnswerQuery, ReviewsMixin
 from askloop.integrations.answer_log.rows import FeedbackEvent, logged_answer, prompt_texts
 
 __all__ = ["SqlAnswerLog", "open_answer_log"]
@@ -220,9 +221,13 @@ class SqlAnswerLog(DeliveriesMixin, ReviewsMixin):
         cur.execute(self._db.sql(f"SELECT 1 FROM answers WHERE {where}"), tuple(params))
         return cur.fetchone() is not None
 
-    def recent(self, *, limit: int = 20, tenant: str | None = None) -> list[LoggedAnswer]:
+    def recent(
+        self, *, limit: int = 20, tenant: str | None = None, rating: RatingFilter | None = None
+    ) -> list[LoggedAnswer]:
         if limit < 1:
             raise InvalidInputError("limit must be 1 or more")
+        if rating is not None:
+            return self.find_answers(AnswerQuery(tenant=tenant, rating=rating), limit=limit)
         with self._db.transaction() as cur:
             return self._load(cur, "1 = 1", (), tenant=tenant, limit=limit)
 

@@ -12,7 +12,10 @@ from typing import Any
 from askloop.agent.answers import AnswerRecord, LoggedAnswer, Turn
 from askloop.agent.errors import InvalidInputError
 from askloop.agent.sources import shown_sources
-from askloop.integrations.cli.args import whole_number
+from askloop.config.sections import ServerSettings
+from askloop.integrations.cli import say
+from askloop.integrations.cli.args import TENANT_HELP, setting_default, whole_number
+from askloop.integrations.cli.terminal import Terminal, prepare_models
 
 __all__ = ["add_parsers", "run"]
 
@@ -25,21 +28,25 @@ ROUTE_TEXT = {
 
 def add_parsers(sub: Any) -> None:
     ask = sub.add_parser("ask", help="answer a question (routed, with citations)")
-    ask.add_argument("question", metavar="QUESTION")
-    ask.add_argument("--tenant")
-    ask.add_argument("--thread", help="conversation id: questions sharing it share memory")
-    ask.add_argument("--json", action="store_true")
+    ask.add_argument("question", metavar="QUESTION", help="the question, in quotes")
+    ask.add_argument("--tenant", help=TENANT_HELP)
+    ask.add_argument(
+        "--thread", help="conversation id: questions sharing it share memory (default: none)"
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object, no streaming")
 
     route = sub.add_parser("route", help="show the routing decision without answering")
     route.add_argument("question", metavar="QUESTION", help="the question, or - for stdin lines")
-    route.add_argument("--tenant")
-    route.add_argument("--json", action="store_true")
+    route.add_argument("--tenant", help=TENANT_HELP)
+    route.add_argument("--json", action="store_true", help="print JSON")
 
     rate = sub.add_parser("rate", help="rate an answer (same path as the chat buttons)")
-    rate.add_argument("answer_id", metavar="ANSWER_ID")
-    rate.add_argument("rating", choices=["up", "down"])
-    rate.add_argument("--reason", default="")
-    rate.add_argument("--correction", default="", help="the right answer")
+    rate.add_argument("answer_id", metavar="ANSWER_ID", help="the id `ask` and `log` print")
+    rate.add_argument("rating", choices=["up", "down"], help="👍 or 👎")
+    rate.add_argument("--reason", default="", help="why (default: none)")
+    rate.add_argument(
+        "--correction", default="", help="the right answer, for fine-tuning (default: none)"
+    )
 
     forget = sub.add_parser(
         "forget", help="delete the thread memory of conversations idle for N days"
@@ -49,13 +56,20 @@ def add_parsers(sub: Any) -> None:
         type=whole_number(),
         default=None,
         metavar="N",
-        help="default: [server] thread_memory_days",
+        help="default: settings [server] thread_memory_days, "
+        f"{setting_default(ServerSettings, 'thread_memory_days')}",
     )
 
     log = sub.add_parser("log", help="recent answers with their ratings")
-    log.add_argument("--json", action="store_true")
-    log.add_argument("--limit", type=int, default=20)
-    log.add_argument("--tenant")
+    log.add_argument("--json", action="store_true", help="one JSON object per answer")
+    log.add_argument("--limit", type=int, default=20, help="how many answers, newest first")
+    log.add_argument("--tenant", help="only this tenant's answers (default: every tenant)")
+    log.add_argument(
+        "--rating",
+        choices=["up", "down", "none"],
+        default=None,
+        help="only answers rated 👍 (up), 👎 (down) or not rated (none) (default: all)",
+    )
 
 
 def answer_json(record: AnswerRecord) -> dict[str, Any]:
@@ -132,6 +146,14 @@ def _forget(args: argparse.Namespace, services: Any) -> int:
     return 0
 
 
+#: What a failed answer's apology stands for, said on stderr instead of showing it as an
+#: answer (``AnswerRecord.error``; "empty_knowledge_base" is an answer, with a hint).
+_FAILURES = {
+    "model_unavailable": "the model {model} did not answer (unreachable or failing)",
+    "store_unavailable": "the knowledge base could not be searched",
+}
+
+
 def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
     turn = Turn(
         question=args.question,
@@ -140,11 +162,30 @@ def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
         conversation_id=args.thread or "",
         user=getpass.getuser(),
     )
-    record = services.assistant.answer(turn)
+    terminal = Terminal()
+    if args.json:
+        terminal.streams = False
+    prepare_models(services, terminal)
+    listening = terminal.streams or terminal.shows_status
+    try:
+        record = services.assistant.answer(
+            turn, on_progress=terminal.progress if listening else None
+        )
+    finally:
+        terminal.clear_status()
+    failed = bool(record.error) and record.error != "empty_knowledge_base"
+    if failed:
+        what = _FAILURES.get(record.error, "there is no answer ({error})")
+        say.error(
+            f"{what.format(model=record.model, error=record.error)}; "
+            f"logged as {record.answer_id} (run with -v for the reason)"
+        )
     if args.json:
         _print_json(answer_json(record))
-        return 0
-    print(record.answer)
+        return 1 if failed else 0
+    if failed:
+        return 1
+    terminal.finish(record.answer)
     if record.error == "empty_knowledge_base":
         flag = "" if tenant == services.settings.default_tenant else f" --tenant {tenant}"
         print(f"Add documents with: askloop ingest PATH...{flag}")
@@ -200,23 +241,34 @@ def _rate(args: argparse.Namespace, services: Any) -> int:
 def _log(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
     if args.limit < 1:
         raise InvalidInputError("--limit must be 1 or more")
-    items = services.assistant.recent(limit=args.limit, tenant=tenant)
+    items = services.assistant.recent(limit=args.limit, tenant=tenant, rating=args.rating)
     if args.json:
         for item in items:
             _print_json(logged_json(item))
         return 0
     if not items:
-        print('No answers logged yet: try `askloop ask "..."`.')
+        if args.rating:
+            print(f"No answers rated {args.rating} in the last ones logged.")
+        else:
+            print('No answers logged yet: try `askloop ask "..."`.')
     for item in items:
         r = item.record
         rating = {"up": "👍", "down": "👎", None: "  "}[item.rating]
-        question = " ".join(r.question.split())
-        question = question if len(question) <= 60 else question[:57] + "..."
         withdrawn = " (withdrawn)" if item.withdrawn else ""
+        route = "failed" if r.error and r.error != "empty_knowledge_base" else r.route
         print(
-            f"{r.created_at:%Y-%m-%d %H:%M} {rating} {r.route:9s} {r.answer_id}  "
-            f"{question}{withdrawn}"
+            f"{r.created_at:%Y-%m-%d %H:%M} {rating} {route:9s} {r.answer_id}  "
+            f"{_start(r.question, 60)}{withdrawn}"
         )
+        print(f"{'':20}answer: {_start(r.answer, 70)}")
         if item.reason:
-            print(f"{'':20}reason: {item.reason}")
+            print(f"{'':20}reason: {_start(item.reason, 70)}")
+        if item.correction:
+            print(f"{'':20}correction: {_start(item.correction, 70)}")
     return 0
+
+
+def _start(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 3] + "..."

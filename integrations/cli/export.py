@@ -57,12 +57,16 @@ def _since(text: str) -> datetime:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="write a fine-tuning dataset from rated answers")
-    p.add_argument("--format", dest="fmt", required=True, choices=list(FORMATS))
-    p.add_argument("--out", required=True, type=Path, metavar="PATH")
+    p.add_argument(
+        "--format", dest="fmt", required=True, choices=list(FORMATS), help="the dataset's format"
+    )
+    p.add_argument("--out", required=True, type=Path, metavar="PATH", help="the file to write")
     scope = p.add_mutually_exclusive_group()
-    scope.add_argument("--tenant", help="export this tenant only")
+    scope.add_argument("--tenant", help="export this tenant only (default: each tenant in the log)")
     scope.add_argument("--all-tenants", action="store_true", help="one file for all tenants")
-    p.add_argument("--since", type=_since, help="only answers from this ISO date/time on")
+    p.add_argument(
+        "--since", type=_since, help="only answers from this ISO date/time on (default: all)"
+    )
     p.add_argument(
         "--val-fraction",
         type=_fraction,
@@ -87,7 +91,13 @@ def add_parser(sub: Any) -> None:
         help="warn about TRL/RAFT examples longer than N tokens of the local model's "
         "tokenizer (TRL's default max_length; 0: don't count) (default 1024)",
     )
-    p.add_argument("--raft-distractors", type=int, default=3, metavar="K")
+    p.add_argument(
+        "--raft-distractors",
+        type=int,
+        default=3,
+        metavar="K",
+        help="documents that do not answer, added to each RAFT record",
+    )
     p.add_argument(
         "--raft-oracle-p",
         type=_probability,

@@ -7,15 +7,22 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from askloop.agent.errors import AskloopError, InvalidInputError, UnknownAnswerError
 from askloop.agent.records import SEARCH_MODES, Hit
+from askloop.config.sections import SearchSettings
 from askloop.config.settings import Settings, SettingsError, load_settings, validate_tenant
 from askloop.integrations.cli import say
-from askloop.integrations.cli.args import whole_number
+from askloop.integrations.cli.args import (
+    TENANT_HELP,
+    DefaultsHelpFormatter,
+    setting_default,
+    whole_number,
+)
+from askloop.integrations.cli.terminal import IngestBars, Terminal, prepare_embedder
 
 __all__ = ["main"]
 
@@ -29,19 +36,58 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """Usage errors in askloop's one error format, exit 2; help names every default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"askloop: error: {message}\n")
 
 
+class _SubParser(_Parser):
+    """A subcommand's parser: ``-v`` is taken after the subcommand too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v",
+            "--verbose",
+            dest="verbose_after",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="more logging: -v info and tracebacks, -vv debug (also before the command)",
+        )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("askloop")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="askloop", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging: -v info and tracebacks, -vv debug",
+    )
+    parser.add_argument("--version", action="version", version=f"askloop {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubParser)
 
     ingest = sub.add_parser("ingest", help="chunk, embed and upsert files or folders")
-    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    ingest.add_argument("--tenant", help="knowledge-base tenant (default: settings)")
+    ingest.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="files or folders (md, txt, html, pdf)"
+    )
+    ingest.add_argument("--tenant", help=TENANT_HELP)
     ingest.add_argument(
         "--prune",
         action="store_true",
@@ -50,9 +96,21 @@ def _parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="search the knowledge base without answering")
     search.add_argument("query", metavar="QUERY", help="the query, or - for one per stdin line")
-    search.add_argument("--k", type=whole_number(high=1000), default=None, help="how many hits")
-    search.add_argument("--tenant")
-    search.add_argument("--mode", choices=SEARCH_MODES, default=None)
+    search.add_argument(
+        "--k",
+        type=whole_number(high=1000),
+        default=None,
+        help="how many hits "
+        f"(default: settings [search] k, {setting_default(SearchSettings, 'k')})",
+    )
+    search.add_argument("--tenant", help=TENANT_HELP)
+    search.add_argument(
+        "--mode",
+        choices=SEARCH_MODES,
+        default=None,
+        help="hybrid = words and meaning, keyword = words (BM25), vector = meaning "
+        f"(default: settings [search] mode, {setting_default(SearchSettings, 'mode')})",
+    )
     search.add_argument("--json", action="store_true", help="print JSON")
 
     from askloop.integrations.cli import answers as cli_answers
@@ -73,11 +131,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: int, settings_level: str) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else settings_level
-    logging.basicConfig(
-        level=level, format="askloop: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr
+class _Brief(logging.Formatter):
+    """Log lines without their tracebacks: those are for ``-v`` (the command's own
+    message already says what failed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _configure_logging(verbose: int, settings: Settings, command: str) -> None:
+    """``-v`` INFO, ``-vv`` DEBUG, both with tracebacks. Without ``-v`` a command shows
+    only errors, without tracebacks (it says what went wrong itself), unless a log level
+    was set in the settings; the server logs at the settings' level, INFO at least."""
+    chosen = settings.log_level
+    if command == "serve" and chosen in ("WARNING", "ERROR"):
+        chosen = "INFO"  # a server's operators want its log lines
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else chosen
+    shown: int | str = level
+    if not verbose and command != "serve" and "log_level" not in settings.model_fields_set:
+        shown = logging.ERROR
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(shown)
+    brief = not verbose and command != "serve"
+    handler.setFormatter(
+        (_Brief if brief else logging.Formatter)("askloop: %(levelname)s: %(name)s: %(message)s")
     )
+    logging.basicConfig(level=level, handlers=[handler])
     if verbose < 2:  # the pool logs every connection handed out at INFO
         logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
 
@@ -91,15 +175,13 @@ def _tenant(args: argparse.Namespace, settings: Settings) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.verbose += getattr(args, "verbose_after", 0)
     try:
         settings = load_settings()
     except SettingsError as exc:
         say.error(str(exc))
         return EXIT_USAGE
-    level = settings.log_level
-    if args.command == "serve" and level in ("WARNING", "ERROR"):
-        level = "INFO"  # a server's operators want its log lines
-    _configure_logging(args.verbose, level)
+    _configure_logging(args.verbose, settings, args.command)
     from askloop.integrations.wiring import services_for
 
     fresh = not settings.home.exists()
@@ -167,21 +249,21 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
 
     tenant = _tenant(args, services.settings)
 
-    def progress(items: Sequence[Any]) -> Iterator[Any]:
-        from tqdm import tqdm
-
-        # Shown only on a terminal and only once the ingest takes more than a moment.
-        yield from tqdm(items, desc="ingest", unit="file", file=sys.stderr, delay=1.0, disable=None)
-
-    report = ingest_paths(
-        args.paths,
-        tenant=tenant,
-        store=services.store,
-        embedder=services.embedder,
-        settings=services.settings.ingest,
-        prune=args.prune,
-        progress=progress,
-    )
+    terminal = Terminal()
+    prepare_embedder(services.embedder, terminal)
+    bars = IngestBars()
+    try:
+        report = ingest_paths(
+            args.paths,
+            tenant=tenant,
+            store=services.store,
+            embedder=services.embedder,
+            settings=services.settings.ingest,
+            prune=args.prune,
+            progress=bars,
+        )
+    finally:
+        bars.close()
     for problem in report.problems:
         say.warning(f"skipped {problem.path}: {problem.reason}")
     summary = (

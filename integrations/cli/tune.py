@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from askloop.integrations.cli.args import whole_number
+from askloop.integrations.cli.args import TENANT_HELP, whole_number
 
 __all__ = ["add_parser", "calibrate_after_ingest", "run"]
 
@@ -33,16 +33,31 @@ def add_parser(sub: Any) -> None:
     # The same parser class as every other command (usage errors exit 2).
     what = tune.add_subparsers(dest="tune_what", required=True, parser_class=type(tune))
     router = what.add_parser("router", help="fit the route decision on the tenant's corpus")
-    router.add_argument("--tenant", help="knowledge-base tenant (default: settings)")
+    router.add_argument("--tenant", help=TENANT_HELP)
     router.add_argument("--json", action="store_true", help="print one JSON object")
     model = what.add_parser("model", help="train a candidate model from the rated log")
-    model.add_argument("--out", required=True, type=Path, metavar="DIR")
-    model.add_argument("--tenant", help="log tenant (default: settings)")
-    model.add_argument("--base", metavar="SPEC", help="model to start from (default local:default)")
-    model.add_argument("--provider", choices=("local", "openai"), default="local")
-    model.add_argument("--epochs", type=whole_number(high=100), default=None)
     model.add_argument(
-        "--max-steps", type=whole_number(), default=None, help="stop after this many steps"
+        "--out", required=True, type=Path, metavar="DIR", help="folder to write the model to"
+    )
+    model.add_argument("--tenant", help=TENANT_HELP)
+    model.add_argument("--base", metavar="SPEC", help="model to start from (default local:default)")
+    model.add_argument(
+        "--provider",
+        choices=("local", "openai"),
+        default="local",
+        help="local: LoRA on this machine; openai: a fine-tuning job at OPENAI_BASE_URL",
+    )
+    model.add_argument(
+        "--epochs",
+        type=whole_number(high=100),
+        default=None,
+        help="passes over the examples (default: the trainer's, 8 for local)",
+    )
+    model.add_argument(
+        "--max-steps",
+        type=whole_number(),
+        default=None,
+        help="stop after this many steps (default: as many as the epochs take)",
     )
     model.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from askloop.agent.ports import Embedder, VectorStore
 from askloop.agent.records import Chunk, document_id_for
@@ -23,7 +24,7 @@ from askloop.config.settings import IngestSettings
 from askloop.integrations.ingest.chunker import chunk_document, chunking_hash
 from askloop.integrations.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_file
 
-__all__ = ["IngestReport", "Problem", "ingest_paths"]
+__all__ = ["IngestProgress", "IngestReport", "Problem", "ingest_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,18 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class IngestProgress(Protocol):
+    """Hears how an ingest is going (a progress bar): files read, chunks made and stored."""
+
+    def started(self, *, files: int) -> None: ...
+
+    def file_done(self, *, chunks: int) -> None:
+        """A file was read: ``chunks`` new chunks to embed (0 when unchanged or skipped)."""
+        ...
+
+    def chunks_stored(self, count: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +113,12 @@ class _Batch:
         self.size += len(pending.chunks)
 
     def flush(
-        self, store: VectorStore, embedder: Embedder, tenant: str, report: IngestReport
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        tenant: str,
+        report: IngestReport,
+        progress: IngestProgress | None,
     ) -> None:
         if not self.docs:
             return
@@ -116,6 +134,8 @@ class _Batch:
                     tenant=tenant, document_id=d.document_id, keep_hash=d.document_hash
                 )
         report.documents_written += len(self.docs)
+        if progress is not None:
+            progress.chunks_stored(len(chunks))
         self.docs = []
         self.size = 0
 
@@ -135,7 +155,7 @@ def ingest_paths(
     embedder: Embedder,
     settings: IngestSettings,
     prune: bool = False,
-    progress: Callable[[Sequence[_Candidate]], Iterator[_Candidate]] | None = None,
+    progress: IngestProgress | None = None,
     batch_chunks: int = 256,
 ) -> IngestReport:
     """Ingest ``paths`` (files or folders) into ``tenant``; see the module docstring."""
@@ -150,7 +170,14 @@ def ingest_paths(
     # Chunks are sized by the embedder's own tokenizer and never longer than it reads.
     max_tokens = min(settings.chunk_tokens, embedder.max_tokens)
 
-    for candidate in progress(candidates) if progress else candidates:
+    if progress is not None:
+        progress.started(files=len(candidates))
+
+    def done(chunks: int = 0) -> None:
+        if progress is not None:
+            progress.file_done(chunks=chunks)
+
+    for candidate in candidates:
         source = str(candidate.path)
         doc_id = document_id_for(source)
         seen.add(doc_id)
@@ -165,6 +192,7 @@ def ingest_paths(
         except LoadError as exc:
             log.info("skipping %s: %s", candidate.path, exc)
             report.problems.append(Problem(source, str(exc)))
+            done()
             continue
         document_hash = chunking_hash(
             doc.content_hash,
@@ -175,6 +203,7 @@ def ingest_paths(
         previous = existing.get(doc_id)
         if previous is not None and previous[1] == {document_hash}:
             report.documents_unchanged += 1
+            done()
             continue
         modified = datetime.fromtimestamp(candidate.path.stat().st_mtime, tz=UTC)
         chunks = chunk_document(
@@ -186,9 +215,10 @@ def ingest_paths(
             document_hash=document_hash,
         )
         batch.add(_Pending(doc_id, document_hash, previous is not None, chunks))
+        done(len(chunks))
         if batch.size >= batch_chunks:
-            batch.flush(store, embedder, tenant, report)
-    batch.flush(store, embedder, tenant, report)
+            batch.flush(store, embedder, tenant, report, progress)
+    batch.flush(store, embedder, tenant, report, progress)
 
     if prune:
         roots = [p.expanduser().resolve() for p in paths if p.expanduser().is_dir()]

@@ -134,6 +134,27 @@ class MiniLMEmbedder:
         self._load()
         return self._runtime
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def export_pending(self) -> bool:
+        """True when loading will first export the model to ONNX (once per machine and
+        model: tens of seconds), so a caller can say so before it starts."""
+        if self._model is not None or self._runtime != "onnx":
+            return False
+        try:
+            from askloop.integrations.models.minilm_onnx import onnx_path
+
+            return not onnx_path(_model_dir(), self._cache_dir).exists()
+        except Exception:  # loading will report it
+            return False
+
+    def load(self) -> None:
+        """Load the model now instead of on the first embedding."""
+        self._load()
+
     def _load(self) -> Any:
         with self._lock:
             if self._model is not None:

@@ -122,6 +122,10 @@ class LocalChatModel:
         tokens: list[int] = _post(sock, "/tokenize", body)["tokens"]
         return tokens
 
+    @property
+    def loaded(self) -> bool:
+        return self._running is not None
+
     def load(self) -> None:
         """Load the model now (e.g. at startup) instead of on the first ``complete()``."""
         self._loaded()

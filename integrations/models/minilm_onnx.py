@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OnnxMiniLM", "export_onnx"]
+__all__ = ["OnnxMiniLM", "export_onnx", "onnx_path"]
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,14 @@ def _cache_key(model_dir: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+def onnx_path(model_dir: Path, cache_dir: Path) -> Path:
+    """Where the ONNX export of the model in ``model_dir`` is cached (it may not be yet)."""
+    return cache_dir / f"all-MiniLM-L6-v2-{_cache_key(model_dir)}.onnx"
+
+
 def export_onnx(model_dir: Path, cache_dir: Path) -> Path:
     """The cached ONNX export of the model in ``model_dir``; exported on first use."""
-    target = cache_dir / f"all-MiniLM-L6-v2-{_cache_key(model_dir)}.onnx"
+    target = onnx_path(model_dir, cache_dir)
     if target.exists():
         return target
     import torch
