@@ -21,7 +21,12 @@ def add_parsers(sub: Any) -> None:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     pr = sub.add_parser("promote", help="make a candidate the tenant's fine-tuned model")
-    pr.add_argument("candidate", nargs="?", metavar="DIR|SPEC")
+    pr.add_argument(
+        "candidate",
+        nargs="?",
+        metavar="DIR|SPEC",
+        help="the tuned model's folder (tune model --out) or a model spec; none with --rollback",
+    )
     pr.add_argument("--tenant", help="log tenant (default: settings)")
     pr.add_argument("--force", action="store_true", help="promote even if not better")
     pr.add_argument("--rollback", action="store_true", help="undo the last promotion")
