@@ -228,7 +228,7 @@ def _status(reports: list[ExportReport]) -> int:
     if written and refused:
         names = "; ".join(f"{r.tenant}: {r.refused}" for r in refused)
         print(
-            f"askloop: {len(written)} of {len(reports)} tenants written; refused: {names}",
+            f"askloop: warning: {len(written)} of {len(reports)} tenants written; refused: {names}",
             file=sys.stderr,
         )
     if any(r.invalid for r in written):
@@ -276,7 +276,7 @@ def _print_report(fmt: str, r: ExportReport, max_tokens: int) -> None:
     )
     if r.refused:
         kept = f"; the older {r.path} is untouched" if r.untouched else ""
-        print(f"askloop: {who}: not written: {r.refused} ({detail}){kept}", file=sys.stderr)
+        print(f"askloop: error: {who}: not written: {r.refused} ({detail}){kept}", file=sys.stderr)
         return
     files = ", ".join(str(f) for f in r.files)
     print(f"{who}: {r.train} train + {r.val} validation examples -> {files} ({detail})")

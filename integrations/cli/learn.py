@@ -70,7 +70,7 @@ def run_promote(args: argparse.Namespace, services: Any, tenant: str) -> int:
     home = services.settings.home
     if args.rollback:
         if args.candidate:
-            print("askloop: --rollback takes no candidate", file=sys.stderr)
+            print("askloop: error: --rollback takes no candidate", file=sys.stderr)
             return 2
         entry = rollback(home, tenant)
         now = entry["version"] if entry else f"the configured {services.settings.models.finetuned}"
@@ -81,7 +81,7 @@ def run_promote(args: argparse.Namespace, services: Any, tenant: str) -> int:
         )
         return 0
     if not args.candidate:
-        print("askloop: promote needs DIR|SPEC (or --rollback)", file=sys.stderr)
+        print("askloop: error: promote needs DIR|SPEC (or --rollback)", file=sys.stderr)
         return 2
     evaluation = None
     if not args.force:
@@ -89,7 +89,7 @@ def run_promote(args: argparse.Namespace, services: Any, tenant: str) -> int:
         if evaluation.verdict is not None and not evaluation.verdict.better:
             print(evaluation.table(), file=sys.stderr)
             print(
-                f"askloop: not promoted: the candidate is not better than tenant {tenant}'s "
+                f"askloop: error: not promoted: the candidate is not better than tenant {tenant}'s "
                 "current model (--force promotes anyway)",
                 file=sys.stderr,
             )
