@@ -118,7 +118,7 @@ def _tune_model(args: argparse.Namespace, services: Any, tenant: str) -> int:
         manifest = tune_hosted(services, tenant=tenant, out=args.out, base=args.base)
     else:
         from askloop.integrations.tuning.local_model import LoraSettings
-        from askloop.integrations.tuning.model import tune_local
+        from askloop.integrations.tuning.model import knowledge_base_states, tune_local
 
         lora = LoraSettings()
         if args.epochs:
@@ -126,7 +126,12 @@ def _tune_model(args: argparse.Namespace, services: Any, tenant: str) -> int:
         if args.max_steps:
             lora = replace(lora, max_steps=args.max_steps)
         manifest = tune_local(
-            services.answer_log, tenant=tenant, out=args.out, base=args.base, settings=lora
+            services.answer_log,
+            tenant=tenant,
+            out=args.out,
+            base=args.base,
+            settings=lora,
+            stated=knowledge_base_states(services, tenant),
         )
     examples = manifest["examples"]
     trained = examples["trained"]
@@ -140,6 +145,11 @@ def _tune_model(args: argparse.Namespace, services: Any, tenant: str) -> int:
         f"  trained on {trained} rated answers{rows} in {manifest['steps']} steps, "
         f"{manifest['seconds']:.0f}s"
     )
+    if examples.get("in_knowledge_base"):
+        print(
+            f"  {examples['in_knowledge_base']} corrections the knowledge base already states "
+            "were left to the router (askloop tune router)"
+        )
     if manifest.get("model"):
         print(f"  model {manifest['model']}")
     held = examples.get(

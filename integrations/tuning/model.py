@@ -12,7 +12,7 @@ import logging
 import os
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from askloop.integrations.tuning.paraphrase import EVAL_TEMPLATES, TRAIN_TEMPLAT
 from askloop.integrations.tuning.promotion import MANIFEST, MODEL_FILE
 from askloop.integrations.tuning.samples import Sample, SampleSet, collect
 
-__all__ = ["MIN_FACTS", "base_model_path", "training_rows", "tune_local"]
+__all__ = ["MIN_FACTS", "base_model_path", "knowledge_base_states", "training_rows", "tune_local"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,25 @@ def base_model_path(spec: str | None) -> Path:
     if not path.is_file():
         raise InvalidInputError(f"--base: no model file at {path}")
     return path
+
+
+def knowledge_base_states(services: Any, tenant: str) -> Callable[[str], bool]:
+    """Whether the tenant's knowledge base already states a correction (its facts in
+    one hit of the router's probe search, as ``askloop tune router`` judges it)."""
+    from askloop.agent.rated_routes import states_correction
+    from askloop.integrations.tuning.router import probe_hits
+
+    def stated(correction: str) -> bool:
+        [hits] = probe_hits(
+            services.store,
+            services.embedder,
+            tenant=tenant,
+            policy=services.policy,
+            questions=[correction],
+        )
+        return states_correction(correction, hits)
+
+    return stated
 
 
 def _row(prompt: Sequence[dict[str, str]], answer: str) -> dict[str, list[dict[str, str]]]:
@@ -103,6 +122,7 @@ def tune_local(
     base: str | None = None,
     settings: Any = None,
     with_context: bool = False,
+    stated: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA candidate of ``base`` on ``tenant``'s rated log into ``out``; the
     manifest (also written to ``out/manifest.json``)."""
@@ -110,7 +130,7 @@ def tune_local(
 
     started = time.perf_counter()
     base_path = base_model_path(base)
-    samples: SampleSet = collect(answer_log, tenant=tenant)
+    samples: SampleSet = collect(answer_log, tenant=tenant, stated=stated)
     train = samples.train
     if sum(s.kind == "fact" for s in train) < MIN_FACTS:
         raise InvalidInputError(

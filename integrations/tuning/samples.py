@@ -15,7 +15,7 @@ What a sample teaches:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +59,9 @@ class SampleSet:
     samples: list[Sample]
     read: int = 0
     skipped: int = 0
+    #: Corrections whose facts the knowledge base already states: they teach the router
+    #: (``askloop tune router``), not the model, and are left out here.
+    in_knowledge_base: int = 0
 
     @property
     def train(self) -> list[Sample]:
@@ -78,7 +81,11 @@ class SampleSet:
         return h.hexdigest()[:16]
 
     def counts(self) -> dict[str, int]:
-        out = {"read": self.read, "skipped": self.skipped}
+        out = {
+            "read": self.read,
+            "skipped": self.skipped,
+            "in_knowledge_base": self.in_knowledge_base,
+        }
         for side, items in (("train", self.train), ("held_out", self.held_out)):
             for kind in ("fact", "kb"):
                 out[f"{side}_{kind}"] = sum(s.kind == kind for s in items)
@@ -133,11 +140,18 @@ def _examples(answer_log: Any, tenant: str, report: SampleSet) -> Iterator[Examp
 
 
 def collect(
-    answer_log: Any, *, tenant: str, fraction: float = HELD_OUT_FRACTION, seed: int = SPLIT_SEED
+    answer_log: Any,
+    *,
+    tenant: str,
+    fraction: float = HELD_OUT_FRACTION,
+    seed: int = SPLIT_SEED,
+    stated: Callable[[str], bool] | None = None,
 ) -> SampleSet:
     """Every usable rated answer of ``tenant``, each thread on one side of the split.
 
     The same question with the same reference counts once (the first one logged).
+    ``stated(correction)`` says whether the knowledge base already holds a correction's
+    facts; such corrections are left to the router (counted in ``in_knowledge_base``).
     """
     out = SampleSet(samples=[])
     seen: set[tuple[str, str]] = set()
@@ -145,6 +159,9 @@ def collect(
         sample = _sample(ex, is_validation(ex.thread, fraction, seed))
         if sample is None:
             out.skipped += 1
+            continue
+        if ex.rating == "down" and stated is not None and stated(sample.reference):
+            out.in_knowledge_base += 1
             continue
         key = (question_key(sample.question), question_key(sample.reference))
         if key in seen:
