@@ -120,7 +120,7 @@ class Access:
             self._session(token),
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https",
             path="/console",
         )
         return response
@@ -129,9 +129,10 @@ class Access:
         """``Refusal`` (403) unless a POST carries this session's CSRF token and, when the
         browser names one, comes from this origin."""
         origin = request.headers.get("Origin")
-        if origin is not None and origin != "null":
-            parts = urlsplit(origin)
-            if parts.netloc != request.host:
+        if origin is not None:
+            # Behind a proxy (token mode only) the browser's host may be the forwarded one.
+            hosts = {request.host, *request.headers.getall("X-Forwarded-Host", [])}
+            if urlsplit(origin).netloc not in hosts:
                 raise Refusal(403, "The request came from another site.")
         if not sent or not hmac.compare_digest(sent, identity.csrf):
             raise Refusal(403, "The form has expired or did not come from this console.")

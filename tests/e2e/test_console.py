@@ -288,3 +288,23 @@ def test_the_playground_streams_an_answer_and_takes_a_rating(local):
 def test_hostile_question_is_stored_as_asked(local):
     logged = answer_log(local).get_answer("a02")
     assert logged.record.question == HOSTILE
+
+
+def test_behind_a_proxy_a_signed_in_form_posts_from_the_forwarded_origin(guarded):
+    proxy = {
+        "Authorization": f"Bearer {ADMIN_TOKEN}",
+        "X-Forwarded-Host": "askloop.example",
+        "X-Forwarded-Proto": "https",
+    }
+    csrf = csrf_of(requests.get(guarded.url + "/console/", headers=proxy, timeout=10).text)
+    url = guarded.url + "/console/answers/a04/review"
+    form = {"action": "dismiss", "csrf": csrf}
+    evil = {**proxy, "Origin": "https://evil.example"}
+    assert requests.post(url, data=form, headers=evil, timeout=10).status_code == 403
+    ours = {**proxy, "Origin": "https://askloop.example"}
+    assert requests.post(url, data=form, headers=ours, timeout=10).status_code == 200
+    assert [e.reviewer for e in answer_log(guarded).reviews_of("a04")] == ["admin"]
+    signed = requests.get(
+        guarded.url + f"/console/?token={ADMIN_TOKEN}", headers=proxy, allow_redirects=False
+    )
+    assert "Secure" in signed.headers["Set-Cookie"]
