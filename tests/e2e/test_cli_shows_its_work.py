@@ -210,3 +210,30 @@ def test_ask_streams_the_answer_on_a_terminal(cli_env, small_kb, fake_model):
     text = out.decode()
     assert proc.returncode == 0, (text, err.decode())
     assert "paid annual leave" in text and "(from the knowledge base · openai:gpt-x" in text
+
+
+@pytest.mark.slow
+def test_ask_says_what_loads_on_a_terminal_with_the_embedded_model(cli_env, small_kb):
+    assert askloop(cli_env, "ingest", str(small_kb)).returncode == 0
+    proc, out_fd, err_fd = _run_on_a_terminal(
+        cli_env, "ask", "How many days of annual leave do I get?"
+    )
+    out, err = bytearray(), bytearray()
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            _read(out_fd, out, time.monotonic() + 0.2)
+            _read(err_fd, err, time.monotonic() + 0.2)
+        _read(out_fd, out, time.monotonic() + 2)
+        _read(err_fd, err, time.monotonic() + 2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(out_fd)
+        os.close(err_fd)
+    status = err.decode()
+    assert proc.returncode == 0, (out.decode(), status)
+    assert "askloop: loading the chat model local:smollm2-135m-instruct…" in status
+    assert "askloop: Writing the answer…" in status
+    assert status.endswith("\r\x1b[K")  # the status line is cleared, not left on screen
+    assert "26 days" in out.decode() and "(from the knowledge base" in out.decode()
