@@ -15,7 +15,7 @@ from askloop.agent.sources import shown_sources
 from askloop.config.sections import ServerSettings
 from askloop.integrations.cli import say
 from askloop.integrations.cli.args import TENANT_HELP, setting_default, whole_number
-from askloop.integrations.cli.terminal import Terminal, prepare_models
+from askloop.integrations.cli.terminal import Terminal, prepare_embedder, prepare_models
 
 __all__ = ["add_parsers", "run"]
 
@@ -204,6 +204,7 @@ def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
 
 def _route(args: argparse.Namespace, services: Any, tenant: str) -> int:
     assistant = services.assistant
+    prepare_embedder(services.embedder, Terminal())
     if args.question != "-":
         decision = assistant.route(args.question, tenant=tenant)
         if args.json:

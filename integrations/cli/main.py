@@ -298,6 +298,7 @@ def _search(args: argparse.Namespace, services: Any) -> int:
     mode = args.mode or settings.search.mode
 
     assistant = services.assistant
+    prepare_embedder(services.embedder, Terminal())
 
     def run(query: str) -> list[Hit]:
         hits: list[Hit] = assistant.search(query, tenant=tenant, k=k, mode=mode)
