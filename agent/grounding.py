@@ -7,9 +7,10 @@ answers are unreliable, and generative for any other):
   question (agent/quotes.py), quoted with their citation. The model's own wording
   follows only when every number and name it states is in a document it was shown
   (its quoted document, or one it cites) or in the question; a sentence that only
-  restates the quote, says nothing was found, or whose words are mostly not the
-  documents' (``MIN_SHARE`` of agent/attribution.py: "The document is a list of days,
-  not a list of days.") is left out. When nothing is left, the quote stands alone.
+  restates the quote, says nothing was found, is cut off by the token limit, or whose
+  words are mostly not the documents' (``MIN_SHARE`` of agent/attribution.py: "The
+  document is a list of days, not a list of days.") is left out. When nothing is
+  left, the quote stands alone.
 - **generative**: the model's answer, less each sentence that states a number or a name
   found in no document it was given and not in the question; when nothing is left, the
   quote stands in for it.
@@ -61,6 +62,15 @@ _NOTHING_FOUND = re.compile(
     r"specified|provided|stated) in|do(?:es)? not (?:contain|mention|say|specify|provide)",
     re.IGNORECASE,
 )
+
+
+# How a finished sentence ends (a list item or a short phrase may end without one).
+_FINISHED = re.compile(r"[.!?…:;)\]\"'”`*]\s*$")
+
+
+def _unfinished(sentence: str) -> bool:
+    """Cut off by the token limit: a long last sentence with no final punctuation."""
+    return len(sentence.split()) >= 6 and not _FINISHED.search(sentence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,8 @@ def compose_grounded(
             reasons.append("restates_quote")
         elif len(words & known.words) < MIN_SHARE * len(words):
             reasons.append("not_from_documents")
+        elif sentence is pieces[-1] and _unfinished(sentence):
+            reasons.append("unfinished")
         else:
             kept.append(sentence)
     dropped = len(pieces) - len(kept)

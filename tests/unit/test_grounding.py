@@ -82,6 +82,7 @@ def test_supported_model_wording_follows_the_quote():
         ("Every employee gets 26 days of paid annual leave [1].", "restates_quote"),
         ("I couldn't find that in the knowledge base.", "says_not_found"),
         ("The document you requested is a list of days, not a list.", "not_from_documents"),
+        ("Part-time staff get it pro rata, and every employee gets", "unfinished"),
     ],
 )
 def test_otherwise_the_quote_stands_alone(model_text, reason):
