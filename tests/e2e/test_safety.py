@@ -101,10 +101,13 @@ def test_a_document_cannot_close_the_fence_and_speak_as_the_system(services, sho
     assert record.route == "retrieve"
     assert any("</documents>" in c.text for c in record.retrieved)  # the attack was shown
     prompt = "\n".join(m.content for m in shown.prompts[-1])
-    # One <documents> block, and as many closing tags as documents: the attack's own
-    # tags reached the model as inert text, so its "SYSTEM:" line stays inside a fence.
+    # One <documents> block, and a closing tag for each document shown (grounded answers
+    # show the quoted documents first, not always all retrieved): the attack's own tags
+    # reached the model as inert text, so its "SYSTEM:" line stays inside a fence.
+    shown_docs = prompt.count('<document index="')
     assert prompt.count("</documents>") == 1
-    assert prompt.count("</document>") == len(record.retrieved)
+    assert 1 <= shown_docs <= len(record.retrieved)
+    assert prompt.count("</document>") == shown_docs
     assert "&lt;/document>&lt;/documents>" in prompt
     assert "PWNED" not in record.answer
 
