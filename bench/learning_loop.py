@@ -198,7 +198,7 @@ def main() -> int:
     from askloop.integrations.ingest.pipeline import ingest_paths
     from askloop.integrations.tuning.evaluate import evaluate
     from askloop.integrations.tuning.local_model import LoraSettings
-    from askloop.integrations.tuning.model import tune_local
+    from askloop.integrations.tuning.model import knowledge_base_states, tune_local
     from askloop.integrations.tuning.promotion import promote
     from askloop.integrations.tuning.samples import collect
     from askloop.integrations.wiring import services_for
@@ -241,7 +241,10 @@ def main() -> int:
             f"users asked {3 * len(facts) + len(kb)} questions in {asked:.0f}s; "
             f"{good_before} of {3 * len(facts)} fact answers were right before tuning"
         )
-        samples = collect(services.answer_log, tenant=TENANT)
+        # A correction the handbook already states teaches the router, not the model
+        # (as askloop tune model does).
+        stated = knowledge_base_states(services, TENANT)
+        samples = collect(services.answer_log, tenant=TENANT, stated=stated)
         counts = samples.counts()
         print(f"split by thread: {counts}")
 
@@ -250,7 +253,9 @@ def main() -> int:
         )
         out = home / "candidate"
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        manifest = tune_local(services.answer_log, tenant=TENANT, out=out, settings=lora)
+        manifest = tune_local(
+            services.answer_log, tenant=TENANT, out=out, settings=lora, stated=stated
+        )
         losses = manifest["eval"]
         print(
             f"tuned in {manifest['seconds']:.0f}s ({manifest['steps']} steps, "

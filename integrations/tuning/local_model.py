@@ -159,7 +159,7 @@ def train_local(
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import EarlyStoppingCallback
+    from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from askloop.integrations.tuning.gguf_out import write_gguf
@@ -232,6 +232,9 @@ def train_local(
             processing_class=tokenizer,
             callbacks=callbacks,
         )
+        # With its own bar off, the Trainer prints every log dict to stdout, which is
+        # the CLI's (--json) output: our callback reports instead.
+        trainer.remove_callback(PrinterCallback)
         if has_eval:
             run.first_eval_loss = float(trainer.evaluate()["eval_loss"])
         result = trainer.train()

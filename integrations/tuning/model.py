@@ -96,6 +96,7 @@ def training_rows(
     ten times longer, and so is their share of the training time)."""
     train: list[Any] = []
     held: list[Any] = []
+    checked: set[str] = set()
     for sample in samples:
         if sample.kind == "kb":
             if with_context:
@@ -104,7 +105,8 @@ def training_rows(
         for template in TRAIN_TEMPLATES[:WORDINGS]:
             question = reword(sample.question, template)
             train.append(_row(_with_question(sample, question), sample.reference))
-        if len(held) < MAX_EVAL_ROWS:
+        if len(held) < MAX_EVAL_ROWS and sample.reference not in checked:
+            checked.add(sample.reference)  # one unseen wording per fact is enough
             question = reword(sample.question, EVAL_TEMPLATES[len(held) % len(EVAL_TEMPLATES)])
             held.append(_row(_with_question(sample, question), sample.reference))
     return train, held

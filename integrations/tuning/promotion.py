@@ -185,4 +185,16 @@ class PromotedModels:
                 else:
                     log.info("tenant %s: fine-tuned model is now %s", tenant, entry["version"])
             self._seen[tenant] = (stamp, model)
+            previous = known[1] if known is not None else None
+            if previous is not None and previous is not model:
+                self._release(previous)
             return model
+
+    def _release(self, model: ChatModel) -> None:
+        """Free a model no tenant is served by any more (a local one holds its weights
+        in memory; it reloads if asked again)."""
+        if any(m is model for _, m in self._seen.values()):
+            return
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()

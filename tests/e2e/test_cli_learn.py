@@ -7,15 +7,14 @@ import json
 
 import pytest
 
-from askloop.agent.datasets.raft import is_validation
 from askloop.integrations import wiring
 from askloop.integrations.answer_log.sql_log import open_answer_log
 from askloop.integrations.cli.main import main
 from askloop.integrations.tuning import hosted
-from askloop.integrations.tuning.samples import HELD_OUT_FRACTION, SPLIT_SEED
 from tests.export_fixture import answer, kb_answer, rate
 from tests.fakes import HashingEmbedder
 from tests.openai_fake import FakeOpenAI
+from tests.tuning_fixture import conversation_on
 
 FACTS = [
     ("Who leads the design team?", "The design team is led by Ingrid Vasquez."),
@@ -29,13 +28,6 @@ KNOWS_ALL = " ".join(correction for _, correction in FACTS) + " You get 26 days.
 WORDINGS = ("{q}", "Quick one: {q}", "Hi, {q}", "Does anyone know: {q}")
 
 
-def _thread(name: str, held_out: bool) -> str:
-    for salt in range(1000):
-        if is_validation(f"acme:slack:{name}-{salt}", HELD_OUT_FRACTION, SPLIT_SEED) == held_out:
-            return f"{name}-{salt}"
-    raise AssertionError("no thread")
-
-
 @pytest.fixture
 def home(monkeypatch, tmp_path):
     home = tmp_path / "home"
@@ -46,14 +38,14 @@ def home(monkeypatch, tmp_path):
     for f, (question, correction) in enumerate(FACTS):
         for w, wording in enumerate(WORDINGS):
             n += 1
-            conversation = _thread(f"f{f}w{w}", held_out=w == 3)
+            conversation = conversation_on(f"f{f}w{w}", held_out=w == 3)
             log.save_answer(
                 answer(n, wording.format(q=question), "I don't know.", conversation_id=conversation)
             )
             rate(log, f"a{n:02d}", "down", correction=correction)
     for k in range(4):  # 👍 knowledge-base answers, one held out
         n += 1
-        conversation = _thread(f"kb{k}", held_out=k == 3)
+        conversation = conversation_on(f"kb{k}", held_out=k == 3)
         log.save_answer(
             kb_answer(
                 n,

@@ -71,10 +71,13 @@ def test_specs_and_bad_candidates(tmp_path):
 def test_promoted_models_follow_the_pointer_without_a_restart(tmp_path):
     home = tmp_path / "home"
     built: list[str] = []
+    closed: list[str] = []
 
     def build(spec):
         built.append(spec)
-        return FakeChatModel(model_id=spec)
+        model = FakeChatModel(model_id=spec)
+        model.close = lambda: closed.append(spec)
+        return model
 
     models = PromotedModels(home, build)
     assert models.get("acme") is None
@@ -90,6 +93,7 @@ def test_promoted_models_follow_the_pointer_without_a_restart(tmp_path):
     rollback(home, "acme")
     assert models.get("acme") is None
     assert models.get("other") is None
+    assert closed == ["openai:ft:one", "openai:ft:two"]  # each freed once nobody uses it
 
 
 def test_an_unusable_promoted_model_falls_back_to_the_configured_one(tmp_path, caplog):
