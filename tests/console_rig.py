@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from askloop.agent.answers import TraceStep
 from askloop.config.settings import ConsoleSettings, ConsoleToken, Settings
@@ -81,9 +82,13 @@ def console_settings(tmp_path: Path, *, tokens: bool) -> Settings:
 
 
 @contextmanager
-def console_server(tmp_path: Path, *, tokens: bool = False) -> Iterator[RunningServer]:
+def console_server(
+    tmp_path: Path, *, tokens: bool = False, answer_log: Any = None
+) -> Iterator[RunningServer]:
+    """The server with the seeded log (SQLite in ``tmp_path``, or ``answer_log``)."""
+    settings = console_settings(tmp_path, tokens=tokens)
     with (
-        fake_services(tmp_path, console_settings(tmp_path, tokens=tokens)) as services,
+        fake_services(tmp_path, settings, answer_log=answer_log) as services,
         running_server(services) as server,
     ):
         seed(services.answer_log)

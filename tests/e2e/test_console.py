@@ -302,3 +302,32 @@ def test_behind_a_proxy_a_signed_in_form_posts_from_the_forwarded_origin(guarded
         guarded.url + f"/console/?token={ADMIN_TOKEN}", headers=proxy, allow_redirects=False
     )
     assert "Secure" in signed.headers["Set-Cookie"]
+
+
+def test_the_console_reviews_and_exports_on_postgresql(tmp_path):
+    from askloop.integrations.answer_log.sql_log import SqlAnswerLog
+    from tests.pg_database import own_database
+
+    with (
+        own_database("askloop_console") as db,
+        console_server(tmp_path, answer_log=SqlAnswerLog.postgres(db.url)) as server,
+    ):
+        html = requests.get(server.url + "/console/?tenant=acme", timeout=10).text
+        assert re.findall(r'<article class="answer" id="a-(\w+)"', html) == ["a01", "a02"]
+        r = requests.post(
+            server.url + "/console/answers/a01/review",
+            data={"action": "edit", "gold": "Thirty days.", "csrf": csrf_of(html)},
+            timeout=10,
+        )
+        assert r.status_code == 200 and "Saved: edit:a01" in r.text
+        r = requests.post(
+            server.url + "/console/export",
+            data={"csrf": csrf_of(html), "format": "trl-sft", "tenant": "acme"},
+            timeout=30,
+        )
+        taught = [
+            orjson.loads(line)["completion"][-1]["content"] for line in r.content.splitlines()
+        ]
+        assert "Thirty days." in taught
+        insights = requests.get(server.url + "/console/insights", timeout=10).text
+        assert insights.count("<svg") == 3
