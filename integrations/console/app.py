@@ -159,6 +159,13 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             access.check_csrf(request, identity, sent)
         response = await handler(request)
     except Refusal as refusal:
+        log.warning(
+            "console: %s %s refused (%d): %s",
+            request.method,
+            request.path,
+            refusal.status,
+            refusal.message,
+        )
         response = page(
             request,
             "refused.html",
@@ -169,8 +176,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if refusal.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="askloop console"'
     except InvalidInputError as exc:
+        log.info("console: %s %s: bad input: %s", request.method, request.path, exc)
         response = page(request, "problem.html", status=400, message=str(exc))
     except UnknownAnswerError:
+        log.info("console: %s %s: no such answer", request.method, request.path)
         response = page(request, "problem.html", status=404, message="No such answer.")
     except LogUnavailableError as exc:
         response = page(request, "problem.html", status=503, message=str(exc))

@@ -331,3 +331,29 @@ def test_the_console_reviews_and_exports_on_postgresql(tmp_path):
         assert "Thirty days." in taught
         insights = requests.get(server.url + "/console/insights", timeout=10).text
         assert insights.count("<svg") == 3
+
+
+def test_bad_requests_get_a_clear_status_and_a_log_line(local, caplog):
+    caplog.set_level("INFO", logger="askloop.integrations.console")
+    csrf = csrf_of(requests.get(local.url + "/console/export", timeout=10).text)
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    r = requests.post(local.url + "/console/ask", data="{not json", headers=headers, timeout=10)
+    assert r.status_code == 400 and "not JSON" in r.text
+    r = requests.post(
+        local.url + "/console/rate", json={"answer_id": "nope", "rating": "up"}, headers=headers
+    )
+    assert r.status_code == 404
+    r = requests.post(
+        local.url + "/console/answers/a01/review",
+        data={"action": "delete", "csrf": csrf},
+        timeout=10,
+    )
+    assert r.status_code == 400 and "unknown review action" in r.text
+    r = requests.post(
+        local.url + "/console/answers/a02/review",
+        data={"action": "accept", "csrf": csrf},
+        timeout=10,
+    )
+    assert r.status_code == 400 and "no correction to accept" in r.text
+    assert answer_log(local).reviews_of("a01") == answer_log(local).reviews_of("a02") == []
+    assert "bad input: the request body is not JSON" in caplog.text
