@@ -24,6 +24,8 @@ __all__ = ["add_routes", "answer_view", "weak_evidence"]
 
 QUEUE_SIZE = 50
 PAGE_SIZE = 100
+#: The most one page lists (``?limit=``; "show more" doubles it up to this).
+MAX_ROWS = 1000
 ACTIONS = ("accept", "edit", "kb_gap", "dismiss")
 ROUTES = ("retrieve", "rewrite", "finetuned")
 RATINGS = ("up", "down", "none")
@@ -86,6 +88,24 @@ def answer_view(item: LoggedAnswer) -> dict[str, Any]:
     }
 
 
+def _limit(request: web.Request, default: int) -> int:
+    text = request.query.get("limit", "")
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ROWS:
+        raise InvalidInputError(f"limit must be a whole number from 1 to {MAX_ROWS}")
+    return int(text)
+
+
+def _more(request: web.Request, shown: int, limit: int) -> str:
+    """The address of the same page listing twice as many, or "" when all are shown."""
+    if shown < limit or limit >= MAX_ROWS:
+        return ""
+    query = {k: v for k, v in request.query.items() if k not in ("limit", "saved")}
+    query["limit"] = str(min(limit * 2, MAX_ROWS))
+    return f"{request.path}?{urlencode(query)}"
+
+
 def _short(value: Any, limit: int = 160) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -93,10 +113,9 @@ def _short(value: Any, limit: int = 160) -> str:
 
 async def queue(request: web.Request) -> web.StreamResponse:
     tenant = scope(request)
+    limit = _limit(request, QUEUE_SIZE)
     answer_log = answer_log_of(request)
-    items = await log_call(
-        request, lambda: answer_log.review_queue(tenant=tenant, limit=QUEUE_SIZE)
-    )
+    items = await log_call(request, lambda: answer_log.review_queue(tenant=tenant, limit=limit))
     return page(
         request,
         "queue.html",
@@ -106,6 +125,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
         tenant=tenant or "",
         saved=request.query.get("saved", ""),
         here=request.path_qs,
+        more=_more(request, len(items), limit),
     )
 
 
@@ -182,8 +202,9 @@ def _query(request: web.Request) -> tuple[AnswerQuery, dict[str, str]]:
 
 async def answers(request: web.Request) -> web.StreamResponse:
     query, chosen = _query(request)
+    limit = _limit(request, PAGE_SIZE)
     answer_log = answer_log_of(request)
-    found = await log_call(request, lambda: answer_log.find_answers(query, limit=PAGE_SIZE))
+    found = await log_call(request, lambda: answer_log.find_answers(query, limit=limit))
     channels = await log_call(request, lambda: answer_log.channels(tenant=query.tenant))
     return page(
         request,
@@ -196,7 +217,8 @@ async def answers(request: web.Request) -> web.StreamResponse:
         ratings=RATINGS,
         platforms=sorted({p for p, _ in channels} | {"slack", "teams", "cli", "console"}),
         channels=channels,
-        limit=PAGE_SIZE,
+        limit=limit,
+        more=_more(request, len(found), limit),
     )
 
 

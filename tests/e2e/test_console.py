@@ -357,3 +357,15 @@ def test_bad_requests_get_a_clear_status_and_a_log_line(local, caplog):
     assert r.status_code == 400 and "no correction to accept" in r.text
     assert answer_log(local).reviews_of("a01") == answer_log(local).reviews_of("a02") == []
     assert "bad input: the request body is not JSON" in caplog.text
+
+
+def test_a_long_list_offers_more(local):
+    html = requests.get(local.url + "/console/answers?limit=2&route=finetuned", timeout=10).text
+    assert len(re.findall(r'<tr data-answer="', html)) == 2
+    more = re.search(r'class="more" href="([^"]+)"', html).group(1)
+    assert more == "/console/answers?route=finetuned&amp;limit=4"
+    html = requests.get(local.url + more.replace("&amp;", "&"), timeout=10).text
+    assert len(re.findall(r'<tr data-answer="', html)) == 3 and 'class="more"' not in html
+    queue = requests.get(local.url + "/console/?limit=1", timeout=10).text
+    assert queue.count('<article class="answer"') == 1 and 'class="more"' in queue
+    assert requests.get(local.url + "/console/?limit=0", timeout=10).status_code == 400
