@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parsers", "run_eval", "run_promote"]
@@ -54,8 +56,18 @@ def _evaluation(services: Any, tenant: str, candidate: str, baseline: str | None
     )
 
 
+def _keep(candidate: str, result: Any) -> None:
+    """A candidate folder keeps its latest evaluation beside its manifest."""
+    folder = Path(candidate)
+    if folder.is_dir():
+        partial = folder / ".evaluation.json.partial"
+        partial.write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
+        os.replace(partial, folder / "evaluation.json")
+
+
 def run_eval(args: argparse.Namespace, services: Any, tenant: str) -> int:
     result = _evaluation(services, tenant, args.model, args.baseline)
+    _keep(args.model, result)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:
@@ -86,6 +98,7 @@ def run_promote(args: argparse.Namespace, services: Any, tenant: str) -> int:
     evaluation = None
     if not args.force:
         evaluation = _evaluation(services, tenant, args.candidate, None)
+        _keep(args.candidate, evaluation)
         if evaluation.verdict is not None and not evaluation.verdict.better:
             print(evaluation.table(), file=sys.stderr)
             print(

@@ -165,6 +165,9 @@ def test_hosted_tuning_uploads_the_training_side_and_records_the_model(
     fake.answers[manifest["model"]] = KNOWS_ALL
     assert main(["promote", str(out), "--tenant", "acme"]) == 0
     assert "now openai-ftjob-1" in capsys.readouterr().out
+    kept = json.loads((out / "evaluation.json").read_text())  # the gate's figures, kept
+    assert kept["candidate"]["model"] == f"openai:{manifest['model']}"
+    assert kept["verdict"]["better"]
 
 
 def test_a_failed_hosted_job_is_an_error_with_its_reason(home, fake, monkeypatch, tmp_path, capsys):
