@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 
-from askloop.agent.answers import LoggedAnswer, RetrievedChunk, Vote
+from askloop.agent.answers import LoggedAnswer, Rating, RetrievedChunk, Vote
 from askloop.agent.messages import CAVEAT
 from askloop.agent.prompting import documents_block
 from askloop.agent.redaction import facts_in, redact
@@ -138,7 +138,7 @@ def build_example(
         question_key=question_key(r.question),
         prompt=messages,
         answer=clean(answer),
-        rating=item.rating,
+        rating=_rating(item),
         # A reviewer's gold answer outranks the user's raw correction.
         correction=clean(item.gold or item.correction),
         shown=shown,
@@ -153,7 +153,17 @@ def build_example(
     )
 
 
+def _rating(item: LoggedAnswer) -> Rating | None:
+    """The users' rating; for an answer only a reviewer judged, the reviewer's: a gold
+    answer that replaces it says 👎 (with the gold as its correction), one that keeps it
+    says 👍."""
+    if item.rating is not None or not item.gold.strip():
+        return item.rating
+    return "up" if item.gold.strip() == item.record.answer.strip() else "down"
+
+
 def _anonymous_vote(item: LoggedAnswer) -> tuple[Vote, ...]:
-    if item.rating is None:
+    rating = _rating(item)
+    if rating is None:
         return ()
-    return (Vote(f"answer:{item.record.answer_id}", (item.record.created_at, 0), item.rating),)
+    return (Vote(f"answer:{item.record.answer_id}", (item.record.created_at, 0), rating),)

@@ -60,6 +60,13 @@ _INSERT_FEEDBACK_INTO = (
     "created_at, rated_at)"
 )
 _INSERT_FEEDBACK = f"{_INSERT_FEEDBACK_INTO} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+#: Exportable: rated by a user, or given a gold answer by a reviewer; not withdrawn,
+#: not an apology.
+_RATED = (
+    "withdrawn_at IS NULL AND error = '' AND (EXISTS (SELECT 1 FROM feedback_events f "
+    "WHERE f.answer_id = answers.answer_id) OR EXISTS (SELECT 1 FROM reviews r "
+    "WHERE r.answer_id = answers.answer_id AND r.gold <> ''))"
+)
 
 
 def open_answer_log(database_url: str | None, home: Path) -> SqlAnswerLog:
@@ -241,16 +248,14 @@ class SqlAnswerLog(DeliveriesMixin, ReviewsMixin):
         batch: int = 1000,
         with_trace: bool = False,
     ) -> Iterator[LoggedAnswer]:
-        """Answers with feedback, oldest first, in constant memory (keyset pages).
+        """Answers with feedback or a reviewer's gold answer, oldest first, in constant
+        memory (keyset pages).
 
         Withdrawn answers and apologies (answers with an error) are never yielded. The
         decision trace and queries are left empty unless ``with_trace`` (they are most
         of a row, and only the router dataset reads them).
         """
-        where = (
-            "withdrawn_at IS NULL AND error = '' AND EXISTS (SELECT 1 FROM feedback_events f "
-            "WHERE f.answer_id = answers.answer_id)"
-        )
+        where = _RATED
         params: tuple[Any, ...] = ()
         if since is not None:
             where, params = f"{where} AND created_at >= ?", (self._db.ts(since),)
@@ -279,10 +284,7 @@ class SqlAnswerLog(DeliveriesMixin, ReviewsMixin):
             after = (self._db.ts(last.created_at), last.answer_id)
 
     def count_rated(self, *, tenant: str | None = None, since: datetime | None = None) -> int:
-        where = (
-            "withdrawn_at IS NULL AND error = '' AND EXISTS (SELECT 1 FROM feedback_events f "
-            "WHERE f.answer_id = answers.answer_id)"
-        )
+        where = _RATED
         params: list[Any] = []
         if since is not None:
             where += " AND created_at >= ?"

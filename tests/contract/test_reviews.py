@@ -165,3 +165,22 @@ def test_export_teaches_the_gold_answer_over_the_raw_correction(answer_log, tmp_
     assert target() == "30 days"
     answer_log.add_review(Review("a1", "edit", "alice", gold="Everyone gets 26 days."))
     assert target() == "Everyone gets 26 days."
+
+
+def test_a_gold_answer_on_an_unrated_answer_is_exported_as_its_correction(answer_log, tmp_path):  # noqa: F811
+    answer_log.save_answer(record("weak", prompt_versions=CTX_VERSIONS, trace=POOR))
+    answer_log.save_answer(record("fine", prompt_versions=CTX_VERSIONS, minutes=1))
+    out = tmp_path / "sft.jsonl"
+    opts = ExportOptions(fmt="trl-sft", out=out, tenant="acme")
+    assert export_dataset(answer_log, opts).read == 0  # unrated, unreviewed: nothing
+    answer_log.add_review(Review("weak", "edit", "alice", gold="Everyone gets 26 days."))
+    answer_log.add_review(Review("fine", "dismiss", "alice"))
+    assert answer_log.count_rated(tenant="acme") == 1
+    report = export_dataset(answer_log, opts)
+    assert (report.read, report.written) == (1, 1)
+    (line,) = out.read_text().splitlines()
+    assert orjson.loads(line)["completion"][-1]["content"] == "Everyone gets 26 days."
+    kto = export_dataset(
+        answer_log, ExportOptions(fmt="trl-kto", out=tmp_path / "kto.jsonl", tenant="acme")
+    )
+    assert (kto.desirable, kto.undesirable) == (0, 1)  # the replaced answer is undesirable
