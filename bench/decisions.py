@@ -25,6 +25,7 @@ model through ``Assistant.answer``: answerable ones must come from the knowledge
 citing their document, the others from the tuned model or as "not found".
 
     python bench/decisions.py [--corpus handbook wiki pydoc] [--e2e 5] [--json]
+        [--router probe|calibrated|evidence | --no-calibrate]
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ def run_corpus(
     chunks = corpus.ingest(services)
     services.store.close()  # builds the indexes, as `askloop ingest` does on exit
     ingest_s = time.perf_counter() - t0
-    router: dict[str, Any] = {"status": "not calibrated (--no-calibrate)"}
+    router: dict[str, Any] = {"status": "not calibrated (another router)"}
     if calibrate:  # as `askloop ingest` does after changing the corpus
         router = services.calibrate_router(name).to_json()
         say(f"{name}: router {router['status']} in {router['seconds']:.0f}s")
@@ -303,7 +304,13 @@ def main() -> None:
         action="store_true",
         help="route by the threshold alone (no per-tenant router fitted after the ingest)",
     )
+    parser.add_argument(
+        "--router",
+        choices=["probe", "calibrated", "evidence"],
+        help="the route step's router (default: calibrated, or probe with --no-calibrate)",
+    )
     args = parser.parse_args()
+    router = args.router or ("probe" if args.no_calibrate else "calibrated")
     n = {"answerable": args.answerable, "absent": args.absent, "small_talk": args.small_talk}
     builders: dict[str, Callable[[], Corpus]] = {
         "handbook": handbook_corpus,
@@ -328,8 +335,8 @@ def main() -> None:
             # Each corpus its own stack: nothing (not the embedder's query cache) carries over.
             settings = load_settings(
                 home=Path(tmp) / name,
-                # The calibrated router is opt-in; the bench measures it unless --no-calibrate.
-                graph={"router": "probe" if args.no_calibrate else "calibrated"},
+                # The calibrated router is opt-in; the bench measures it unless told otherwise.
+                graph={"router": router},
                 embedder={"provider": "local", "threads": args.threads},
                 models={
                     "answer": "local:default",
@@ -346,7 +353,7 @@ def main() -> None:
                     args.e2e,
                     say,
                     args.details,
-                    calibrate=not args.no_calibrate,
+                    calibrate=router == "calibrated",
                 )
             report["corpora"][name] = result
             print_corpus(name, result, sys.stderr if args.json else sys.stdout)

@@ -13,6 +13,7 @@ from askloop.agent.calibration import decide_calibrated
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
+from askloop.agent.evidence_routing import decide_evidence
 from askloop.agent.grading import assess
 from askloop.agent.nodes.common import complete, search, trace_step, versions
 from askloop.agent.rewriting import accepted_rewrite, keyword_rewrite
@@ -82,6 +83,8 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if model is not None:
         decision, reason, signals = decide_calibrated(question, hits, model)
         how = "calibrated"
+    elif policy.router == "evidence":
+        decision, reason, signals = decide_evidence(question, hits)
     else:
         decision, reason, signals = decide(question, hits, policy)
     if hits and policy.router == "llm":

@@ -1,0 +1,58 @@
+"""The evidence router: fixed weights over the probe hits' evidence, opt-in."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from askloop.agent.context import Policy
+from askloop.agent.evidence_routing import EVIDENCE_THRESHOLD, decide_evidence
+from askloop.agent.nodes import route
+from askloop.agent.routing import decide
+from tests.fakes import HashingEmbedder
+from tests.kb_fixture import make_context, make_kb_store
+from tests.unit.test_routing import hit
+
+LEAVE = hit(
+    "Annual leave",
+    "Every employee gets 26 days of paid annual leave; up to 5 carry over.",
+    0.55,
+    headings=("Carrying leave over",),
+)
+
+
+def test_a_hit_that_states_the_subject_and_the_details_is_searched():
+    decision, reason, values = decide_evidence("How many days of annual leave do I get?", [LEAVE])
+    assert decision == "retrieve" and values["probability"] >= EVIDENCE_THRESHOLD
+    assert "evidence" in reason and values["hit_coverage"] > 0.5
+
+
+def test_a_near_neighbour_that_names_nothing_asked_is_not():
+    """Cosine alone would search (the probe router does at a low threshold); the hits
+    hold none of the question's words."""
+    neighbour = hit("Oboe", "The oboe is a woodwind instrument with a double reed.", 0.44)
+    question = "Who composed the Brandenburg concertos?"
+    assert decide(question, [neighbour], Policy(route_threshold=0.4))[0] == "retrieve"
+    decision, _, values = decide_evidence(question, [neighbour])
+    assert decision == "finetuned" and values["hit_coverage"] == 0.0
+
+
+def test_small_talk_and_an_empty_probe_go_to_the_tuned_model():
+    assert decide_evidence("thanks, have a nice weekend!", [LEAVE])[0] == "finetuned"
+    decision, reason, _ = decide_evidence("How many days of annual leave?", [])
+    assert decision == "finetuned" and "found nothing" in reason
+
+
+def test_the_route_step_uses_it_only_when_configured(tmp_path):
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    question = "How many days of paid annual leave does every employee get?"
+    for router in ("evidence", "probe"):
+        ctx = make_context(store, embedder, router=router)
+        state = {"question": question, "tenant": "acme", "trace": []}
+        out = route(state, Runtime(context=ctx))  # type: ignore[arg-type]
+        detail = out["trace"][0]["detail"]
+        assert detail["policy"] == router
+        assert ("probability" in detail["features"]) == (router == "evidence")
+        if router == "evidence":
+            assert out["decision"] == "retrieve" and detail["reason"].startswith("evidence")
+    store.close()
