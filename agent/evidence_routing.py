@@ -14,6 +14,7 @@ issue 14 target; the calibrated router's RECALL_QUANTILE likewise).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -45,8 +46,6 @@ def decide_evidence(
     question: str, hits: Sequence[HitData]
 ) -> tuple[Literal["retrieve", "finetuned"], str, dict[str, float]]:
     """``(decision, human reason, features)`` by the fixed evidence weights."""
-    import math
-
     values = route_features(question, hits, _NO_STATS)
     values["score"] = lexical_features(question, hits)["score"]
     if not hits:
