@@ -15,6 +15,7 @@ from askloop.agent.datasets.formats import FORMATS
 from askloop.agent.errors import InvalidInputError, ModelUnavailableError
 from askloop.agent.routing import tune_threshold
 from askloop.config.settings import validate_tenant
+from askloop.integrations.cli.args import whole_number
 from askloop.integrations.export.writer import (
     TOKEN_FORMATS,
     WARN_BELOW,
@@ -85,11 +86,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--max-tokens",
-        type=int,
+        type=whole_number(low=0),
         default=1024,
         metavar="N",
         help="warn about TRL/RAFT examples longer than N tokens of the local model's "
-        "tokenizer (TRL's default max_length; 0: don't count) (default 1024)",
+        "tokenizer, TRL's max_length (0: don't count)",
     )
     p.add_argument(
         "--raft-distractors",
@@ -103,7 +104,7 @@ def add_parser(sub: Any) -> None:
         type=_probability,
         default=0.8,
         metavar="P",
-        help="chance that a RAFT record keeps its oracle documents, 0-1 (default 0.8)",
+        help="chance that a RAFT record keeps its oracle documents, 0 to 1",
     )
 
 

@@ -356,6 +356,8 @@ def export_dataset(
                 continue
             yield ex
 
+    # The folders this export creates, outermost first: removed again if it writes nothing.
+    created = [p for p in reversed(opts.out.parents) if not p.exists()]
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     spool = opts.out.with_name(f".{opts.out.name}.spool")
     writer = _Writer(opts, report, count_tokens)
@@ -363,12 +365,23 @@ def export_dataset(
         ballots = _spool(opts, examples(), _raft(opts, texts, more), spool)
         for record, thread in _records(opts, spool, ballots, report):
             writer.write(record, thread)
+        writer.flush_counts()
+        report.refused = writer.refusal()
     except BaseException:
         writer.finish(keep=False)
+        _remove_empty(created)
         raise
     finally:
         spool.unlink(missing_ok=True)
-    writer.flush_counts()
-    report.refused = writer.refusal()
     writer.finish(keep=report.refused is None)
+    if report.refused:
+        _remove_empty(created)
     return report
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (someone else wrote there) or already gone

@@ -95,6 +95,14 @@ def test_minimums_apply_to_the_training_file(log, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if "jsonl" in p.name] == ["sft.jsonl"]
 
 
+def test_a_refused_export_leaves_no_folder_behind(log, tmp_path):
+    out = tmp_path / "new" / "deeper" / "sft.jsonl"
+    report, _ = run(log, "openai-sft", out, val_fraction=0.95)
+    assert report.refused and not (tmp_path / "new").exists()
+    written, _ = run(log, "openai-sft", out)
+    assert written.files == [out]
+
+
 def test_kto_balance_is_counted_on_the_training_file(log, tmp_path):
     report, records = run(log, "trl-kto", tmp_path / "kto.jsonl", val_fraction=0.3, seed=2)
     assert report.val > 0

@@ -180,6 +180,7 @@ def test_no_redact_is_loud(logged, capsys):
         ["--val-fraction", "1.5"],
         ["--val-fraction", "1"],
         ["--raft-oracle-p", "1.01"],
+        ["--max-tokens", "-1"],
         ["--since", "yesterday"],
         ["--format", "csv"],
         ["--tenant", "a", "--all-tenants"],
