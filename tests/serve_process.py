@@ -47,6 +47,7 @@ __all__ = [
     "message_ts",
     "reaction_body",
     "seed_answers",
+    "serve_env",
     "slack_ts",
     "slack_user",
     "stored_ratings",
@@ -103,6 +104,28 @@ class FakeEmbeddings:
         self._thread.join(10)
 
 
+def serve_env(home: Path, config: str, *, slack_api: str, openai_url: str) -> dict[str, str]:
+    """The environment of an ``askloop serve`` child whose data and settings file
+    (``config``, written to ``home/askloop.toml``) live in ``home``, its Slack Web API
+    and OpenAI-compatible endpoint the loopback fakes; none of this process's askloop
+    variables leak in."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "askloop.toml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS and k != "ASKLOOP_CONFIG"}
+    env.update(
+        ASKLOOP_HOME=str(home / "data"),
+        ASKLOOP_CONFIG=str(home / "askloop.toml"),
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=openai_url,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_api,
+        NO_PROXY="127.0.0.1,localhost",
+        OMP_NUM_THREADS="1",
+    )
+    return env
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,26 +141,12 @@ class ServeProcess:
         self.home = home
         self.database_url = database_url
         self.port = _free_port()
-        home.mkdir(parents=True, exist_ok=True)
-        config = home / "askloop.toml"
-        config.write_text(
+        config = (
             f'[tenants]\n"slack:{WORKSPACE}" = "{TENANT}"\n'
             '[embedder]\nprovider = "openai"\nmodel = "fake-embed"\n'
             '[models]\nanswer = "openai:fake-answer"\nfinetuned = "openai:fake-tuned"\n'
         )
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-        env.pop("ASKLOOP_CONFIG", None)
-        env.update(
-            ASKLOOP_HOME=str(home / "data"),
-            ASKLOOP_CONFIG=str(config),
-            OPENAI_API_KEY="sk-test",
-            OPENAI_BASE_URL=openai_url,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=slack_api,
-            NO_PROXY="127.0.0.1,localhost",
-            OMP_NUM_THREADS="1",
-        )
+        env = serve_env(home, config, slack_api=slack_api, openai_url=openai_url)
         if database_url:
             env["ASKLOOP_DATABASE_URL"] = database_url
         self.env = env

@@ -9,7 +9,6 @@ process left. Its log (stderr) is collected as it is written.
 from __future__ import annotations
 
 import atexit
-import os
 import re
 import shutil
 import signal
@@ -22,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from askloop.config.settings import ENV_VARS
 from tests.e2e.conftest import ASKLOOP
 from tests.openai_fake import FakeOpenAI
-from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack, post_signed
+from tests.serve_process import serve_env
+from tests.slack_fake import FakeSlack, post_signed
 
 __all__ = ["Server", "start_server"]
 
@@ -85,25 +84,13 @@ def start_server(
 ) -> Server:
     """``askloop serve`` on a free loopback port, once it is listening (the first start
     on ``home`` ingests a one-page knowledge base)."""
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "askloop.toml"
-    config.write_text(
+    config = (
         f"[server]\nshutdown_grace_seconds = {grace}\ndelivery_lease_seconds = {lease}\n"
         '[embedder]\nprovider = "openai"\n'
         "[slack]\npost_interval_seconds = 0.06\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS and k != "ASKLOOP_CONFIG"}
-    env.update(
-        ASKLOOP_HOME=str(home / "data"),
-        ASKLOOP_CONFIG=str(config),
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.url,
-        OPENAI_API_KEY="sk-test",
-        OPENAI_BASE_URL=model.url,
-        ASKLOOP_ANSWER_MODEL="openai:gpt-x",
-        ASKLOOP_FINETUNED_MODEL="openai:gpt-x",
-    )
+    env = serve_env(home, config, slack_api=slack.url, openai_url=model.url)
+    env.update(ASKLOOP_ANSWER_MODEL="openai:gpt-x", ASKLOOP_FINETUNED_MODEL="openai:gpt-x")
     with _SEEDING:  # replicas started together share one home: seed it once
         if not (home / "data").exists():
             shutil.copytree(_knowledge_base(env), home / "data")
