@@ -132,11 +132,12 @@ class _Progress:
             if self._bar is not None and not self._bar.disable:
                 self._bar.set_postfix(eval_loss=f"{loss:.3f}")
             else:  # no terminal: one line per epoch instead of a bar
-                print(
-                    f"askloop: tune: epoch {state.epoch or 0.0:.0f}, step {state.global_step}"
-                    f" of {state.max_steps}: held-out loss {loss:.4f}",
-                    file=sys.stderr,
+                where = (
+                    f"epoch {state.epoch or 0.0:.0f}, step {state.global_step} of {state.max_steps}"
+                    if state.global_step
+                    else "before training"
                 )
+                print(f"askloop: tune: {where}: held-out loss {loss:.4f}", file=sys.stderr)
             log.info("epoch %.1f: held-out loss %.4f", state.epoch or 0.0, loss)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
