@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from askloop.agent.answers import AnswerRecord
+from askloop.agent.service import feedback_event
 from askloop.integrations import wiring
+from askloop.integrations.answer_log.sql_log import open_answer_log
 from askloop.integrations.cli.main import main
 from tests.fakes import HashingEmbedder
 
@@ -89,3 +92,27 @@ def test_tune_needs_a_target(home, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["tune"])
     assert exc.value.code == 2
+
+
+def test_tune_router_reports_the_rated_decisions_it_found(home, tmp_path, capsys):
+    corpus = tmp_path / "docs"
+    shutil.copytree(HANDBOOK / "office", corpus)
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    log = open_answer_log(None, home)
+    for i in range(4):
+        record = AnswerRecord(
+            answer_id=f"a{i}",
+            tenant="acme",
+            platform="cli",
+            question=f"hello number {i}!",
+            answer="Hi.",
+            route="finetuned",
+            model="m",
+        )
+        log.save_answer(record)
+        log.add_feedback(feedback_event(answer_id=f"a{i}", rating="up", user="u", source="cli"))
+    log.close()
+    capsys.readouterr()
+    assert main(["tune", "router", "--tenant", "acme"]) == 0
+    out = capsys.readouterr().out
+    assert "rated decisions: 4 (" in out and "refit not adopted: too few" in out
