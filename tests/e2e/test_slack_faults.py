@@ -19,6 +19,11 @@ def fake():
         yield slack
 
 
+_LABELS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+).split()
+
+
 def no_traceback(caplog: pytest.LogCaptureFixture) -> bool:
     return not any(r.exc_info for r in caplog.records if r.name.startswith("integrations"))
 
@@ -111,7 +116,9 @@ def test_app_rate_limited_is_acknowledged_and_logged(tmp_path, fake, caplog):
 
 
 def test_a_long_answer_is_split_and_msg_too_long_splits_it_further(tmp_path):
-    paragraphs = [f"Paragraph {n}: " + "leave policy details " * 40 for n in range(12)]
+    # Labelled in words: a digit no document holds would be cut as an invented fact.
+    labels = _LABELS[:12]
+    paragraphs = [f"Part {w}: " + "leave policy details " * 40 for w in labels]
     long_answer = "\n\n".join(paragraphs) + " [1]"
     with (
         FakeSlack(rate_per_second=20, retry_after=0, max_message_chars=6000) as fake,
@@ -122,7 +129,7 @@ def test_a_long_answer_is_split_and_msg_too_long_splits_it_further(tmp_path):
         parts = fake.messages("C0GENERAL")
         assert len(parts) > 2
         text = "\n".join(p.section_text() for p in parts)
-        assert all(f"Paragraph {n}:" in text for n in range(12))
+        assert all(f"Part {w}:" in text for w in labels)
         with_buttons = [p for p in parts if any(b["type"] == "context_actions" for b in p.blocks)]
         assert with_buttons == [parts[-1]]
         answer_id = rig.answers()[0].record.answer_id

@@ -45,6 +45,11 @@ def fake():
         yield slack
 
 
+_LABELS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+).split()
+
+
 def native_rig(tmp_path, fake, answer=None, **slack):
     options = {"streaming": "native", "post_interval_seconds": 0.1, **slack}
     return slack_rig(tmp_path, fake, answer=answer or SlowModel(ANSWER), **options)
@@ -132,7 +137,9 @@ def test_a_quick_answer_is_posted_whole_without_a_stream(tmp_path, fake):
 
 
 def test_a_long_answer_stops_the_stream_as_its_first_part_and_posts_the_rest(tmp_path, fake):
-    paragraphs = [f"Paragraph {n}: " + "leave policy details " * 45 for n in range(16)]
+    # Labelled in words: a digit no document holds would be cut as an invented fact.
+    labels = _LABELS[:16]
+    paragraphs = [f"Part {w}: " + "leave policy details " * 45 for w in labels]
     long_answer = "\n\n".join(p.strip() for p in paragraphs) + " [1]"
     model = SlowModel(long_answer, pieces=r".+?(?:\n\n|$)")  # a paragraph at a time
     with native_rig(tmp_path, fake, answer=model, post_interval_seconds=0.06) as rig:
@@ -145,9 +152,9 @@ def test_a_long_answer_stops_the_stream_as_its_first_part_and_posts_the_rest(tmp
         assert stop.params["ts"] == first.ts and "blocks" not in stop.params
         assert [c.params["ts"] for c in fake.calls("chat.update", ok=True)] == [first.ts]
         assert len(fake.calls("chat.postMessage")) == len(rest)
-        assert first.section_text().startswith("Paragraph 0:") and not first.has_block("markdown")
+        assert first.section_text().startswith("Part zero:") and not first.has_block("markdown")
         text = "\n".join(m.section_text() for m in (first, *rest))
-        assert all(text.count(f"Paragraph {n}:") == 1 for n in range(16))
+        assert all(text.count(f"Part {w}:") == 1 for w in labels)
         assert [m.has_block("context_actions") for m in (first, *rest)][-1:] == [True]
         assert sum(m.has_block("context_actions") for m in (first, *rest)) == 1
         assert {rig.answer_for(CHANNEL, m.ts) for m in (first, *rest)} == {answer_id}
