@@ -253,7 +253,8 @@ def train_local(
         if run.eval_losses:
             run.best_eval_loss = min(run.eval_losses[1:] or run.eval_losses)
         run.stopped_early = bool(settings.max_steps == 0 and run.epochs_run < settings.epochs)
-        merged = trainer.model.merge_and_unload()
+        tuned: Any = trainer.model  # a PeftModel: the LoRA folds into its base here
+        merged = tuned.merge_and_unload()
     merged.eval()
     write_gguf(merged.state_dict(), base=base, out=out / MODEL_FILE, name=name)
     run.seconds = time.perf_counter() - started
