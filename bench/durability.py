@@ -31,10 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from askloop.agent.answers import AnswerRecord, Feedback  # noqa: E402
+from askloop.agent.answers import Feedback  # noqa: E402
 from askloop.integrations.answer_log.sql_log import open_answer_log  # noqa: E402
 from askloop.integrations.server.ratings import RatingWriter  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
+from tests.records import answer_record  # noqa: E402
 from tests.serve_process import (  # noqa: E402
     FakeEmbeddings,
     ServeProcess,
@@ -107,17 +108,7 @@ def cpu_seconds(server: ServeProcess) -> float:
 def log_alone(database_url: str | None, home: Path, n: int) -> str:
     """``n`` concurrent ratings: one commit each, then group-committed (ms p50/p99)."""
     answer_log = open_answer_log(database_url, home)
-    answer_log.save_answer(
-        AnswerRecord(
-            answer_id="bench",
-            tenant="acme",
-            platform="slack",
-            question="q",
-            answer="a",
-            route="retrieve",
-            model="m",
-        )
-    )
+    answer_log.save_answer(answer_record(answer_id="bench"))
     threads = ThreadPoolExecutor(4)
 
     async def rate(way: str) -> list[float]:

@@ -29,12 +29,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from askloop.agent.answers import AnswerRecord
 from askloop.agent.service import hash_user
 from askloop.config.settings import ENV_VARS
 from askloop.integrations.answer_log.sql_log import open_answer_log
 from askloop.integrations.slack.values import FeedbackValue
 from tests.fakes import HashingEmbedder
+from tests.records import answer_record
 from tests.slack_fake import BOT_TOKEN, SIGNING_SECRET
 from tests.slack_payloads import block_action, reaction
 
@@ -231,13 +231,11 @@ def seed_answers(server: ServeProcess, count: int, *, prefix: str = "fault") -> 
     ids = []
     try:
         for n in range(len(server.messages), len(server.messages) + count):
-            record = AnswerRecord(
+            record = answer_record(
                 answer_id=f"{prefix}{n:05d}",
                 tenant=TENANT,
-                platform="slack",
                 question=f"Question {n}?",
                 answer=f"Answer {n}.",
-                route="retrieve",
                 model="fake",
                 channel_id=CHANNEL,
                 team_id=WORKSPACE,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from askloop.agent.answers import AnswerRecord
 from askloop.agent.service import feedback_event
 from askloop.integrations import wiring
 from askloop.integrations.answer_log.sql_log import open_answer_log
 from askloop.integrations.cli.main import main
 from tests.fakes import HashingEmbedder
+from tests.records import answer_record
 
 HANDBOOK = Path(__file__).resolve().parents[2] / "kb" / "handbook"
 
@@ -100,14 +100,12 @@ def test_tune_router_reports_the_rated_decisions_it_found(home, tmp_path, capsys
     assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
     log = open_answer_log(None, home)
     for i in range(4):
-        record = AnswerRecord(
+        record = answer_record(
             answer_id=f"a{i}",
-            tenant="acme",
             platform="cli",
             question=f"hello number {i}!",
             answer="Hi.",
             route="finetuned",
-            model="m",
         )
         log.save_answer(record)
         log.add_feedback(feedback_event(answer_id=f"a{i}", rating="up", user="u", source="cli"))

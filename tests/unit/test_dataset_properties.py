@@ -8,12 +8,12 @@ import string
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from askloop.agent.answers import AnswerRecord, LoggedAnswer
 from askloop.agent.datasets.examples import build_example
 from askloop.agent.datasets.formats import kto_record, sft_record, validate
 from askloop.agent.datasets.raft import is_validation
 from askloop.agent.redaction import PATTERNS, redact
 from tests.export_fixture import DIRECT_VERSIONS
+from tests.records import answer_record, logged_answer
 
 ALNUM = string.ascii_letters + string.digits
 SECRETS = st.one_of(
@@ -57,26 +57,15 @@ def test_every_built_record_validates(question, answer, rating, correction, hist
     turns = tuple(
         {"role": "user" if i % 2 == 0 else "assistant", "content": h} for i, h in enumerate(history)
     )
-    record = AnswerRecord(
-        answer_id="a",
-        tenant="t",
+    record = answer_record(
         platform="cli",
         question=question,
         answer=answer,
         route="finetuned",
-        model="m",
         prompt_versions=DIRECT_VERSIONS,
         history=turns,
     )
-    logged = LoggedAnswer(
-        record=record,
-        rating=rating,
-        ups=1,
-        downs=0,
-        reason="",
-        correction=correction,
-        withdrawn=False,
-    )
+    logged = logged_answer(record, rating=rating, correction=correction)
     example = build_example(logged, lambda v: "System prompt.")
     if not example.answer.strip() or any(not m["content"].strip() for m in example.prompt):
         return  # redaction can empty a text; the exporter counts those as invalid, not crashes

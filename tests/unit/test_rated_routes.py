@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from askloop.agent import calibration
-from askloop.agent.answers import AnswerRecord, LoggedAnswer, TraceStep
+from askloop.agent.answers import LoggedAnswer, TraceStep
 from askloop.agent.calibration import decide_calibrated
 from askloop.agent.context import Policy
 from askloop.agent.pseudo_questions import GENERAL, SMALL_TALK
@@ -19,24 +19,22 @@ from askloop.integrations.tuning.rated import MIN_HELD_OUT, rated_decisions
 from askloop.integrations.tuning.router import calibrate, load_model, model_path, probe_hits
 from tests.fakes import HashingEmbedder
 from tests.kb_fixture import handbook_store
+from tests.records import answer_record, logged_answer
 
 POLICY = Policy()
 
 
 def _logged(route: str, rating: str | None, *, decided: str = "", thread: str = "") -> LoggedAnswer:
     trace = (TraceStep("route", decided, 1.0),) if decided else ()
-    record = AnswerRecord(
-        answer_id="a1",
+    record = answer_record(
         tenant="t",
-        platform="slack",
         question="How many days of leave?",
         answer="Some.",
-        route=route,  # type: ignore[arg-type]
-        model="m",
+        route=route,
         trace=trace,
         conversation_id=thread,
     )
-    return LoggedAnswer(record, rating, 0, 0, "", "", False)  # type: ignore[arg-type]
+    return logged_answer(record, rating=rating)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -114,14 +112,12 @@ def _log_rated(tmp_path: Path, rated: list[tuple[str, str, str, str]]):
     log = open_answer_log(None, tmp_path)
     for i, (question, route, rating, correction) in enumerate(rated):
         log.save_answer(
-            AnswerRecord(
+            answer_record(
                 answer_id=f"r{i:04d}",
                 tenant="hb",
-                platform="slack",
                 question=question,
                 answer="An answer.",
-                route=route,  # type: ignore[arg-type]
-                model="m",
+                route=route,
                 trace=(TraceStep("route", route, 1.0),),
                 conversation_id=f"thread{i}",
             )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from askloop.agent.answers import AnswerRecord, Citation, LoggedAnswer, RetrievedChunk
+from askloop.agent.answers import Citation, LoggedAnswer, RetrievedChunk
 from askloop.agent.datasets.answer_facts import AnswerGuard
 from askloop.agent.datasets.examples import build_example
 from askloop.agent.datasets.raft import raft_record
 from askloop.agent.redaction import facts_in, redact
 from tests.export_fixture import CTX_VERSIONS
+from tests.records import answer_record, logged_answer
 
 TOKEN = "xoxb-1234567890-abcdefghij"
 JWT = "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0NTY3.SflKxwRJSMeKKF2QT4fw"
@@ -25,29 +26,15 @@ TEMPLATE = "<documents>\n{documents}\n</documents>\n\nQuestion: {question}"
 
 
 def logged(answer: str, question: str, correction: str = "", **kw) -> LoggedAnswer:
-    record = AnswerRecord(
-        answer_id="a1",
-        tenant="acme",
-        platform="slack",
-        question=question,
-        answer=answer,
-        route="retrieve",
-        model="m",
-        prompt_versions=CTX_VERSIONS,
-        retrieved=(BRIDGE,),
-        context=("c-bridge",),
-        citations=(Citation(n=1, chunk_id="c-bridge", title="Incidents", source="/kb/x.md"),),
-        **kw,
+    bridge = {
+        "retrieved": (BRIDGE,),
+        "context": ("c-bridge",),
+        "citations": (Citation(n=1, chunk_id="c-bridge", title="Incidents", source="/kb/x.md"),),
+    }
+    record = answer_record(
+        question=question, answer=answer, prompt_versions=CTX_VERSIONS, **(bridge | kw)
     )
-    return LoggedAnswer(
-        record=record,
-        rating="up" if not correction else "down",
-        ups=1,
-        downs=0,
-        reason="",
-        correction=correction,
-        withdrawn=False,
-    )
+    return logged_answer(record, rating="up" if not correction else "down", correction=correction)
 
 
 def texts(version: str) -> str:
@@ -122,23 +109,12 @@ def test_the_guard_knows_the_answer_bearing_sentence_and_key_facts():
 
 
 def test_raft_distractors_never_contain_the_answer():
-    item = logged("Within 72 hours [1].", "How long do I have to ask for a refund?")
-    record = item.record
-    item = LoggedAnswer(
-        record=AnswerRecord(
-            **{
-                **{f: getattr(record, f) for f in record.__dataclass_fields__},
-                "retrieved": (ORACLE, SAME_FACT, SAME_SENTENCE, CLEAN),
-                "context": ("refunds",),
-                "citations": (Citation(n=1, chunk_id="refunds", title="r", source="/kb/r.md"),),
-            }
-        ),
-        rating="up",
-        ups=1,
-        downs=0,
-        reason="",
-        correction="",
-        withdrawn=False,
+    item = logged(
+        "Within 72 hours [1].",
+        "How long do I have to ask for a refund?",
+        retrieved=(ORACLE, SAME_FACT, SAME_SENTENCE, CLEAN),
+        context=("refunds",),
+        citations=(Citation(n=1, chunk_id="refunds", title="r", source="/kb/r.md"),),
     )
     ex = build_example(item, texts)
     asked = []

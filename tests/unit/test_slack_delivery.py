@@ -18,6 +18,7 @@ from askloop.integrations.slack.render import notice
 from askloop.integrations.slack.reply import ReplyWriter, status_line
 from askloop.integrations.slack.webapi import Identity, SlackApi, SlackCallError
 from tests.fakes import SimulatedTime
+from tests.records import answer_record
 from tests.slack_fake import BOT_ID, BOT_TOKEN, BOT_USER, FakeSlack
 
 
@@ -27,16 +28,7 @@ def test_status_lines_read_as_slack_shows_them():
 
 
 def record(answer: str, **kw) -> AnswerRecord:
-    return AnswerRecord(
-        answer_id="b" * 32,
-        tenant="acme",
-        platform="slack",
-        question="q",
-        answer=answer,
-        route="retrieve",
-        model="m",
-        **kw,
-    )
+    return answer_record(answer_id="b" * 32, answer=answer, **kw)
 
 
 @pytest.fixture

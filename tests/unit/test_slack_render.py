@@ -17,6 +17,7 @@ from askloop.integrations.slack.render import (
     route_label,
 )
 from askloop.integrations.slack.values import FeedbackValue, ModalState, TamperedValueError
+from tests.records import answer_record
 
 URL = "https://handbook.example.com/people/leave"
 
@@ -24,18 +25,13 @@ URL = "https://handbook.example.com/people/leave"
 def record(answer="Every employee gets **26 days** [1].", **kw) -> AnswerRecord:
     fields = {
         "answer_id": "a" * 32,
-        "tenant": "acme",
-        "platform": "slack",
-        "question": "q",
         "answer": answer,
-        "route": "retrieve",
         "model": "fake:answer",
         "citations": (
             Citation(n=1, chunk_id="c1", title="Leave policy", source="leave.md", url=URL),
         ),
     }
-    fields.update(kw)
-    return AnswerRecord(**fields)
+    return answer_record(**(fields | kw))
 
 
 def test_an_answer_is_one_message_with_text_route_sources_and_feedback():

@@ -15,6 +15,7 @@ from askloop.integrations.slack.reply import ReplyWriter
 from askloop.integrations.slack.stream import settled
 from askloop.integrations.slack.webapi import SlackApi
 from tests.fakes import SimulatedTime
+from tests.records import answer_record
 from tests.slack_fake import BOT_TOKEN, FakeSlack
 
 ANSWER = "Every employee gets **26 days** of paid leave; see the `Leave policy` [1]."
@@ -22,16 +23,7 @@ STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 
 
 def record(answer: str = ANSWER, **kw) -> AnswerRecord:
-    return AnswerRecord(
-        answer_id="c" * 32,
-        tenant="acme",
-        platform="slack",
-        question="q",
-        answer=answer,
-        route="retrieve",
-        model="m",
-        **kw,
-    )
+    return answer_record(answer_id="c" * 32, answer=answer, **kw)
 
 
 @pytest.fixture

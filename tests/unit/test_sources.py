@@ -6,6 +6,7 @@ import pytest
 
 from askloop.agent.answers import AnswerRecord, Citation, RetrievedChunk
 from askloop.agent.sources import shown_sources
+from tests.records import answer_record
 
 URL = "https://handbook.example.com/lab/loans"
 
@@ -18,12 +19,9 @@ def uncited(**kw) -> AnswerRecord:
     """An answer from the knowledge base that cites none of the three chunks it read
     (two of them from one document) and one it retrieved but did not read."""
     fields = {
-        "answer_id": "a1",
-        "tenant": "acme",
         "platform": "cli",
         "question": "How long can I borrow the refractometer?",
         "answer": "Two weeks.",
-        "route": "retrieve",
         "model": "fake:answer",
         "retrieved": (
             chunk("c1", "Loans", "/kb/loans.md", URL),
@@ -33,8 +31,7 @@ def uncited(**kw) -> AnswerRecord:
         ),
         "context": ("c1", "c2", "c3"),
     }
-    fields.update(kw)
-    return AnswerRecord(**fields)
+    return answer_record(**(fields | kw))
 
 
 def test_an_uncited_knowledge_base_answer_shows_each_consulted_document_once():

@@ -18,6 +18,7 @@ from askloop.integrations.teams.rendering import (
     welcome_activity,
     wire,
 )
+from tests.records import answer_record
 
 LONG_TITLE = "Travel and expenses policy for employees of every Northwind office worldwide " * 2
 LONG_TEXT = "Hotels in London may cost up to EUR 260 per night, taxes included. " * 10
@@ -25,12 +26,9 @@ LONG_TEXT = "Hotels in London may cost up to EUR 260 per night, taxes included. 
 
 def record(**overrides) -> AnswerRecord:
     fields = dict(
-        answer_id="a1",
-        tenant="acme",
         platform="teams",
         question="What's the most I can spend on a hotel in London?",
         answer="Up to EUR 260 a night [1], booked through Tally [2].",
-        route="retrieve",
         model="fake:answer",
         citations=(
             Citation(
@@ -67,8 +65,7 @@ def record(**overrides) -> AnswerRecord:
             ),
         ),
     )
-    fields.update(overrides)
-    return AnswerRecord(**fields)
+    return answer_record(**(fields | overrides))
 
 
 def message_entity(activity: dict) -> dict:
