@@ -81,6 +81,9 @@ class Outcome:
     e2e_route: str = ""
     e2e_s: float = 0.0
     e2e_cited: tuple[str, ...] = ()
+    e2e_answer: str = ""
+    #: Each grade of the answer's run: "good"/"poor" and the grader's reason.
+    e2e_grades: tuple[str, ...] = ()
 
     @property
     def kb_path_ok(self) -> bool:
@@ -126,6 +129,12 @@ def end_to_end(services: Services, tenant: str, outcomes: Sequence[Outcome], per
             record = assistant.answer(Turn(question=o.q.text, tenant=tenant))
             o.e2e_s = time.perf_counter() - t
             o.e2e_cited = tuple(dict.fromkeys(c.source for c in record.citations))
+            o.e2e_answer = record.answer
+            o.e2e_grades = tuple(
+                f"{s.verdict}: {s.detail.get('reason', '')}"
+                for s in record.trace
+                if s.node == "grade"
+            )
             not_found = record.answer.strip() == NOT_FOUND
             o.e2e_route = "not found" if not_found else record.route
             from_kb = record.route in ("retrieve", "rewrite")
@@ -147,6 +156,8 @@ def row(o: Outcome) -> dict[str, Any]:
         "e2e_route": o.e2e_route or None,
         "e2e_ok": o.e2e_ok,
         "e2e_cited": list(o.e2e_cited),
+        "e2e_answer": o.e2e_answer or None,
+        "e2e_grades": list(o.e2e_grades),
     }
 
 
