@@ -55,6 +55,21 @@ _HAS_RATING = (
     "EXISTS (SELECT 1 FROM feedback_events f WHERE f.answer_id = answers.answer_id "
     "AND f.rating IS NOT NULL)"
 )
+#: The answer's rating worked out in SQL as ``rows.logged_answer`` works it out, so a
+#: filter on it can go into the query and its LIMIT: each user's latest event (by the
+#: platform's time, then row id) is their vote unless it cleared the rating; the
+#: majority wins and a tie goes to the most recent vote; NULL when no vote stands.
+_RATING = (
+    "(SELECT CASE WHEN SUM(CASE WHEN v.rating = 'up' THEN 1 ELSE -1 END) > 0 THEN 'up' "
+    "WHEN SUM(CASE WHEN v.rating = 'up' THEN 1 ELSE -1 END) < 0 THEN 'down' "
+    "ELSE MAX(CASE WHEN v.newest = 1 THEN v.rating END) END FROM "
+    "(SELECT u.rating, ROW_NUMBER() OVER (ORDER BY u.at DESC, u.id DESC) AS newest FROM "
+    "(SELECT f.rating, f.id, COALESCE(f.rated_at, f.created_at) AS at, "
+    "ROW_NUMBER() OVER (PARTITION BY f.user_hash "
+    "ORDER BY COALESCE(f.rated_at, f.created_at) DESC, f.id DESC) AS latest "
+    "FROM feedback_events f WHERE f.answer_id = answers.answer_id) u "
+    "WHERE u.latest = 1 AND u.rating IS NOT NULL) v)"
+)
 #: Reviewed since the last feedback came in (a new 👎 puts it back in the queue).
 _REVIEWED = (
     "EXISTS (SELECT 1 FROM reviews r WHERE r.answer_id = answers.answer_id AND r.created_at >= "
@@ -175,15 +190,15 @@ class ReviewsMixin:
         if limit < 1:
             raise InvalidInputError("limit must be 1 or more")
         weak = weak_evidence_sql(self._db.dialect is POSTGRES)
+        # A 👎 outvoted by later 👍s is not for review.
         where = (
             f"withdrawn_at IS NULL AND error = '' AND NOT {_REVIEWED} AND "
-            f"({_HAS_DOWN} OR (NOT {_HAS_RATING} AND {weak}))"
+            f"({_HAS_DOWN} OR (NOT {_HAS_RATING} AND {weak})) "
+            f"AND COALESCE({_RATING}, 'down') = 'down'"
         )
         order = f"CASE WHEN {_HAS_DOWN} THEN 0 ELSE 1 END, created_at DESC, answer_id"
         with self._db.transaction() as cur:
-            # A 👎 may have been outvoted by later 👍s: fetch extra, keep the real ones.
-            found = self._load(cur, where, (), tenant=tenant, limit=limit * 2 + 20, order=order)
-        return [a for a in found if a.rating == "down" or a.rating is None][:limit]
+            return self._load(cur, where, (), tenant=tenant, limit=limit, order=order)
 
     def find_answers(self, query: AnswerQuery, *, limit: int = 100) -> list[LoggedAnswer]:
         """Newest answers matching every filter of ``query``."""
@@ -210,18 +225,12 @@ class ReviewsMixin:
             where.append("(LOWER(question) LIKE ? ESCAPE '\\' OR LOWER(answer) LIKE ? ESCAPE '\\')")
             params += [pattern, pattern]
         if query.rating in ("up", "down"):
-            where.append(
-                "EXISTS (SELECT 1 FROM feedback_events f WHERE f.answer_id = answers.answer_id "
-                "AND f.rating = ?)"
-            )
+            where.append(f"{_RATING} = ?")
             params.append(query.rating)
-        fetch = limit if query.rating is None else limit * 2 + 20
+        elif query.rating == "none":
+            where.append(f"{_RATING} IS NULL")
         with self._db.transaction() as cur:
-            found = self._load(cur, " AND ".join(where), params, tenant=query.tenant, limit=fetch)
-        if query.rating is not None:
-            wanted = None if query.rating == "none" else query.rating
-            found = [a for a in found if a.rating == wanted]
-        return found[:limit]
+            return self._load(cur, " AND ".join(where), params, tenant=query.tenant, limit=limit)
 
     def channels(self, *, tenant: str | None = None) -> list[tuple[str, str]]:
         """(platform, channel) pairs that answers were asked in, for the filters."""

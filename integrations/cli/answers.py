@@ -248,8 +248,10 @@ def _log(args: argparse.Namespace, services: Any, tenant: str | None) -> int:
             _print_json(logged_json(item))
         return 0
     if not items:
-        if args.rating:
-            print(f"No answers rated {args.rating} in the last ones logged.")
+        if args.rating == "none":
+            print("No unrated answers in the log.")
+        elif args.rating:
+            print(f"No answers rated {args.rating} in the log.")
         else:
             print('No answers logged yet: try `askloop ask "..."`.')
     for item in items:

@@ -252,6 +252,54 @@ def test_recent_is_newest_first_and_tenant_scoped(answer_log):
     assert acme[0].rating == "up"
 
 
+#: (user, rating, seconds after T0 by the platform's clock), in the order they are written.
+VOTE_CASES = (
+    [("u1", "down", 1), ("u2", "up", 2), ("u3", "up", 3)],  # a 👎 outvoted: up
+    [("u1", "up", 1), ("u2", "down", 2)],  # a tie goes to the most recent: down
+    [("u1", "up", 2), ("u2", "down", 1)],  # most recent by the platform's time: up
+    [("u1", "up", 1), ("u1", None, 2)],  # cleared: none
+    [("u1", "down", 2), ("u1", "up", 1)],  # the later click was written first: down
+)
+
+
+def test_a_rating_filter_fills_its_limit_with_answers_of_that_rating(answer_log):
+    """``askloop log --rating R --limit N`` shows N answers rated R when the log holds
+    more, however many newer answers carry other (or outvoted) ratings."""
+    t0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def vote(answer_id: str, user: str, rating, second: int) -> None:
+        rate(answer_log, user, rating, answer_id, rated_at=t0 + timedelta(seconds=second))
+
+    for i in range(60):
+        answer_id = f"a{i:02d}"
+        answer_log.save_answer(record(answer_id, minutes=i))
+        if i >= 30:  # the newest half: 👎 by two users, each with a stray 👍 beside it
+            for user, rating, second in [("u1", "down", 1), ("u2", "down", 2), ("u3", "up", 3)]:
+                vote(answer_id, user, rating, second)
+        elif i % 3 == 0:
+            vote(answer_id, "u1", "up", 1)
+        elif i % 3 == 2:
+            for user, rating, second in VOTE_CASES[i // 3 % len(VOTE_CASES)]:
+                vote(answer_id, user, rating, second)
+    everything = answer_log.recent(limit=100)
+    assert {a.rating for a in everything} == {"up", "down", None}
+    for wanted in ("up", "down", "none"):
+        expected = [
+            a.record.answer_id
+            for a in everything
+            if a.rating == (None if wanted == "none" else wanted)
+        ]
+        assert len(expected) > 3
+        assert [a.record.answer_id for a in answer_log.recent(limit=3, rating=wanted)] == (
+            expected[:3]
+        )
+        found = answer_log.recent(limit=100, rating=wanted)
+        assert [a.record.answer_id for a in found] == expected
+    # a29's later 👎 was written first, a26's 👍 cleared, a23's 👍 the more recent of a tie
+    up = [a.record.answer_id for a in answer_log.recent(limit=4, rating="up")]
+    assert up == ["a27", "a24", "a23", "a21"]
+
+
 def test_withdrawn_answers_are_marked(answer_log):
     answer_log.save_answer(record())
     assert answer_log.withdraw("a1") is True
