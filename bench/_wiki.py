@@ -13,7 +13,12 @@ import importlib.util
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tests.kb_fixture import whole_chunk
+
+if TYPE_CHECKING:
+    from askloop.agent.records import Chunk
 
 
 def wiki_articles() -> list[dict[str, Any]]:
@@ -27,6 +32,11 @@ def wiki_articles() -> list[dict[str, Any]]:
     items = [v for v in data.values() if (v.get("extract") or "").strip()]
     items.sort(key=lambda v: v["title"])
     return items
+
+
+def wiki_chunks(docs: list[dict[str, Any]]) -> list[Chunk]:
+    """One chunk per article: its extract, as the corpus gives it."""
+    return [whole_chunk(f"wiki:{v['title']}", v["title"], v["extract"].strip()) for v in docs]
 
 
 def benchmark_split(

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
+from askloop.agent.records import document_id_for  # noqa: E402
 from askloop.config.settings import IngestSettings, SearchSettings  # noqa: E402
 from askloop.integrations.ingest.chunker import chunk_document  # noqa: E402
 from askloop.integrations.ingest.loaders import LoadedDocument, Section  # noqa: E402
 from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
 from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
-from bench._wiki import benchmark_split  # noqa: E402
+from bench._wiki import benchmark_split, wiki_chunks  # noqa: E402
 
 TARGET_HYBRID_MRR = 0.82
 
@@ -45,27 +45,6 @@ def mrr_recall(store, embedder, docs, ids, mode, k=10, vectors=None):
             rr += 1 / (ranked.index(gold) + 1)
             hit += 1
     return rr / len(ids), hit / len(ids)
-
-
-def passage_chunks(docs):
-    """One chunk per extract, as the corpus gives it."""
-    chunks = []
-    for v in docs:
-        source = f"wiki:{v['title']}"
-        doc_id = document_id_for(source)
-        text = v["extract"].strip()
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc_id, 0, text),
-                document_id=doc_id,
-                document_hash="1",
-                text=text,
-                title=v["title"],
-                source=source,
-                position=0,
-            )
-        )
-    return chunks
 
 
 def ingest_chunks(docs, embedder):
@@ -103,7 +82,7 @@ def main() -> None:
 
     docs, eval_ids, tune_ids = benchmark_split()
     embedder = MiniLMEmbedder(threads=args.threads)
-    chunks = ingest_chunks(docs, embedder) if args.ingest else passage_chunks(docs)
+    chunks = ingest_chunks(docs, embedder) if args.ingest else wiki_chunks(docs)
     t0 = time.perf_counter()
     vectors = embedder.embed_documents([c.search_text for c in chunks])
     embed_s = time.perf_counter() - t0

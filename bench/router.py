@@ -36,14 +36,13 @@ from langgraph.runtime import Runtime  # noqa: E402
 from askloop.agent.chat import Completion, Message  # noqa: E402
 from askloop.agent.context import Context, Policy  # noqa: E402
 from askloop.agent.nodes import route  # noqa: E402
-from askloop.agent.records import Chunk, chunk_id_for, document_id_for  # noqa: E402
 from askloop.agent.routing import decide  # noqa: E402
 from askloop.agent.state import HitData  # noqa: E402
 from askloop.config.settings import IngestSettings  # noqa: E402
 from askloop.integrations.ingest.pipeline import ingest_paths  # noqa: E402
 from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
 from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
-from bench._wiki import benchmark_split, percentile, wiki_articles  # noqa: E402
+from bench._wiki import benchmark_split, percentile, wiki_articles, wiki_chunks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_ACCURACY, TARGET_P99_MS, ANCHOR = 0.90, 15.0, 0.545
@@ -168,26 +167,6 @@ def wiki_questions(docs: list[dict[str, Any]], eval_ids: list[int], tune_ids: li
             out += about(a, False, split)
         out += [Question(q, False, "small-talk", split) for q in talk]
     return out
-
-
-def wiki_chunks(docs: list[dict[str, Any]]) -> list[Chunk]:
-    chunks = []
-    for v in docs:
-        source = f"wiki:{v['title']}"
-        doc_id = document_id_for(source)
-        text = v["extract"].strip()
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc_id, 0, text),
-                document_id=doc_id,
-                document_hash="1",
-                text=text,
-                title=v["title"],
-                source=source,
-                position=0,
-            )
-        )
-    return chunks
 
 
 def handbook_questions() -> list[Question]:

@@ -21,23 +21,24 @@ KB = {
 }
 
 
+def whole_chunk(source: str, title: str, text: str) -> Chunk:
+    """A document of ``source`` stored as one chunk, ids as ingest gives them."""
+    doc = document_id_for(source)
+    return Chunk(
+        chunk_id=chunk_id_for(doc, 0, text),
+        document_id=doc,
+        document_hash="1",
+        text=text,
+        title=title,
+        source=source,
+        position=0,
+    )
+
+
 def make_kb_store(path: Path, embedder: HashingEmbedder) -> LanceStore:
     """A real embedded store holding ``KB`` in tenant "acme"."""
     s = LanceStore(path, embedder_id=embedder.model_id, dimensions=embedder.dimensions)
-    chunks = []
-    for source, (title, text) in KB.items():
-        doc = document_id_for(source)
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc, 0, text),
-                document_id=doc,
-                document_hash="1",
-                text=text,
-                title=title,
-                source=source,
-                position=0,
-            )
-        )
+    chunks = [whole_chunk(source, title, text) for source, (title, text) in KB.items()]
     s.upsert(
         tenant="acme",
         chunks=chunks,

@@ -13,10 +13,10 @@ from askloop.agent.context import Context, Policy
 from askloop.agent.facts import unsupported, vocabulary
 from askloop.agent.graph import graph
 from askloop.agent.grounding import source_texts
-from askloop.agent.records import Chunk, chunk_id_for, document_id_for
 from askloop.integrations.models.local import LocalChatModel
 from askloop.integrations.stores.lance.store import LanceStore
 from tests.fakes import FakeChatModel, HashingEmbedder
+from tests.kb_fixture import whole_chunk
 
 # The case: asked for the fee, SmolLM2 answered "£12.50" where the page says 45.
 CLUB = (
@@ -43,20 +43,7 @@ def model() -> Iterator[LocalChatModel]:
 @pytest.fixture
 def kb(tmp_path: Path, embedder: HashingEmbedder) -> Iterator[LanceStore]:
     store = LanceStore(tmp_path / "kb", embedder_id=embedder.model_id, dimensions=64)
-    chunks = []
-    for title, text in (CLUB, LEAVE):
-        doc = document_id_for(f"/kb/{title}.md")
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc, 0, text),
-                document_id=doc,
-                document_hash="1",
-                text=text,
-                title=title,
-                source=f"/kb/{title}.md",
-                position=0,
-            )
-        )
+    chunks = [whole_chunk(f"/kb/{title}.md", title, text) for title, text in (CLUB, LEAVE)]
     store.upsert(
         tenant="acme", chunks=chunks, vectors=embedder.embed_documents([c.text for c in chunks])
     )
