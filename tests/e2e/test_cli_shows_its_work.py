@@ -12,6 +12,7 @@ import select
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,8 +158,13 @@ def test_log_shows_the_answer_and_the_correction_and_filters_by_rating(
     assert bad.returncode == 2 and "askloop: error:" in bad.stderr
 
 
-def _run_on_a_terminal(env: dict[str, str], *args: str) -> tuple[subprocess.Popen, int, int]:
-    """``askloop ARGS`` with stdout and stderr on two pseudo-terminals (their master ends)."""
+ASK_LEAVE = ("ask", "How many days of annual leave do I get?")
+
+
+@contextmanager
+def _on_a_terminal(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen, int, int]]:
+    """``askloop ARGS`` with stdout and stderr on two pseudo-terminals (their master ends);
+    killed if still running at the end, and the terminals closed."""
     out_master, out_slave = pty.openpty()
     err_master, err_slave = pty.openpty()
     proc = subprocess.Popen(
@@ -166,7 +172,13 @@ def _run_on_a_terminal(env: dict[str, str], *args: str) -> tuple[subprocess.Pope
     )
     os.close(out_slave)
     os.close(err_slave)
-    return proc, out_master, err_master
+    try:
+        yield proc, out_master, err_master
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(out_master)
+        os.close(err_master)
 
 
 def _read(fd: int, into: bytearray, until: float) -> None:
@@ -186,11 +198,8 @@ def _read(fd: int, into: bytearray, until: float) -> None:
 def test_ask_streams_the_answer_on_a_terminal(cli_env, small_kb, fake_model):
     assert askloop(cli_env, "ingest", str(small_kb)).returncode == 0
     fake_model.hold_stream()
-    proc, out_fd, err_fd = _run_on_a_terminal(
-        cli_env, "ask", "How many days of annual leave do I get?"
-    )
     out, err = bytearray(), bytearray()
-    try:
+    with _on_a_terminal(cli_env, *ASK_LEAVE) as (proc, out_fd, err_fd):
         deadline = time.monotonic() + 120
         while fake_model.streaming == 0 or b"Every" not in out:
             assert time.monotonic() < deadline and proc.poll() is None, (out, err)
@@ -202,11 +211,6 @@ def test_ask_streams_the_answer_on_a_terminal(cli_env, small_kb, fake_model):
         fake_model.release()
         proc.wait(timeout=60)
         _read(out_fd, out, time.monotonic() + 2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(out_fd)
-        os.close(err_fd)
     text = out.decode()
     assert proc.returncode == 0, (text, err.decode())
     assert "paid annual leave" in text and "(from the knowledge base · openai:gpt-x" in text
@@ -215,22 +219,14 @@ def test_ask_streams_the_answer_on_a_terminal(cli_env, small_kb, fake_model):
 @pytest.mark.slow
 def test_ask_says_what_loads_on_a_terminal_with_the_embedded_model(cli_env, small_kb):
     assert askloop(cli_env, "ingest", str(small_kb)).returncode == 0
-    proc, out_fd, err_fd = _run_on_a_terminal(
-        cli_env, "ask", "How many days of annual leave do I get?"
-    )
     out, err = bytearray(), bytearray()
-    try:
+    with _on_a_terminal(cli_env, *ASK_LEAVE) as (proc, out_fd, err_fd):
         deadline = time.monotonic() + 240
         while proc.poll() is None and time.monotonic() < deadline:
             _read(out_fd, out, time.monotonic() + 0.2)
             _read(err_fd, err, time.monotonic() + 0.2)
         _read(out_fd, out, time.monotonic() + 2)
         _read(err_fd, err, time.monotonic() + 2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(out_fd)
-        os.close(err_fd)
     status = err.decode()
     assert proc.returncode == 0, (out.decode(), status)
     assert "askloop: loading the chat model local:smollm2-135m-instruct…" in status
