@@ -194,7 +194,7 @@ def _ask(args: argparse.Namespace, services: Any, tenant: str) -> int:
     if sources is not None:
         print(f"\n{sources.label}:")
         for s in sources.items:
-            mark = f"[{s.n}]" if s.n is not None else "-"
+            mark = s.mark or "-"
             print(f"  {mark} {s.title} — {s.url or s.source}")
     took = sum(s.ms for s in record.trace) / 1000
     print(f"\n({ROUTE_TEXT[record.route]} · {record.model} · {took:.1f}s)")

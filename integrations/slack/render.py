@@ -92,7 +92,7 @@ def _sources(sources: SourceList) -> str:
     items: list[str] = []
     for c in sources.items:
         title = (c.title or c.source or "source").strip()
-        mark = f"[{c.n}] " if c.n is not None else ""
+        mark = f"{c.mark} " if c.mark else ""
         items.append(mark + (link(c.url, title) if c.url else escape(title)))
     head = f"*{sources.label}:* "
     text = head + "  ·  ".join(items)

@@ -25,7 +25,7 @@ from botbuilder.schema import (
 )
 
 from askloop.agent.answers import AnswerRecord, Route
-from askloop.agent.sources import SourceList, shown_sources
+from askloop.agent.sources import SourceList, first_marks, shown_sources
 
 __all__ = [
     "ABSTRACT_MAX",
@@ -36,6 +36,7 @@ __all__ = [
     "answer_activity",
     "citations_of",
     "consulted_line",
+    "one_mark_per_document",
     "is_streamed",
     "mark_stream_final",
     "stream_update",
@@ -63,6 +64,8 @@ _SPACE = re.compile(r"\s+")
 #: Characters that would make a title Markdown (emphasis, a link, a table cell).
 _MARKUP = re.compile(r"[*_`\[\]<>|]")
 _WEB = ("https://", "http://")
+_MARKER = re.compile(r"\[(\d+)\]")
+_REPEATED_MARKER = re.compile(r"(\[\d+\])(?:\s*\1)+")
 _ROUTE_NOTES: dict[Route, str] = {
     "retrieve": "Answered from the knowledge base.",
     "rewrite": "Answered from the knowledge base after refining the search.",
@@ -116,10 +119,14 @@ def _clip(text: str, limit: int) -> str:
 
 
 def citations_of(record: AnswerRecord) -> list[dict[str, Any]]:
-    """``citation[]`` of the Message entity: one ``Claim`` per ``[n]`` in the answer."""
+    """``citation[]`` of the Message entity: one ``Claim`` per document the answer cites,
+    at the first ``[n]`` citing it (:func:`one_mark_per_document` rewrites the others)."""
     chunks = {c.chunk_id: c for c in record.retrieved}
+    first = first_marks(record)
     claims = []
     for cited in record.citations:
+        if first.get(cited.n, cited.n) != cited.n:
+            continue
         chunk = chunks.get(cited.chunk_id)
         appearance: dict[str, Any] = {
             "@type": "DigitalDocument",
@@ -137,6 +144,20 @@ def citations_of(record: AnswerRecord) -> list[dict[str, Any]]:
             appearance["keywords"] = keywords[:KEYWORDS_MAX]
         claims.append({"@type": "Claim", "position": cited.n, "appearance": appearance})
     return claims
+
+
+def one_mark_per_document(record: AnswerRecord) -> str:
+    """``record``'s answer with each ``[n]`` naming its document's first marker, so Teams
+    lists a page once when the answer cites two of its chunks ("[1][2]" becomes "[1]")."""
+    first = first_marks(record)
+    text = record.answer.strip()
+    if all(n == m for n, m in first.items()):
+        return text
+
+    def first_of(match: re.Match[str]) -> str:
+        return f"[{first.get(int(match.group(1)), int(match.group(1)))}]"
+
+    return _REPEATED_MARKER.sub(r"\1", _MARKER.sub(first_of, text))
 
 
 def consulted_line(sources: SourceList) -> str:
@@ -159,7 +180,7 @@ def answer_activity(record: AnswerRecord, *, feedback: FeedbackLoopType = "defau
     """
     if record.error:
         return text_activity(record.answer.strip())
-    lines = [record.answer.strip()]
+    lines = [one_mark_per_document(record)]
     sources = shown_sources(record)
     if sources is not None and sources.kind == "consulted":
         lines.append(consulted_line(sources))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from slack_sdk.models.blocks import Block
@@ -70,9 +71,17 @@ def test_the_route_is_shown_discreetly(route, model, label):
     assert route_label(record(route=route, model=model)) == label
 
 
+def test_a_page_cited_by_two_of_its_chunks_is_one_source():
+    leave = record().citations[0]
+    cited = (leave, replace(leave, n=2, chunk_id="c2"))
+    [message] = answer_messages(record("26 days [1], 5 carried over [2].", citations=cited))
+    context = message.blocks[1]
+    assert context["elements"][1]["text"] == f"*Sources:* [1][2] <{URL}|Leave policy>"
+
+
 def test_a_source_without_url_is_named_not_linked_and_many_sources_are_cut():
     citations = tuple(
-        Citation(n=n, chunk_id=f"c{n}", title=f"Doc {n} " + "x" * 300, source="s")
+        Citation(n=n, chunk_id=f"c{n}", title=f"Doc {n} " + "x" * 300, source=f"s{n}")
         for n in range(1, 30)
     )
     [message] = answer_messages(record(answer="See [1].", citations=citations))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from askloop.agent.answers import AnswerRecord, Citation, RetrievedChunk
-from askloop.agent.sources import shown_sources
+from askloop.agent.sources import first_marks, shown_sources
 from tests.records import answer_record
 
 URL = "https://handbook.example.com/lab/loans"
@@ -52,6 +52,22 @@ def test_a_citing_answer_shows_what_it_cites_in_order():
     sources = shown_sources(uncited(citations=cited))
     assert sources is not None and sources.kind == "cited" and sources.label == "Sources"
     assert [(s.n, s.title) for s in sources.items] == [(1, "Loans"), (2, "Lab kit")]
+
+
+def test_a_document_cited_by_two_of_its_chunks_is_listed_once_under_its_first_marker():
+    cited = (
+        Citation(n=1, chunk_id="c1", title="Loans", source="/kb/loans.md", url=URL),
+        Citation(n=2, chunk_id="c3", title="Lab kit", source="/kb/kit.md"),
+        Citation(n=3, chunk_id="c2", title="Loans", source="/kb/loans.md", url=URL),
+    )
+    record = uncited(citations=cited)
+    sources = shown_sources(record)
+    assert sources is not None
+    assert [(s.mark, s.title, s.chunk_id) for s in sources.items] == [
+        ("[1][3]", "Loans", "c1"),
+        ("[2]", "Lab kit", "c3"),
+    ]
+    assert first_marks(record) == {1: 1, 2: 2, 3: 1}
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,23 @@ def test_an_answer_carries_citations_the_ai_label_and_the_feedback_loop():
     assert "url" not in second["appearance"]  # a file path is no link
 
 
+def test_a_page_cited_by_two_of_its_chunks_is_one_citation_at_its_first_marker():
+    travel = record().citations[0]
+    again = replace(travel, n=3, chunk_id="c3")
+    activity = wire(
+        answer_activity(
+            record(
+                answer="Up to EUR 260 a night [1][3], booked through Tally [2]; receipts [3].",
+                citations=(*record().citations, again),
+            )
+        )
+    )
+    assert activity["text"].startswith(
+        "Up to EUR 260 a night [1], booked through Tally [2]; receipts [1]."
+    )
+    assert [c["position"] for c in message_entity(activity)["citation"]] == [1, 2]
+
+
 @pytest.mark.parametrize(
     ("route", "note"),
     [
