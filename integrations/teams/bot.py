@@ -192,7 +192,18 @@ class AskloopBot(ActivityHandler):
         if resolve_tenant(activity.channel_data, self._runtime.settings).tenant is None:
             self._count("refused")
             return
-        if not await self._first_delivery(activity):
+        try:
+            first = await self._first_delivery(activity)
+        except Exception as exc:
+            # A welcome is not logged: twice (should Teams send it again) beats never.
+            log.warning(
+                "teams: cannot check activity %s for a duplicate (%s); "
+                "welcoming without the duplicate check",
+                activity.id,
+                exc,
+            )
+            first = True
+        if not first:
             return
         self._count("welcome")
         welcome = welcome_activity(

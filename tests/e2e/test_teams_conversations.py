@@ -185,6 +185,26 @@ def test_installing_the_app_gets_a_welcome_with_suggested_questions(tmp_path, co
     assert "Mention me" in channel.activity["text"]
 
 
+def test_installing_the_app_while_the_log_is_down_still_welcomes(
+    tmp_path, connector, monkeypatch, caplog
+):
+    from askloop.agent.errors import LogUnavailableError
+
+    def down(*args, **kwargs):
+        raise LogUnavailableError("the answer log database (SQLite) failed")
+
+    with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
+        monkeypatch.setattr(srv.runtime.services.answer_log, "claim_delivery", down)
+        with caplog.at_level(logging.WARNING, logger="askloop.integrations.teams.bot"):
+            response = post(srv.url, bot_added(service_url=connector.url))
+            srv.settle()
+
+    assert response.status == 200
+    (welcome,) = connector.messages(PERSONAL)
+    assert "How many days of annual leave do I get?" in welcome.activity["text"]
+    assert "welcoming without the duplicate check" in caplog.text
+
+
 def test_deleting_the_question_or_the_answer_withdraws_it(tmp_path, connector):
     with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
         post(srv.url, personal_message(QUESTION, service_url=connector.url))
