@@ -158,6 +158,8 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
         self._socket_opened = threading.Event()
+        #: Called with each Web API method as its call arrives (before it is answered).
+        self.observer: Callable[[str], None] | None = None
         self._server = LoopbackApp("fake-slack", self._app)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -248,6 +250,8 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
+        if self.observer is not None:
+            self.observer(method)
         raw = await request.read()
         params = _parse_params(raw, request.content_type, dict(request.query))
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

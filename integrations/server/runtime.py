@@ -82,6 +82,12 @@ class Metrics:
         self.in_flight = Gauge(
             "askloop_answers_in_flight", "Answers being generated or queued", registry=r
         )
+        self.answering = Gauge(
+            "askloop_requests_in_flight",
+            "Platform requests received and not yet responded to",
+            ["platform"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

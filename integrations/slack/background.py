@@ -4,19 +4,26 @@
 (``endpoint``) is routed by a spawned task whose listeners spawn the actual work; that
 routing task also waits for the work it started, so whoever drains the routing task
 drains the answer too.
+
+:class:`AcksFirst` puts the work after an acknowledgement behind the acknowledgements
+still being made: one event loop answers a burst of requests, and the thanks of the
+first clicks would otherwise take turns with the 200s of the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from askloop.integrations.server.runtime import ServerRuntime
 
-__all__ = ["collect", "start"]
+__all__ = ["AcksFirst", "collect", "start"]
+
+T = TypeVar("T")
 
 _started: ContextVar[list[asyncio.Task[Any]] | None] = ContextVar(
     "slack_started_work", default=None
@@ -40,3 +47,49 @@ def collect() -> Iterator[list[asyncio.Task[Any]]]:
         yield tasks
     finally:
         _started.reset(token)
+
+
+class AcksFirst:
+    """Requests are counted while they are answered (``answering``); work passed to
+    ``after_acks`` starts once none is, or after ``max_wait_seconds`` under a steady
+    stream of them (a 👎's modal needs the click's trigger_id within Slack's 3 s)."""
+
+    def __init__(self, *, max_wait_seconds: float = 1.0) -> None:
+        self._max_wait = max_wait_seconds
+        self._answering = 0
+        self._quiet: asyncio.Event | None = None  # made on the loop that uses it
+
+    def _event(self) -> asyncio.Event:
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+            if not self._answering:
+                self._quiet.set()
+        return self._quiet
+
+    @property
+    def answering_now(self) -> int:
+        return self._answering
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around the answering of one request, up to its response."""
+        self._answering += 1
+        self._event().clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if not self._answering:
+                self._event().set()
+
+    async def after_acks(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``, started once no request is being answered (or the wait is up)."""
+        quiet = self._event()
+        if not quiet.is_set():
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(quiet.wait(), self._max_wait)
+            except BaseException:  # cancelled while waiting: the work never starts
+                work.close()
+                raise
+        return await work

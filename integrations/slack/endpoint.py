@@ -5,12 +5,14 @@ Bolt routes them to the listeners right after the response has gone: under a bur
 of events each acknowledgement then costs the signature check, not the routing, and
 Slack's 3-second deadline is never at risk. Bolt checks the signature again when it
 routes (with the same ``slack_sdk`` verifier). A signed click on the feedback buttons
-is stored and then acknowledged here too, without Bolt (the feedback handlers do the
-rest afterwards): under a burst of clicks each 200 waits for its own commit, not for
-the routing of the others. Everything else — reactions (a rating is stored before its
-200), other interactivity (whose response can carry modal errors), ``url_verification``,
-``ssl_check``, and any request that is not correctly signed — goes through Bolt before
-the response, so Bolt answers it (401 for a bad, missing or stale signature).
+is stored and then acknowledged here too, without Bolt: under a burst of clicks each
+200 waits for its own commit, not for the routing of the others, and the work after a
+click (the thanks, the 👎 form) waits until no request is being answered
+(``background.AcksFirst``), so the 200s of a burst go out before any of it.
+Everything else — reactions (a rating is stored before its 200), other interactivity
+(whose response can carry modal errors), ``url_verification``, ``ssl_check``, and any
+request that is not correctly signed — goes through Bolt before the response, so Bolt
+answers it (401 for a bad, missing or stale signature).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +32,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from askloop.integrations.server.runtime import ServerRuntime
-from askloop.integrations.slack.background import collect
+from askloop.integrations.slack.background import AcksFirst, collect
 from askloop.integrations.slack.dedup import Deliveries, event_key
 from askloop.integrations.slack.shape import Shape, shape
 from askloop.integrations.slack.values import feedback_click
@@ -74,11 +76,14 @@ class EventsEndpoint:
         deliveries: Deliveries,
         *,
         signing_secret: str,
-        clicks: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        clicks: Callable[[dict[str, Any]], Awaitable[Coroutine[Any, Any, None]]] | None = None,
     ) -> None:
-        """``clicks`` stores a signed feedback click (``values.feedback_click``)."""
+        """``clicks`` stores a signed feedback click (``values.feedback_click``) and
+        returns the work for after its acknowledgement."""
         self._bolt = bolt
         self._clicks = clicks
+        self._acks = AcksFirst()
+        self._in_flight = runtime.metrics.answering.labels("slack")
         self._runtime = runtime
         self._deliveries = deliveries
         self._secret = signing_secret.encode()
@@ -104,6 +109,10 @@ class EventsEndpoint:
         return hmac.compare_digest(expected, headers.get(_SIGNATURE, ""))
 
     async def handle(self, request: web.Request) -> web.Response:
+        with self._acks.answering(), self._in_flight.track_inprogress():
+            return await self._answer(request)
+
+    async def _answer(self, request: web.Request) -> web.Response:
         timestamp = request.headers.get(_TIMESTAMP)
         if timestamp is not None and not _plausible(timestamp):
             # slack_sdk's verifier would fail on int("") or overflow: a bad signature.
@@ -127,7 +136,8 @@ class EventsEndpoint:
             if self._signed(raw, request.headers):
                 # Stored, then acknowledged, without Bolt's routing: under a burst of
                 # clicks each 200 waits for its commit, not for the routing of others.
-                await self._clicks(click)
+                after = await self._clicks(click)
+                self._runtime.spawn(self._acks.after_acks(after), name="slack-feedback-click")
                 self._count(200)
                 return web.Response(status=200)
         try:

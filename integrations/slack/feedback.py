@@ -172,17 +172,17 @@ class FeedbackHandlers:
         await args.ack()  # after the write: this 200 means the rating is stored
         start(self._runtime, after, name="slack-feedback-click")
 
-    async def click(self, body: dict[str, Any]) -> None:
+    async def click(self, body: dict[str, Any]) -> Coroutine[Any, Any, None]:
         """A signed click on the feedback buttons (``values.feedback_click``), stored
-        when this returns; the thanks or the 👎 form follow in the background."""
+        when this returns; returns the work for after the acknowledgement (the thanks,
+        the 👎 form, or why the rating was not stored), for the caller to run."""
         # The verified workspace, as Bolt would put it in the context.
         context = {
             "team_id": extract_team_id(body),
             "enterprise_id": extract_enterprise_id(body),
             "is_enterprise_install": extract_is_enterprise_install(body),
         }
-        after = await self._record_click(body, body["actions"][0], context)
-        start(self._runtime, after, name="slack-feedback-click")
+        return await self._record_click(body, body["actions"][0], context)
 
     async def _record_click(
         self, body: Mapping[str, Any], action: Mapping[str, Any], context: Any

@@ -207,3 +207,38 @@ def test_a_reaction_that_cannot_be_saved_is_not_acknowledged_so_slack_retries(
         # Slack's retry (same event_id) once the log is back is stored.
         assert rig.event(delivery, retry_num=1)[0] == 200
         assert rig.answer(answer_id).ups == 1
+
+
+def test_a_burst_of_clicks_is_all_acknowledged_before_any_thanks_or_form(
+    tmp_path, fake, monkeypatch
+):
+    with slack_rig(tmp_path, fake) as rig:
+        reply, up, down, answer_id = ask(rig)
+        rig.settle()
+        n = 8
+        answer_log = rig.services.answer_log
+        write = answer_log.add_feedback_many
+
+        def add_feedback_many(*args, **kwargs):
+            # The first commit holds until every click of the burst is being answered,
+            # so the clicks are acknowledged in more than one batch.
+            in_flight = "askloop_requests_in_flight"
+            fake.wait_for(lambda: rig.metric(in_flight, platform="slack") == n)
+            return write(*args, **kwargs)
+
+        monkeypatch.setattr(answer_log, "add_feedback_many", add_feedback_many)
+        before, seen = _answered_so_far(rig), []
+        fake.observer = lambda method: seen.append((method, _answered_so_far(rig)))
+        clicks = [
+            click(reply, down if i % 2 else up, f"18000000{i:02d}.000001", user=f"U0USER{i}")
+            for i in range(n)
+        ]
+        with ThreadPoolExecutor(n) as pool:
+            assert [status for status, _ in pool.map(rig.interact, clicks)] == [200] * n
+        rig.settle()
+        after = [answered for method, answered in seen if method != "auth.test"]
+        assert sorted(method for method, _ in seen if method != "auth.test") == sorted(
+            ["chat.postEphemeral"] * (n // 2) + ["views.open"] * (n // 2)
+        )
+        assert after == [before + n] * n  # every thanks and form after the last 200
+        assert rig.answer(answer_id).ups == n // 2
