@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from askloop.integrations.cli import say
@@ -27,6 +28,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=_port, help="port (default: settings, 3000; 0 = any free)")
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (a dependency on Linux and macOS): it
+    accepts, reads and answers a burst of requests in about half the CPU of asyncio's
+    own loop; without it (Windows), asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run(args: argparse.Namespace, services: Any) -> int:
     from askloop.integrations.server.app import serve
     from askloop.integrations.server.runtime import ServerRuntime
@@ -35,7 +47,8 @@ def run(args: argparse.Namespace, services: Any) -> int:
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     try:
-        asyncio.run(serve(ServerRuntime(services), host=host, port=port))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(ServerRuntime(services), host=host, port=port))
     except OSError as exc:
         say.error(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
         return 2
