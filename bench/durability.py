@@ -7,8 +7,9 @@ on the machine's PostgreSQL (a database of its own, dropped after). For each bac
 0. the log alone: ``--clicks`` concurrent ratings committed one transaction each (four
    writer threads, as before group commit) and group-committed (``RatingWriter``);
 1. click-ack latency (request written → 200 read) of ``--clicks`` signed 👍/👎 clicks
-   by distinct users, each on its own connection: sent all at once (the worst case),
-   then spread at ``--rate`` clicks a second;
+   by distinct users, each on its own connection and carrying, as Slack's do, the whole
+   answer message it was clicked on (a typical answer's blocks: a 4 KB form body):
+   sent all at once (the worst case), then spread at ``--rate`` clicks a second;
 2. for each kill point N (``--kill-at``, default 20/100/180): a fresh all-at-once
    burst, SIGKILL as soon as the N-th 200 is read, restart, and count the acknowledged
    clicks (every 200 read, including any that had arrived by the kill) against the
@@ -22,18 +23,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from askloop.agent.answers import Feedback  # noqa: E402
+from askloop.agent.answers import Citation, Feedback  # noqa: E402
 from askloop.integrations.answer_log.sql_log import open_answer_log  # noqa: E402
 from askloop.integrations.server.ratings import RatingWriter  # noqa: E402
+from askloop.integrations.slack.render import answer_messages  # noqa: E402
 from bench._wiki import percentile  # noqa: E402
 from tests.records import answer_record  # noqa: E402
 from tests.serve_process import (  # noqa: E402
@@ -63,9 +67,36 @@ def clicks(
         (answers[i % len(answers)], f"U{tag}{i:04d}", "up" if i % 2 else "down") for i in range(n)
     ]
     bodies = [
-        click_body(a, r, user=u, message=server.messages[a], action_ts=at) for a, u, r in rated
+        click_body(a, r, user=u, message=server.messages[a], action_ts=at, blocks=answer_blocks(a))
+        for a, u, r in rated
     ]
     return bodies, rated
+
+
+@functools.cache
+def answer_blocks(answer_id: str) -> list[dict[str, Any]]:
+    """The blocks of a typical answer's message (three paragraphs, sources, the feedback
+    buttons): Slack sends the whole message with every click, and reading it is most of
+    what acknowledging a click costs."""
+    paragraph = (
+        "Employees get 26 days of paid annual leave a year, accrued monthly from the first "
+        "day of employment; up to five unused days carry over into the next year. "
+    )
+    record = answer_record(
+        answer_id=answer_id,
+        answer="\n\n".join(f"{paragraph * 2}[{n}]" for n in (1, 2, 3)),
+        citations=[
+            Citation(
+                n=n,
+                chunk_id=f"leave-{n}",
+                title=f"Leave policy, part {n}",
+                source=f"handbook/leave-{n}.md",
+                url=f"https://wiki.example.com/handbook/leave-{n}",
+            )
+            for n in (1, 2, 3)
+        ],
+    )
+    return list(answer_messages(record)[-1].blocks)
 
 
 def lost(server: ServeProcess, rated: list[Click], acked: list[int]) -> int:

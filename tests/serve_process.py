@@ -258,11 +258,22 @@ def slack_ts(at: float) -> str:
     return f"{at:.6f}"
 
 
-def click_body(answer_id: str, rating: str, *, user: str, message: int, action_ts: str) -> str:
-    """A signed-to-be block_actions form body: ``user`` clicks ``rating`` on an answer."""
+def click_body(
+    answer_id: str,
+    rating: str,
+    *,
+    user: str,
+    message: int,
+    action_ts: str,
+    blocks: list[dict[str, Any]] | None = None,
+) -> str:
+    """A signed-to-be block_actions form body: ``user`` clicks ``rating`` on an answer
+    (whose message carries ``blocks``, as Slack's payload carries the whole message)."""
     value = FeedbackValue(answer_id=answer_id, rating=rating).encode()  # type: ignore[arg-type]
     payload = block_action(value, channel=CHANNEL, message_ts=message_ts(message), user=user)
     payload["actions"][0]["action_ts"] = action_ts
+    if blocks is not None:
+        payload["message"]["blocks"] = blocks
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 

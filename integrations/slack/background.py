@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -51,12 +52,17 @@ def collect() -> Iterator[list[asyncio.Task[Any]]]:
 
 class AcksFirst:
     """Requests are counted while they are answered (``answering``); work passed to
-    ``after_acks`` starts once none is, or after ``max_wait_seconds`` under a steady
-    stream of them (a 👎's modal needs the click's trigger_id within Slack's 3 s)."""
+    ``after_acks`` starts once none is and none has begun or ended for ``settle_seconds`` (in a
+    burst the loop often catches up for an instant between two arrivals: work started
+    then would hold up the rest of the burst's 200s), or after ``max_wait_seconds``
+    under a steady stream of them (a 👎's modal needs the click's trigger_id within
+    Slack's 3 s)."""
 
-    def __init__(self, *, max_wait_seconds: float = 1.0) -> None:
+    def __init__(self, *, max_wait_seconds: float = 1.0, settle_seconds: float = 0.02) -> None:
         self._max_wait = max_wait_seconds
+        self._settle = settle_seconds
         self._answering = 0
+        self._last_seen = float("-inf")
         self._quiet: asyncio.Event | None = None  # made on the loop that uses it
 
     def _event(self) -> asyncio.Event:
@@ -74,22 +80,33 @@ class AcksFirst:
     def answering(self) -> Iterator[None]:
         """Around the answering of one request, up to its response."""
         self._answering += 1
+        self._last_seen = time.monotonic()
         self._event().clear()
         try:
             yield
         finally:
             self._answering -= 1
+            self._last_seen = time.monotonic()
             if not self._answering:
                 self._event().set()
 
     async def after_acks(self, work: Coroutine[Any, Any, T]) -> T:
-        """``work``, started once no request is being answered (or the wait is up)."""
-        quiet = self._event()
-        if not quiet.is_set():
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(quiet.wait(), self._max_wait)
-            except BaseException:  # cancelled while waiting: the work never starts
-                work.close()
-                raise
+        """``work``, started once the requests have settled (or the wait is up)."""
+        try:
+            await self._settled(time.monotonic() + self._max_wait)
+        except BaseException:  # cancelled while waiting: the work never starts
+            work.close()
+            raise
         return await work
+
+    async def _settled(self, deadline: float) -> None:
+        quiet = self._event()
+        while (now := time.monotonic()) < deadline:
+            if not quiet.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(quiet.wait(), deadline - now)
+                continue
+            calm = self._last_seen + self._settle - now
+            if calm <= 0:
+                return
+            await asyncio.sleep(min(calm, deadline - now))

@@ -61,3 +61,30 @@ async def test_work_cancelled_while_waiting_never_starts_and_is_closed():
             await work
     assert done == []
     assert thanks.cr_frame is None  # closed: no "coroutine was never awaited" at exit
+
+
+@pytest.mark.asyncio
+async def test_work_waits_for_the_requests_to_settle_not_for_an_instant_between_two():
+    acks, done = AcksFirst(max_wait_seconds=5.0, settle_seconds=0.2), []
+    loop = asyncio.get_running_loop()
+    with acks.answering():
+        pass  # answered: none is being answered now, but one has just begun
+    started = loop.time()
+    await acks.after_acks(_record(done, "thanks"))
+    assert done == ["thanks"]
+    assert loop.time() - started >= 0.15
+
+
+@pytest.mark.asyncio
+async def test_a_request_beginning_while_work_waits_to_settle_holds_it_back_again():
+    acks, done = AcksFirst(max_wait_seconds=5.0, settle_seconds=0.1), []
+    with acks.answering():
+        pass
+    work = asyncio.create_task(acks.after_acks(_record(done, "thanks")))
+    await asyncio.sleep(0.06)
+    with acks.answering():  # the next click of the burst
+        await asyncio.sleep(0.06)
+        assert done == []
+    await asyncio.sleep(0.05)
+    assert done == []  # 0.05 s since the last request began: not settled yet
+    assert await work == "thanks"
