@@ -23,13 +23,13 @@ class Policy:
     k: Annotated[int, Field(ge=1, le=20)] = 5
     #: Rewrite-and-search-again rounds before giving up.
     max_rewrites: Annotated[int, Field(ge=0, le=10)] = 2
-    #: "probe": a cheap search decides by ``route_threshold`` (no LLM); "calibrated": the
-    #: same probe, decided by the tenant's fitted model (``askloop tune router``; the probe
+    #: "evidence" (the default): a cheap probe search, decided by fixed weights over its
+    #: hits' evidence (agent/evidence_routing.py; no LLM, no per-corpus threshold);
+    #: "probe": the same probe, decided by ``route_threshold``; "calibrated": the same
+    #: probe, decided by the tenant's fitted model (``askloop tune router``; the probe
     #: threshold where none is fitted) — opt-in until it holds on held-out corpora
-    #: (bench/decisions.py); "evidence": the same probe, decided by fixed weights over
-    #: more of its hits' evidence (agent/evidence_routing.py), opt-in likewise; "llm":
-    #: the answer model judges.
-    router: Literal["probe", "calibrated", "evidence", "llm"] = "probe"
+    #: (bench/decisions.py); "llm": the answer model judges.
+    router: Literal["probe", "calibrated", "evidence", "llm"] = "evidence"
     #: probe router: search the knowledge base when the routing score (best cosine plus
     #: evidence that a hit is about the question's subject, up to 1.6, agent/routing.py)
     #: reaches this. Corpus-dependent: tune it with bench/router.py or from logged traces.

@@ -57,7 +57,9 @@ def handbook_store(path: Path, embedder: HashingEmbedder, *, tenant: str) -> Lan
 
 
 def make_context(store, embedder, *, answer=None, finetuned=None, **policy) -> Context:
-    defaults = {"route_threshold": 0.3, "grade_threshold": 0.5}
+    # The graph's tests route by the probe's threshold (set for the hashing embedder);
+    # the evidence router's own tests pass router="evidence".
+    defaults = {"router": "probe", "route_threshold": 0.3, "grade_threshold": 0.5}
     return Context(
         store=store,
         embedder=embedder,

@@ -49,7 +49,7 @@ HANDBOOK = Path(__file__).resolve().parents[2] / "kb" / "handbook"
 README_EXAMPLE = "who do I call when production is down at night?"
 #: A threshold at which the probe router sends the README example to the tuned model,
 #: as the default one does with the real embedder (issue 14).
-STRICT = Policy(route_threshold=0.5)
+STRICT = Policy(route_threshold=0.5, router="probe")
 CALIBRATED = Policy(route_threshold=0.5, router="calibrated")
 
 SECTIONS = [
@@ -200,9 +200,10 @@ def test_without_a_fitted_model_the_probe_router_decides(handbook):
 
 
 def test_a_fitted_model_decides_only_when_the_router_is_calibrated(handbook):
-    """Opt-in: with the default ``router = "probe"`` a fitted model is not consulted."""
+    """Opt-in: with another router (the default is ``evidence``) a fitted model is not
+    consulted."""
     home, store, embedder = handbook
-    assert Policy().router == "probe"
+    assert Policy().router == "evidence"
     out = _route(_context(home, store, embedder, policy=STRICT), README_EXAMPLE)
     assert out["decision"] == "finetuned"
     assert out["trace"][0]["detail"]["policy"] == "probe"
