@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from langgraph.runtime import Runtime
 
 from askloop.agent.context import Policy
@@ -55,4 +57,24 @@ def test_the_route_step_uses_it_only_when_configured(tmp_path):
         assert ("probability" in detail["features"]) == (router == "evidence")
         if router == "evidence":
             assert out["decision"] == "retrieve" and detail["reason"].startswith("evidence")
+    store.close()
+
+
+def test_it_is_the_default_router(tmp_path):
+    """With no router configured, the route step decides by the evidence weights: a
+    question the handbook states goes to search, small talk to the tuned model."""
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    ctx = make_context(store, embedder)
+    ctx = replace(ctx, policy=Policy())
+    asked = {
+        "How many days of paid annual leave does every employee get?": "retrieve",
+        "thanks, have a nice weekend!": "finetuned",
+    }
+    for question, expected in asked.items():
+        state = {"question": question, "tenant": "acme", "trace": []}
+        out = route(state, Runtime(context=ctx))  # type: ignore[arg-type]
+        detail = out["trace"][0]["detail"]
+        assert detail["policy"] == "evidence" and "probability" in detail["features"]
+        assert out["decision"] == expected, question
     store.close()
