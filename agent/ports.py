@@ -6,9 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from askloop.agent.answers import (
     AnswerRecord,
     Feedback,
@@ -21,7 +18,12 @@ from askloop.agent.deliveries import FinishedState, PendingDelivery
 from askloop.agent.records import Chunk, Hit, SearchMode
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from askloop.agent.calibration import RouterModel
+
+    Vectors = npt.NDArray[np.float32]
 
 __all__ = [
     "AnswerLog",
@@ -36,7 +38,18 @@ __all__ = [
     "check_upsert",
 ]
 
-Vectors = npt.NDArray[np.float32]
+
+def __getattr__(name: str) -> Any:
+    # numpy is imported when vectors are (by stores and embedders), not by every
+    # command that imports the ports: `askloop log` and `--help` need none.
+    if name == "Vectors":
+        import numpy as np
+        import numpy.typing as npt
+
+        return npt.NDArray[np.float32]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Metadata filters: field -> exact value, or any of several values.
 Filters = Mapping[str, str | Sequence[str]]
 #: The fields a search may filter on, in every store.
@@ -120,6 +133,8 @@ class VectorStore(Protocol):
 def check_upsert(chunks: Sequence[Chunk], vectors: Vectors, *, dimensions: int) -> Vectors:
     """Validate ``VectorStore.upsert`` vectors the same way in every store: one row of
     ``dimensions`` per chunk. Returns them as a float32 array."""
+    import numpy as np
+
     from askloop.agent.errors import InvalidInputError
 
     array = np.asarray(vectors, dtype=np.float32)
@@ -138,6 +153,8 @@ def check_search(
     Returns the query vector as a flat float32 array (or None for keyword search);
     raises ``InvalidInputError`` naming what is wrong.
     """
+    import numpy as np
+
     from askloop.agent.errors import InvalidInputError
     from askloop.agent.records import SEARCH_MODES
 
