@@ -10,7 +10,10 @@ answers are unreliable, and generative for any other):
   restates the quote, says nothing was found, is cut off by the token limit, or whose
   words are mostly not the documents' (``MIN_SHARE`` of agent/attribution.py: "The
   document is a list of days, not a list of days.") is left out. When nothing is
-  left, the quote stands alone.
+  left, the quote stands alone. When even the best sentence scores under
+  ``MIN_QUOTE_SCORE`` (agent/quotes.py's score), none answers the question: the hits
+  were a near neighbour of what was asked ("Access Requests" → a page that mentions
+  Gatehouse in passing), and the answer step gives up as when they grade poor.
 - **generative**: the model's answer, less each sentence that states a number or a name
   found in no document it was given and not in the question; when nothing is left, the
   quote stands in for it.
@@ -35,6 +38,7 @@ from askloop.agent.text import content_words
 __all__ = [
     "GROUNDED_DOCS",
     "GROUNDED_MAX_TOKENS",
+    "MIN_QUOTE_SCORE",
     "Grounded",
     "Outcome",
     "check_generative",
@@ -48,6 +52,12 @@ __all__ = [
 GROUNDED_DOCS = 2
 #: A grounded answer's own wording is a sentence or two after the quote.
 GROUNDED_MAX_TOKENS = 120
+#: A best sentence scoring less than this answers nothing that was asked. Chosen on the
+#: sample handbook only (bench/decisions.py's labelled questions graded good): of 93
+#: answerable questions, 1 quote scores under it (0.74, a heading-like fragment); of 28
+#: questions about held-out pages, 7 (0.76-0.84); 0.87 would also stop 3 more of those
+#: and one right answer (0.86).
+MIN_QUOTE_SCORE = 0.85
 
 #: "quote+model": quote, then the model's wording; "quote": the quote alone;
 #: "model": the model's answer as written; "model_trimmed": less its unsupported

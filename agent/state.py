@@ -73,7 +73,8 @@ class State(InputState, total=False):
     #: ``grade``'s verdict on ``hits``.
     grade: Literal["good", "poor"]
     #: Why the run gave up: "rewrites_exhausted", "no_new_query" (set by ``rewrite``),
-    #: "store_unavailable", "empty_knowledge_base".
+    #: "store_unavailable", "empty_knowledge_base", "no_answering_sentence" (set by
+    #: ``answer_with_context``: no sentence of the hits answers the question).
     give_up_reason: str
     #: The hits shown to the answer model as numbered documents [1]..[n].
     context_hits: list[HitData]

@@ -42,6 +42,15 @@ def answer_with_context(state: State, runtime: Runtime[Context]) -> dict[str, An
     write = write_grounded if style == "grounded" else write_generative
     written = write(state, ctx, hits, stream_writer(state, runtime))
     text = written.answer
+    if written.give_up_reason:
+        # None of the hits' sentences answers the question: as if they had graded poor.
+        step = trace_step(
+            "answer_with_context", "gave_up", started, documents=0, style=style, **written.detail
+        )
+        reason = written.give_up_reason
+        return give_up(
+            {**state, "give_up_reason": reason, "trace": [*state["trace"], step]}, runtime
+        )
     step = trace_step(
         "answer_with_context",
         "answered" if text else "model_unavailable",

@@ -14,6 +14,7 @@ from askloop.agent.context import Context
 from askloop.agent.grounding import (
     GROUNDED_DOCS,
     GROUNDED_MAX_TOKENS,
+    MIN_QUOTE_SCORE,
     check_generative,
     compose_grounded,
     quote_block,
@@ -35,6 +36,9 @@ class Written:
     #: The documents [1]..[n] the answer's markers refer to.
     shown: list[HitData]
     detail: dict[str, Any] = field(default_factory=dict)
+    #: Why nothing was written from the documents though the model is up ("" else):
+    #: the answer step gives up instead.
+    give_up_reason: str = ""
 
 
 def _messages(state: State, ctx: Context, docs: list[HitData]) -> list[Message]:
@@ -65,6 +69,10 @@ def write_grounded(
         written = write_generative(state, ctx, hits, writer)
         written.detail["grounding_note"] = "nothing_to_quote"
         return written
+    best = max(q.score for q in quotes)
+    if best < MIN_QUOTE_SCORE:
+        scores = {"grounding": "no_answering_sentence", "quote_scores": [round(best, 3)]}
+        return Written(None, [], scores, give_up_reason="no_answering_sentence")
     shown, numbers = _quoted(quotes, hits)
     quote = quote_block(quotes, numbers)
     if writer is not None:

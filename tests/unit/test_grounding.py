@@ -8,7 +8,13 @@ from langgraph.graph.state import CompiledStateGraph
 
 from askloop.agent.facts import sentences, stated_facts, unsupported, vocabulary
 from askloop.agent.graph import graph
-from askloop.agent.grounding import check_generative, compose_grounded, resolve_style
+from askloop.agent.grounding import (
+    MIN_QUOTE_SCORE,
+    check_generative,
+    compose_grounded,
+    resolve_style,
+)
+from askloop.agent.messages import CAVEAT, NOT_FOUND
 from askloop.agent.quotes import candidates, choose_quotes
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.kb_fixture import make_context
@@ -161,3 +167,36 @@ def test_a_generative_answer_with_only_invented_facts_falls_back_to_the_quote(st
     leave = next(n for n, h in enumerate(result["context_hits"], 1) if h["title"] == "Annual leave")
     assert result["answer"] == f"“{LEAVE}” [{leave}]"
     assert answer_step(result)["detail"]["grounding"] == "quote_fallback"
+
+
+@pytest.mark.parametrize(
+    ("give_up", "route", "answer"),
+    [
+        ("not_found", "retrieve", NOT_FOUND),
+        ("finetuned", "finetuned", f"{CAVEAT}General answer."),
+    ],
+)
+def test_hits_with_no_sentence_that_answers_are_given_up_on_not_quoted(
+    store, embedder, monkeypatch, give_up, route, answer
+):
+    # A near neighbour of the question graded good: its best sentence scores under the bar.
+    monkeypatch.setattr("askloop.agent.nodes.grounded.MIN_QUOTE_SCORE", 99.0)
+    model = FakeChatModel("Twenty-six days [1].")
+    result = run(
+        make_context(store, embedder, answer=model, answer_style="grounded", give_up=give_up)
+    )
+    assert result["answer"] == answer
+    assert result["route"] == route and result["cited"] == []
+    assert model.calls == []  # nothing was written from the documents
+    step = answer_step(result)
+    assert step["verdict"] == "gave_up"
+    assert step["detail"]["grounding"] == "no_answering_sentence"
+    [gave_up] = [s for s in result["trace"] if s["node"] == "give_up"]
+    assert gave_up["detail"]["reason"] == "no_answering_sentence"
+
+
+def test_the_sentence_that_answers_clears_the_bar(store, embedder):
+    quotes = choose_quotes(
+        "how many days of paid annual leave does an employee get", [hit(LEAVE)], embedder
+    )
+    assert quotes[0].score >= MIN_QUOTE_SCORE
