@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from langgraph.runtime import Runtime  # noqa: E402
 
 from askloop.agent.answers import Turn  # noqa: E402
+from askloop.agent.context import Policy  # noqa: E402
 from askloop.agent.messages import NOT_FOUND  # noqa: E402
 from askloop.agent.nodes import grade  # noqa: E402
 from askloop.agent.nodes.common import search  # noqa: E402
@@ -318,10 +319,12 @@ def main() -> None:
     parser.add_argument(
         "--router",
         choices=["probe", "calibrated", "evidence"],
-        help="the route step's router (default: calibrated, or probe with --no-calibrate)",
+        help="the route step's router (default: the product's, [graph] router; probe with "
+        "--no-calibrate)",
     )
     args = parser.parse_args()
-    router = args.router or ("probe" if args.no_calibrate else "calibrated")
+    # Unless told otherwise, the router a fresh install runs (end-to-end "default settings").
+    router = args.router or ("probe" if args.no_calibrate else Policy().router)
     n = {"answerable": args.answerable, "absent": args.absent, "small_talk": args.small_talk}
     builders: dict[str, Callable[[], Corpus]] = {
         "handbook": handbook_corpus,
@@ -346,7 +349,6 @@ def main() -> None:
             # Each corpus its own stack: nothing (not the embedder's query cache) carries over.
             settings = load_settings(
                 home=Path(tmp) / name,
-                # The calibrated router is opt-in; the bench measures it unless told otherwise.
                 graph={"router": router},
                 embedder={"provider": "local", "threads": args.threads},
                 models={
