@@ -223,7 +223,7 @@ def test_a_burst_of_clicks_is_all_acknowledged_before_any_thanks_or_form(
             # The first commit holds until every click of the burst is being answered,
             # so the clicks are acknowledged in more than one batch.
             in_flight = "askloop_requests_in_flight"
-            fake.wait_for(lambda: rig.metric(in_flight, platform="slack") == n)
+            fake.wait_for(lambda: rig.metric(in_flight, platform="slack") >= n)
             return write(*args, **kwargs)
 
         monkeypatch.setattr(answer_log, "add_feedback_many", add_feedback_many)
