@@ -9,7 +9,13 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from askloop.agent.chat import ChatModel
-from askloop.agent.ports import Embedder, FinetunedModels, RouterModels, VectorStore
+from askloop.agent.ports import (
+    CorpusWordCounts,
+    Embedder,
+    FinetunedModels,
+    RouterModels,
+    VectorStore,
+)
 
 __all__ = ["Context", "Policy"]
 
@@ -72,6 +78,9 @@ class Context:
     #: Tenants' calibrated route decisions (agent/calibration.py); a tenant without one,
     #: or no source at all, is routed by the probe router's threshold.
     router_models: RouterModels | None = None
+    #: Tenants' word counts, written by ``askloop ingest``: the evidence router weighs how
+    #: much of a question the corpus mentions at all when it has them.
+    corpus_words: CorpusWordCounts | None = None
     #: Tenants' promoted fine-tuned models; a tenant without one gets ``finetuned_model``.
     finetuned_models: FinetunedModels | None = None
 

@@ -10,6 +10,13 @@ them). Weights and threshold were fitted once on the sample handbook's labelled 
 of bench/decisions.py (the tuning corpus; wiki and python3-doc are held out): a logistic
 regression (C 0.1), the threshold letting through 97 % of its answerable questions (the
 issue 14 target; the calibrated router's RECALL_QUANTILE likewise).
+
+When the tenant's word counts are known (``askloop ingest`` writes them from its own
+text, integrations/tuning/router.py), a second fit on the same questions also weighs
+``corpus_coverage``: how much of the question (by rarity) the corpus uses anywhere. A
+question on words the corpus never uses is about something it does not hold, however near
+the probe's neighbours (bench/decisions.py, handbook absent 0.58 -> 0.47 searched at the
+same 97 % of answerable ones).
 """
 
 from __future__ import annotations
@@ -22,7 +29,13 @@ from askloop.agent.calibration import CorpusStats, route_features
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
 
-__all__ = ["EVIDENCE_THRESHOLD", "EVIDENCE_WEIGHTS", "decide_evidence"]
+__all__ = [
+    "CORPUS_THRESHOLD",
+    "CORPUS_WEIGHTS",
+    "EVIDENCE_THRESHOLD",
+    "EVIDENCE_WEIGHTS",
+    "decide_evidence",
+]
 
 #: Logistic weights (per unit of each feature) and intercept; see the module doc.
 EVIDENCE_WEIGHTS: dict[str, float] = {
@@ -39,25 +52,44 @@ EVIDENCE_WEIGHTS: dict[str, float] = {
 EVIDENCE_INTERCEPT = -2.5
 #: Search when the probability reaches this.
 EVIDENCE_THRESHOLD = 0.332
+#: The same fit with ``corpus_coverage`` (the share, by rarity, of the question's words
+#: the tenant's corpus uses anywhere), for a tenant whose word counts are known.
+CORPUS_WEIGHTS: dict[str, float] = {
+    "best_cosine": 0.50,
+    "cosine_margin": 0.25,
+    "title_match": 0.21,
+    "subject_overlap": 0.94,
+    "hit_coverage": 0.74,
+    "bm25": 0.48,
+    "is_question": 0.42,
+    "chat_form": -0.21,
+    "score": 0.93,
+    "corpus_coverage": 0.57,
+}
+CORPUS_INTERCEPT = -2.84
+CORPUS_THRESHOLD = 0.363
 _NO_STATS = CorpusStats(sections=0, df={})
 
 
 def decide_evidence(
-    question: str, hits: Sequence[HitData]
+    question: str, hits: Sequence[HitData], words: CorpusStats | None = None
 ) -> tuple[Literal["retrieve", "finetuned"], str, dict[str, float]]:
-    """``(decision, human reason, features)`` by the fixed evidence weights."""
+    """``(decision, human reason, features)`` by the fixed evidence weights; with the
+    tenant's ``words`` (its word counts), by the weights that also read them."""
     values = route_features(question, hits, _NO_STATS)
     values["score"] = lexical_features(question, hits)["score"]
+    weights, intercept, threshold = EVIDENCE_WEIGHTS, EVIDENCE_INTERCEPT, EVIDENCE_THRESHOLD
+    if words is not None and words.sections:
+        values["corpus_coverage"] = route_features(question, (), words)["corpus_coverage"]
+        weights, intercept, threshold = CORPUS_WEIGHTS, CORPUS_INTERCEPT, CORPUS_THRESHOLD
     if not hits:
         return "finetuned", "the probe search found nothing", values
-    z = EVIDENCE_INTERCEPT + sum(w * values[name] for name, w in EVIDENCE_WEIGHTS.items())
+    z = intercept + sum(w * values[name] for name, w in weights.items())
     p = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
     values["probability"] = p
-    decision: Literal["retrieve", "finetuned"] = (
-        "retrieve" if p >= EVIDENCE_THRESHOLD else "finetuned"
-    )
+    decision: Literal["retrieve", "finetuned"] = "retrieve" if p >= threshold else "finetuned"
     reason = (
-        f"evidence: p(knowledge base) {p:.3f} vs threshold {EVIDENCE_THRESHOLD} (best cosine "
+        f"evidence: p(knowledge base) {p:.3f} vs threshold {threshold} (best cosine "
         f"{values['best_cosine']:.3f}, {values['hit_coverage']:.0%} of the question's words "
         f"in the hits, {values['subject_overlap']:.0%} where a hit names its subject)"
     )

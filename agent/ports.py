@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from askloop.agent.calibration import RouterModel
+    from askloop.agent.calibration import CorpusStats, RouterModel
 
     Vectors = npt.NDArray[np.float32]
 
 __all__ = [
     "AnswerLog",
+    "CorpusWordCounts",
     "Embedder",
     "FILTER_FIELDS",
     "Filters",
@@ -263,6 +264,15 @@ class AnswerLog(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CorpusWordCounts(Protocol):
+    """Tenants' word counts (in how many sections each term occurs), from their corpus."""
+
+    def get(self, tenant: str) -> CorpusStats | None:
+        """The tenant's counts, or None when none were written."""
+        ...
 
 
 @runtime_checkable

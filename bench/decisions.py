@@ -261,6 +261,7 @@ def run_corpus(
     t0 = time.perf_counter()
     chunks = corpus.ingest(services)
     services.store.close()  # builds the indexes, as `askloop ingest` does on exit
+    services.write_corpus_words(name)  # as `askloop ingest` does after an ingest
     ingest_s = time.perf_counter() - t0
     router: dict[str, Any] = {"status": "not calibrated (another router)"}
     if calibrate:  # as `askloop ingest` does after changing the corpus

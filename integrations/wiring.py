@@ -8,6 +8,7 @@ chat model, and one that only rates never loads the embedder.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from askloop.agent.chat import ChatModel
 from askloop.agent.context import Context, Policy
-from askloop.agent.ports import AnswerLog, Embedder, FinetunedModels, RouterModels, VectorStore
+from askloop.agent.ports import (
+    AnswerLog,
+    CorpusWordCounts,
+    Embedder,
+    FinetunedModels,
+    RouterModels,
+    VectorStore,
+)
 from askloop.config.settings import Settings, model_cache_dir
 
 if TYPE_CHECKING:
     from askloop.agent.service import Assistant
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Services",
@@ -145,6 +155,7 @@ class Services:
                 finetuned_model=self.chat_model(models.finetuned),
                 policy=self.policy,
                 router_models=self.router_models,
+                corpus_words=self.corpus_words,
                 finetuned_models=self.finetuned_models,
             ),
         )
@@ -186,6 +197,26 @@ class Services:
             return RouterModelFiles(self.settings.home)
 
         return self._get("router_models", build)
+
+    @property
+    def corpus_words(self) -> CorpusWordCounts:
+        """Tenants' word counts (``askloop ingest`` writes them), for the evidence router."""
+
+        def build() -> CorpusWordCounts:
+            from askloop.integrations.tuning.router import CorpusWordFiles
+
+            return CorpusWordFiles(self.settings.home)
+
+        return self._get("corpus_words", build)
+
+    def write_corpus_words(self, tenant: str) -> None:
+        """Count ``tenant``'s words after its corpus changed (a failure only logs)."""
+        from askloop.integrations.tuning.router import write_corpus_words
+
+        try:
+            write_corpus_words(self.store, tenant=tenant, home=self.settings.home)
+        except Exception:
+            log.warning("could not count tenant %s's words for the router", tenant, exc_info=True)
 
     @property
     def graph(self) -> Any:

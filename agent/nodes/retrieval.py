@@ -84,7 +84,8 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         decision, reason, signals = decide_calibrated(question, hits, model)
         how = "calibrated"
     elif policy.router == "evidence":
-        decision, reason, signals = decide_evidence(question, hits)
+        words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+        decision, reason, signals = decide_evidence(question, hits, words)
     else:
         decision, reason, signals = decide(question, hits, policy)
     if hits and policy.router == "llm":

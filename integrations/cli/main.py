@@ -279,6 +279,12 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
     print(f"{summary} in {report.total_seconds:.1f}s")
     # Refits only with the calibrated router, when the corpus changed (or nothing is fitted).
     if report.files_seen:
+        from askloop.integrations.tuning.router import words_path
+
+        # The evidence router's word counts, when the corpus changed (or none are written).
+        changed = report.documents_written or report.documents_pruned or report.chunks_replaced
+        if changed or not words_path(services.settings.home, tenant).exists():
+            services.write_corpus_words(tenant)
         from askloop.integrations.cli.tune import calibrate_after_ingest
 
         calibrate_after_ingest(services, tenant)

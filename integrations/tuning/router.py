@@ -42,11 +42,14 @@ from askloop.agent.state import HitData
 
 __all__ = [
     "Calibration",
+    "CorpusWordFiles",
     "RouterModelFiles",
     "calibrate",
     "corpus_fingerprint",
     "model_path",
     "probe_hits",
+    "words_path",
+    "write_corpus_words",
 ]
 
 log = logging.getLogger(__name__)
@@ -267,3 +270,52 @@ class RouterModelFiles:
         with self._lock:
             self._cache[tenant] = (stamp, model)
         return model
+
+
+def words_path(home: Path, tenant: str) -> Path:
+    return home / "router" / f"{tenant}.words.json"
+
+
+def write_corpus_words(store: VectorStore, *, tenant: str, home: Path) -> CorpusStats:
+    """Count, for the evidence router, in how many of ``tenant``'s sections each term
+    occurs, and store the counts next to its router model (``askloop ingest`` calls
+    this after every ingest; label-free, from the tenant's own text only)."""
+    stats = CorpusStats.of(
+        " ".join((t, *h, x)) for t, h, x in corpus_sections(store, tenant=tenant)
+    )
+    path = words_path(home, tenant)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"sections": stats.sections, "df": dict(stats.df)}), "utf-8")
+    os.replace(tmp, path)
+    return stats
+
+
+class CorpusWordFiles:
+    """The route step's source of tenants' word counts (``CorpusWordCounts``), each
+    read once and again only when its file changes."""
+
+    def __init__(self, home: Path) -> None:
+        self._home = home
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[int, CorpusStats | None]] = {}
+
+    def get(self, tenant: str) -> CorpusStats | None:
+        path = words_path(self._home, tenant)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            cached = self._cache.get(tenant)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        stats: CorpusStats | None = None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            stats = CorpusStats(sections=int(data["sections"]), df=dict(data["df"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("ignoring the unusable word counts %s", path, exc_info=True)
+        with self._lock:
+            self._cache[tenant] = (stamp, stats)
+        return stats

@@ -37,7 +37,8 @@ def test_ingest_fits_no_router_unless_the_calibrated_one_is_configured(home, tmp
     shutil.copytree(HANDBOOK / "office", corpus)
     assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
     assert "router of tenant" not in capsys.readouterr().err
-    assert not (home / "router").exists()
+    # No model fitted; only the evidence router's word counts are written.
+    assert [p.name for p in (home / "router").iterdir()] == ["acme.words.json"]
 
     assert main(["tune", "router", "--tenant", "acme"]) == 0  # explicit: fits anyway
     assert "tenant acme: router fitted" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from dataclasses import replace
 from langgraph.runtime import Runtime
 
 from askloop.agent.context import Policy
-from askloop.agent.evidence_routing import EVIDENCE_THRESHOLD, decide_evidence
+from askloop.agent.evidence_routing import CORPUS_THRESHOLD, EVIDENCE_THRESHOLD, decide_evidence
 from askloop.agent.nodes import route
 from askloop.agent.routing import decide
 from tests.fakes import HashingEmbedder
@@ -78,3 +78,49 @@ def test_it_is_the_default_router(tmp_path):
         assert detail["policy"] == "evidence" and "probability" in detail["features"]
         assert out["decision"] == expected, question
     store.close()
+
+
+def test_with_word_counts_a_question_on_words_the_corpus_uses_weighs_more():
+    """Same hits, same question: the tenant's word counts tell a corpus that mentions
+    the question's words somewhere (a page the probe missed) from one that never does."""
+    from askloop.agent.calibration import CorpusStats
+
+    leave = "Every employee gets 26 days of paid annual leave."
+    mentions = CorpusStats.of([leave, "The payments team keeps an on-call rota for outages."])
+    never = CorpusStats.of([leave, "Carrying leave over to a new year."])
+    question = "Who is on the payments team's on-call rota?"
+    seen = decide_evidence(question, [LEAVE], mentions)[2]
+    unseen = decide_evidence(question, [LEAVE], never)[2]
+    assert seen["corpus_coverage"] > 0.5 and unseen["corpus_coverage"] == 0.0
+    assert seen["probability"] > unseen["probability"] + 0.03
+    # Without counts, the weights that read no corpus feature.
+    assert f"threshold {EVIDENCE_THRESHOLD} " in decide_evidence(question, [LEAVE])[1]
+
+
+def test_the_route_step_reads_the_tenants_word_counts_written_after_an_ingest(tmp_path):
+    from askloop.integrations.tuning.router import CorpusWordFiles, write_corpus_words
+
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    home = tmp_path / "home"
+    files = CorpusWordFiles(home)
+    assert files.get("acme") is None
+    stats = write_corpus_words(store, tenant="acme", home=home)
+    assert stats.sections > 0 and files.get("acme") == stats
+    ctx = replace(make_context(store, embedder, router="evidence"), corpus_words=files)
+    question = "How many days of paid annual leave does every employee get?"
+    out = route({"question": question, "tenant": "acme", "trace": []}, Runtime(context=ctx))  # type: ignore[arg-type]
+    detail = out["trace"][0]["detail"]
+    assert detail["features"]["corpus_coverage"] > 0.5
+    assert f"threshold {CORPUS_THRESHOLD}" in detail["reason"]
+    store.close()
+
+
+def test_unusable_word_counts_are_ignored_not_fatal(tmp_path, caplog):
+    from askloop.integrations.tuning.router import CorpusWordFiles, words_path
+
+    path = words_path(tmp_path, "acme")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    assert CorpusWordFiles(tmp_path).get("acme") is None
+    assert "unusable word counts" in caplog.text
