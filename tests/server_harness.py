@@ -81,7 +81,7 @@ def fake_services(
         update={
             "models": ModelSettings(answer="test:answer", finetuned="test:tuned"),
             # Thresholds that suit the hashing embedder (as in tests.kb_fixture).
-            "graph": GraphSettings(route_threshold=0.3, grade_threshold=0.5),
+            "graph": GraphSettings(router="probe", route_threshold=0.3, grade_threshold=0.5),
         }
     )
     hashing = HashingEmbedder()

@@ -82,7 +82,7 @@ class Wiring:
             update={
                 "default_tenant": "acme",
                 "models": ModelSettings(answer="test:answer", finetuned="test:tuned"),
-                "graph": GraphSettings(route_threshold=0.3, grade_threshold=0.5),
+                "graph": GraphSettings(router="probe", route_threshold=0.3, grade_threshold=0.5),
             }
         )
         self.answer_model = FakeChatModel("Every employee gets 26 days [1].")
