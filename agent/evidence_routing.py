@@ -9,7 +9,8 @@ the probe router's own score, and the question's form (agent/calibration.py comp
 them). Weights and threshold were fitted once on the sample handbook's labelled questions
 of bench/decisions.py (the tuning corpus; wiki and python3-doc are held out): a logistic
 regression (C 0.1), the threshold letting through 97 % of its answerable questions (the
-issue 14 target; the calibrated router's RECALL_QUANTILE likewise).
+issue 14 target; the calibrated router's RECALL_QUANTILE likewise); bench/fit_evidence.py
+refits them and prints the constants.
 
 When the tenant's word counts are known (``askloop ingest`` writes them from its own
 text, integrations/tuning/router.py), a second fit on the same questions also weighs
@@ -35,6 +36,8 @@ __all__ = [
     "EVIDENCE_THRESHOLD",
     "EVIDENCE_WEIGHTS",
     "decide_evidence",
+    "evidence_features",
+    "weights_for",
 ]
 
 #: Logistic weights (per unit of each feature) and intercept; see the module doc.
@@ -71,17 +74,33 @@ CORPUS_THRESHOLD = 0.363
 _NO_STATS = CorpusStats(sections=0, df={})
 
 
+def evidence_features(
+    question: str, hits: Sequence[HitData], words: CorpusStats | None = None
+) -> dict[str, float]:
+    """The features the weights read: from the hits, and from the tenant's word counts
+    when known (``corpus_coverage``)."""
+    values = route_features(question, hits, _NO_STATS)
+    values["score"] = lexical_features(question, hits)["score"]
+    if words is not None and words.sections:
+        values["corpus_coverage"] = route_features(question, (), words)["corpus_coverage"]
+    return values
+
+
+def weights_for(words: CorpusStats | None) -> tuple[dict[str, float], float, float]:
+    """``(weights, intercept, threshold)``: the fit that reads the tenant's word counts
+    when they are known, else the one that reads the hits alone."""
+    if words is not None and words.sections:
+        return CORPUS_WEIGHTS, CORPUS_INTERCEPT, CORPUS_THRESHOLD
+    return EVIDENCE_WEIGHTS, EVIDENCE_INTERCEPT, EVIDENCE_THRESHOLD
+
+
 def decide_evidence(
     question: str, hits: Sequence[HitData], words: CorpusStats | None = None
 ) -> tuple[Literal["retrieve", "finetuned"], str, dict[str, float]]:
     """``(decision, human reason, features)`` by the fixed evidence weights; with the
     tenant's ``words`` (its word counts), by the weights that also read them."""
-    values = route_features(question, hits, _NO_STATS)
-    values["score"] = lexical_features(question, hits)["score"]
-    weights, intercept, threshold = EVIDENCE_WEIGHTS, EVIDENCE_INTERCEPT, EVIDENCE_THRESHOLD
-    if words is not None and words.sections:
-        values["corpus_coverage"] = route_features(question, (), words)["corpus_coverage"]
-        weights, intercept, threshold = CORPUS_WEIGHTS, CORPUS_INTERCEPT, CORPUS_THRESHOLD
+    values = evidence_features(question, hits, words)
+    weights, intercept, threshold = weights_for(words)
     if not hits:
         return "finetuned", "the probe search found nothing", values
     z = intercept + sum(w * values[name] for name, w in weights.items())
