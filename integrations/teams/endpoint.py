@@ -20,6 +20,7 @@ from botbuilder.core import ActivityHandler, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
+from askloop.agent.errors import LogUnavailableError
 from askloop.integrations.server.loopback import is_loopback_url, why_not_local
 from askloop.integrations.server.runtime import Metrics
 from askloop.integrations.teams.auth import NotAuthenticatedError, RequestAuthenticator
@@ -96,6 +97,10 @@ class MessagesEndpoint:
             invoke_response = await self._adapter.process_activity(
                 identity, activity, self._bot.on_turn
             )
+        except LogUnavailableError as exc:
+            # Not done (a delete not withdrawn): 503, so that a retry can do it later.
+            log.error("teams: a %s activity was not handled (503): %s", activity.type, exc)
+            return self._refuse(503, "unavailable", "the answer log is unavailable; retry")
         except Exception:
             log.exception("teams: a %s activity failed", activity.type)
             return self._refuse(500, "error", "internal error")

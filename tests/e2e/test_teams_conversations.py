@@ -224,6 +224,35 @@ def test_deleting_the_question_or_the_answer_withdraws_it(tmp_path, connector):
         assert log.get_answer(group_answer.record.answer_id).withdrawn
 
 
+def test_a_delete_while_the_log_is_down_is_a_503_to_retry_and_nothing_is_lost(
+    tmp_path, connector, monkeypatch, caplog
+):
+    from askloop.agent.errors import LogUnavailableError
+
+    with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
+        post(srv.url, personal_message(QUESTION, service_url=connector.url))
+        srv.settle()
+        (answered,) = answers(srv)
+        reply = connector.messages(PERSONAL)[-1]
+        answer_log = srv.runtime.services.answer_log
+        delete = message_delete(reply.id, service_url=connector.url)
+        with monkeypatch.context() as patched:
+
+            def down(*args, **kwargs):
+                raise LogUnavailableError("the answer log database (SQLite) failed")
+
+            patched.setattr(answer_log, "answer_for_message", down)
+            with caplog.at_level(logging.ERROR, logger="askloop.integrations.teams.endpoint"):
+                assert post(srv.url, delete).status == 503
+        assert "answer log database (SQLite) failed" in caplog.text
+        assert "Traceback" not in caplog.text
+        assert not answer_log.get_answer(answered.record.answer_id).withdrawn
+        # The channel's retry, once the log is back, withdraws it.
+        assert post(srv.url, delete).status == 200
+        srv.settle()
+        assert answer_log.get_answer(answered.record.answer_id).withdrawn
+
+
 def test_a_failed_answer_is_an_apology_without_feedback_buttons(tmp_path, connector):
     down = FakeChatModel(down=True)
     settings = teams_settings(tmp_path / "home")
