@@ -228,6 +228,9 @@ _DROP_TAGS = (
     "template",
     "iframe",
 )
+#: ARIA landmark roles of page chrome: the roles of <nav>, <header>, <footer>, <aside>
+#: and a search form.
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
 
 
 def _load_html(text: str) -> LoadedDocument:
@@ -240,11 +243,19 @@ def _load_html(text: str) -> LoadedDocument:
     url = str(canonical.get("href", "")) if canonical else ""
     for tag in soup(list(_DROP_TAGS)):
         tag.decompose()
+    # The same chrome marked by ARIA landmark roles only (documentation generators'
+    # breadcrumbs, "previous/next topic" sidebars, search boxes): a hit on it would
+    # quote another page's link as an answer.
+    for tag in soup.find_all(attrs={"role": True}):
+        if not tag.decomposed and str(tag.get("role", "")).strip().lower() in _CHROME_ROLES:
+            tag.decompose()
     # A page's banner <header> is chrome; an <article>'s or <main>'s header holds its title.
     for tag in soup("header"):
         if not any(parent.name in ("article", "main") for parent in tag.parents):
             tag.decompose()
-    root = soup.body or soup
+    # A page that marks its one main content reads as that alone (banners, promotions).
+    mains = soup.find_all("main") or soup.find_all(attrs={"role": "main"})
+    root = mains[0] if len(mains) == 1 else (soup.body or soup)
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     body: list[str] = []

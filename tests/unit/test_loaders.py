@@ -196,6 +196,51 @@ def test_html_script_style_nav_and_footer_text_is_dropped(tmp_path):
         assert dropped not in everything
 
 
+#: A documentation generator's page (Sphinx's layout): breadcrumbs, a sidebar with the
+#: previous and next pages and a search box around the content, marked only by ARIA roles.
+DOCS_PAGE = """<!doctype html>
+<html><head><title>zipfile — Work with ZIP archives</title></head>
+<body>
+<div class="related" role="navigation" aria-label="Related">
+  <h3>Navigation</h3>
+  <ul><li><a href="tarfile.html">tarfile — Read and write tar archive files</a> |</li>
+  <li><a href="archiving.html">Data Compression and Archiving</a> »</li></ul>
+</div>
+<div class="document"><div class="body" role="main">
+  <h1>zipfile — Work with ZIP archives</h1>
+  <p>The ZIP file format is a common archive and compression standard.</p>
+  <h2>ZipFile Objects</h2><p>Open a ZIP file, where file can be a path to a file.</p>
+</div></div>
+<div class="sphinxsidebar" role="navigation" aria-label="Main">
+  <h3>Previous topic</h3><p><a href="bz2.html">bz2 — Support for bzip2 compression</a></p>
+  <h3>Next topic</h3><p><a href="tarfile.html">tarfile — Read and write tar archive files</a></p>
+  <div id="searchbox" role="search"><h3>Quick search</h3><p>Go</p></div>
+</div>
+<div class="footer" role="contentinfo"><p>Copyright 2001 Python Software Foundation.</p></div>
+</body></html>
+"""
+
+
+def test_html_navigation_search_and_footer_landmarks_are_dropped(tmp_path):
+    doc = load_text(tmp_path, "zipfile.html", DOCS_PAGE)
+    assert doc.title == "zipfile — Work with ZIP archives"
+    assert doc.sections == [
+        Section((), "The ZIP file format is a common archive and compression standard."),
+        Section(("ZipFile Objects",), "Open a ZIP file, where file can be a path to a file."),
+    ]
+
+
+def test_html_with_a_main_landmark_keeps_only_it(tmp_path):
+    page = (
+        "<html><head><title>Guest wifi</title></head><body>"
+        "<div class='banner'><p>ACME intranet: 12 new posts today</p></div>"
+        "<main><h2>Network</h2><p>Join ACME-Guest and ask reception.</p></main>"
+        "<div class='promo'><p>Try the new canteen menu!</p></div></body></html>"
+    )
+    doc = load_text(tmp_path, "wifi.html", page)
+    assert doc.sections == [Section(("Network",), "Join ACME-Guest and ask reception.")]
+
+
 def test_html_without_title_tag_takes_the_h1(tmp_path):
     doc = load_text(tmp_path, "page.htm", "<body><h1>Guest wifi</h1><p>Ask reception.</p></body>")
     assert doc.title == "Guest wifi"
