@@ -13,6 +13,7 @@ __all__ = [
     "REASON_MAX_CHARS",
     "TENANT_NAME",
     "THREAD_ID",
+    "UNDELIVERED",
     "AnswerRecord",
     "Citation",
     "Feedback",
@@ -33,6 +34,8 @@ __all__ = [
     "thread_id",
 ]
 
+#: The error of an answer that was made but never reached anyone (AnswerLog.mark_undelivered).
+UNDELIVERED = "undelivered"
 #: What a tenant name may look like (settings validate names against it).
 TENANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 #: The shape of askloop's thread ids (see ``thread_id``): what retention may delete, so
@@ -147,8 +150,9 @@ class AnswerRecord:
     team_id: str = ""
     #: Hashed platform user id of the asker.
     user: str = ""
-    #: Why the answer is not a real answer ("store_unavailable", "model_unavailable"),
-    #: or "". Such answers are logged but never exported as training data.
+    #: Why the answer is not a real answer ("store_unavailable", "model_unavailable",
+    #: "undelivered": made but never shown), or "". Such answers are logged but never
+    #: exported as training data.
     error: str = ""
     created_at: datetime = field(default_factory=_now)
 

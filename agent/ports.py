@@ -205,6 +205,12 @@ class AnswerLog(Protocol):
         """Mark an answer withdrawn (its message was deleted); False if unknown."""
         ...
 
+    def mark_undelivered(self, answer_id: str) -> bool:
+        """The answer reached nobody (every post of it failed): it is logged from now on
+        with the error ``"undelivered"``, so no export trains on it and the question's
+        retry is its only answer. False when unknown or already a failure."""
+        ...
+
     def recent(
         self, *, limit: int = 20, tenant: str | None = None, rating: RatingFilter | None = None
     ) -> list[LoggedAnswer]:

@@ -306,6 +306,13 @@ class Assistant:
     def answer_for_message(self, *, platform: str, message_ref: str) -> str | None:
         return self._log.answer_for_message(platform=platform, message_ref=message_ref)
 
+    def mark_undelivered(self, answer_id: str) -> bool:
+        """Every post of the answer failed: log it as the failure it was."""
+        marked = self._log.mark_undelivered(answer_id)
+        if marked:
+            log.warning("answer %s logged as undelivered: no post of it reached anyone", answer_id)
+        return marked
+
     def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
         """A platform message was deleted: withdraw the answer it carried or asked.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from askloop.agent.answers import (
+    UNDELIVERED,
     AnswerRecord,
     Feedback,
     LoggedAnswer,
@@ -219,6 +220,14 @@ class SqlAnswerLog(DeliveriesMixin, ReviewsMixin):
                 (self._db.ts(datetime.now(UTC)), answer_id),
             )
             return bool(cur.rowcount) or self._exists(cur, answer_id)
+
+    def mark_undelivered(self, answer_id: str) -> bool:
+        with self._db.transaction() as cur:
+            cur.execute(
+                self._db.sql("UPDATE answers SET error = ? WHERE answer_id = ? AND error = ''"),
+                (UNDELIVERED, answer_id),
+            )
+            return bool(cur.rowcount)
 
     def _exists(self, cur: Any, answer_id: str, *, tenant: str | None = None) -> bool:
         """Whether the answer is logged (in ``tenant``, if given)."""

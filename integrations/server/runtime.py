@@ -261,6 +261,9 @@ class AsyncAssistant:
             lambda: self._assistant.answer_for_message(platform=platform, message_ref=message_ref),
         )
 
+    async def mark_undelivered(self, answer_id: str) -> bool:
+        return await self._run(self._io, self._assistant.mark_undelivered, answer_id)
+
     async def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
         return await self._run(
             self._io,

@@ -308,6 +308,21 @@ def test_withdrawn_answers_are_marked(answer_log):
     assert answer_log.get_answer("a1").withdrawn is True
 
 
+def test_an_undelivered_answer_is_logged_as_a_failure_and_never_exported(answer_log):
+    answer_log.save_answer(record("a1"))
+    answer_log.save_answer(record("a2", error="model_unavailable"))
+    answer_log.add_feedback(Feedback(answer_id="a1", user="u1", rating="up", source="cli"))
+    assert [a.record.answer_id for a in answer_log.iter_rated()] == ["a1"]
+
+    assert answer_log.mark_undelivered("a1") is True
+    assert answer_log.mark_undelivered("a1") is False  # a failure already
+    assert answer_log.mark_undelivered("a2") is False  # keeps the first reason
+    assert answer_log.mark_undelivered("nope") is False
+    assert answer_log.get_answer("a1").record.error == "undelivered"
+    assert answer_log.get_answer("a2").record.error == "model_unavailable"
+    assert list(answer_log.iter_rated()) == []
+
+
 def test_a_delivery_is_claimed_once(answer_log):
     assert answer_log.claim_delivery("slack:event:Ev1") is True
     assert answer_log.claim_delivery("slack:event:Ev1") is False

@@ -53,7 +53,8 @@ def test_a_failed_post_is_one_clear_log_line(tmp_path, fake, caplog, error, stat
         fake.fail("chat.postMessage", error, status=status, times=5)
         rig.event(app_mention(QUESTION))
         rig.settle()
-        [logged] = rig.answers()  # answered and logged, just not delivered
+        [logged] = rig.answers()  # answered and logged as the failure it was
+        assert logged.record.error == "undelivered"  # never exported as training data
         assert fake.messages() == []
         assert expected in caplog.text
         assert no_traceback(caplog)

@@ -292,6 +292,25 @@ def test_refused_stream_updates_still_deliver_the_answer(tmp_path, connector):
     )
 
 
+def test_an_answer_no_send_delivers_is_logged_as_undelivered(tmp_path, connector):
+    # The connector refuses every message (typing indicators pass): nobody sees the answer.
+    connector.fail = lambda sent: (
+        (503, {"error": {"code": "ServiceUnavailable", "message": "Try later."}})
+        if sent.activity.get("type") == "message"
+        else None
+    )
+    with teams_server(tmp_path, teams_settings(tmp_path / "home")) as srv:
+        post(srv.url, group_message(QUESTION, service_url=connector.url))
+        srv.settle()
+        (logged,) = answers(srv)
+        failures = 'askloop_answer_failures_total{platform="teams",reason="send_failed"} 1.0'
+        assert metric(srv, failures)
+
+    assert connector.messages(GROUP) == []
+    assert logged.record.answer.startswith("Every employee gets 26 days")
+    assert logged.record.error == "undelivered"  # never exported as training data
+
+
 def test_streaming_can_be_turned_off(tmp_path, connector):
     with teams_server(tmp_path, teams_settings(tmp_path / "home", streaming=False)) as srv:
         post(srv.url, personal_message(QUESTION, service_url=connector.url))
