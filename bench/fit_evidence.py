@@ -41,6 +41,7 @@ from askloop.config.settings import load_settings  # noqa: E402
 from askloop.integrations.tuning.router import write_corpus_words  # noqa: E402
 from askloop.integrations.wiring import Services  # noqa: E402
 from bench._corpora import handbook_corpus, labelled  # noqa: E402
+from bench.decisions import PER_KIND  # noqa: E402
 
 #: Answerable questions the threshold lets through (issue 14: >= 0.97 searched).
 RECALL = 0.97
@@ -96,8 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    n = {"answerable": 100, "absent": 100, "small_talk": 50}  # bench/decisions.py's
-    rows, labels, kinds = handbook_features(n)
+    rows, labels, kinds = handbook_features(PER_KIND)
     report = {}
     for prefix, names in SETS.items():
         result = fit(rows, labels, names)

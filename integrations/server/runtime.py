@@ -262,7 +262,13 @@ class AsyncAssistant:
         )
 
     async def mark_undelivered(self, answer_id: str) -> bool:
-        return await self._run(self._io, self._assistant.mark_undelivered, answer_id)
+        """Log the answer as undelivered; never raises (a failure is logged: the
+        platform's delivery has failed already and nothing more can be done)."""
+        try:
+            return await self._run(self._io, self._assistant.mark_undelivered, answer_id)
+        except Exception as exc:
+            log.error("cannot log answer %s as undelivered: %s", answer_id, exc)
+            return False
 
     async def withdraw_message(self, *, platform: str, message_ref: str) -> str | None:
         return await self._run(

@@ -295,16 +295,10 @@ class Conversations:
         if not posted:
             # Nobody saw it: the question's retry (once the lease runs out) answers it,
             # and this one is logged as the failure it was, never as training data.
-            await self._undelivered(record.answer_id)
+            await self._assistant.mark_undelivered(record.answer_id)
             return
         await lease.finish()  # at once: a takeover from here on would answer twice
         await self._link(record.answer_id, q, posted)
-
-    async def _undelivered(self, answer_id: str) -> None:
-        try:
-            await self._assistant.mark_undelivered(answer_id)
-        except Exception as exc:
-            log.error("Slack: cannot log answer %s as undelivered: %s", answer_id, exc)
 
     async def _say(self, writer: ReplyWriter, text: str, *, reason: str, lease: Lease) -> None:
         """askloop's own reply instead of an answer; the question is then done."""

@@ -200,7 +200,7 @@ class Replier:
             log.exception("teams: the answer to %s could not be sent", question.activity_id)
             metrics.answer_failures.labels(PLATFORM, "send_failed").inc()
             if record is not None:  # nobody saw it: logged as the failure it was
-                await self._undelivered(record.answer_id)
+                await self._runtime.assistant.mark_undelivered(record.answer_id)
             return  # the question stays claimed: tried again once its lease runs out
         if lease is not None:  # at once: a takeover from here on would answer twice
             await lease.finish("answered" if record is not None else "apologised")
@@ -210,12 +210,6 @@ class Replier:
             await self._link(record.answer_id, question.conversation_id, sent_id, "answer")
         if sent:
             metrics.answers.labels(PLATFORM, record.route).inc()
-
-    async def _undelivered(self, answer_id: str) -> None:
-        try:
-            await self._runtime.assistant.mark_undelivered(answer_id)
-        except Exception as exc:
-            log.error("teams: cannot log answer %s as undelivered: %s", answer_id, exc)
 
     async def _link(
         self, answer_id: str, conversation: str, activity_id: str, role: MessageRole
