@@ -15,6 +15,8 @@ Features (all from the question, the probe's hits and the corpus' word counts):
   share of the question's words found where a hit states its subject;
 - ``hit_coverage``, ``bm25``: the share of the question's words (weighted by rarity in
   this corpus) found in the hits, and the best hit's BM25 normalised to [0, 1];
+- ``one_hit_coverage`` (read by the evidence router only): the largest share of the
+  question's words one hit holds, in full for questions of three words or more;
 - ``corpus_coverage``, ``rarest_in_hits``: the share (by rarity) of the question's words
   that occur anywhere in the corpus, and whether its rarest word is in a hit;
 - ``absent_names``: the share of the question's words that neither the corpus nor a
@@ -96,6 +98,10 @@ _CHAT = re.compile(
 )
 
 
+#: ``one_hit_coverage`` counts in full from this many question words on.
+_ONE_HIT_WORDS = 3
+
+
 def terms(text: str) -> list[str]:
     """The content words of ``text``, stemmed, in order, without repeats."""
     return list(dict.fromkeys(stem(w) for w in content_words(text)))
@@ -150,11 +156,13 @@ def route_features(
     margin = best - (sum(rest) / len(rest)) if rest else 0.0
     in_hits: set[str] = set()
     bm25 = 0.0
+    most_in_one = 0
     hit_text = ""
     for h in hits:
         counts = _hit_terms(h)
         found = [t for t in asked if counts.get(t)]
         in_hits.update(found)
+        most_in_one = max(most_in_one, len(found))
         score = sum(weights[t] * counts[t] * (_K1 + 1) / (counts[t] + _K1) for t in found)
         bm25 = max(bm25, score / ((_K1 + 1) * total))
         hit_text += " " + h["text"]
@@ -168,6 +176,13 @@ def route_features(
         "title_match": lexical["title_match"],
         "subject_overlap": lexical["overlap_words"] / len(asked) if asked else 0.0,
         "hit_coverage": sum(weights[t] for t in in_hits) / total if asked else 0.0,
+        # One hit holding the whole question, not its words scattered over several; a
+        # question of one or two words counts for less (its words are easily found).
+        "one_hit_coverage": (
+            most_in_one / len(asked) * min(len(asked), _ONE_HIT_WORDS) / _ONE_HIT_WORDS
+            if asked
+            else 0.0
+        ),
         "bm25": bm25,
         "corpus_coverage": (
             sum(w for t, w in weights.items() if t in stats.df) / total if asked else 0.0

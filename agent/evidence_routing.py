@@ -4,9 +4,9 @@ The probe router (agent/routing.py) adds lexical evidence to the best cosine wit
 weights and compares the sum with a corpus-dependent threshold. This router weighs more
 of the hits' evidence, each feature computed without corpus statistics (no fit per
 tenant): the best cosine and how far it stands out, a title naming the subject, the share
-of the question's words where a hit states its subject, in the hits at all and by BM25,
-the probe router's own score, and the question's form (agent/calibration.py computes
-them). Weights and threshold were fitted once on the sample handbook's labelled questions
+of the question's words where a hit states its subject, in the hits at all, in one hit
+and by BM25, the probe router's own score, and the question's form (agent/calibration.py
+computes them). Weights and threshold were fitted once on the sample handbook's labelled questions
 of bench/decisions.py (the tuning corpus; wiki and python3-doc are held out): a logistic
 regression (C 0.1), the threshold letting through 97 % of its answerable questions (the
 issue 14 target; the calibrated router's RECALL_QUANTILE likewise); bench/fit_evidence.py
@@ -18,6 +18,12 @@ text, integrations/tuning/router.py), a second fit on the same questions also we
 question on words the corpus never uses is about something it does not hold, however near
 the probe's neighbours (bench/decisions.py, handbook absent 0.58 -> 0.47 searched at the
 same 97 % of answerable ones).
+
+``one_hit_coverage`` (the largest share of the question's words one hit holds) tells a
+section about the question from near neighbours that each hold a few of its words: on the
+handbook it lowered the absent questions searched from 0.47 to 0.33 at the same 97 % of
+answerable ones, the best of five coverage variants tried there (by rarity, in the top hit,
+in titles and headings; bench/fit_evidence.py).
 """
 
 from __future__ import annotations
@@ -42,35 +48,37 @@ __all__ = [
 
 #: Logistic weights (per unit of each feature) and intercept; see the module doc.
 EVIDENCE_WEIGHTS: dict[str, float] = {
-    "best_cosine": 0.52,
-    "cosine_margin": 0.25,
-    "title_match": 0.21,
-    "subject_overlap": 0.99,
-    "hit_coverage": 0.80,
-    "bm25": 0.51,
-    "is_question": 0.43,
-    "chat_form": -0.22,
-    "score": 0.96,
+    "best_cosine": 0.47,
+    "cosine_margin": 0.23,
+    "title_match": 0.23,
+    "subject_overlap": 0.87,
+    "hit_coverage": 0.68,
+    "one_hit_coverage": 0.84,
+    "bm25": 0.44,
+    "is_question": 0.41,
+    "chat_form": -0.20,
+    "score": 0.87,
 }
-EVIDENCE_INTERCEPT = -2.5
+EVIDENCE_INTERCEPT = -2.67
 #: Search when the probability reaches this.
-EVIDENCE_THRESHOLD = 0.332
+EVIDENCE_THRESHOLD = 0.378
 #: The same fit with ``corpus_coverage`` (the share, by rarity, of the question's words
 #: the tenant's corpus uses anywhere), for a tenant whose word counts are known.
 CORPUS_WEIGHTS: dict[str, float] = {
-    "best_cosine": 0.50,
-    "cosine_margin": 0.25,
-    "title_match": 0.21,
-    "subject_overlap": 0.94,
-    "hit_coverage": 0.74,
-    "bm25": 0.48,
-    "is_question": 0.42,
-    "chat_form": -0.21,
-    "score": 0.93,
-    "corpus_coverage": 0.57,
+    "best_cosine": 0.46,
+    "cosine_margin": 0.23,
+    "title_match": 0.22,
+    "subject_overlap": 0.83,
+    "hit_coverage": 0.63,
+    "one_hit_coverage": 0.81,
+    "bm25": 0.41,
+    "is_question": 0.40,
+    "chat_form": -0.19,
+    "score": 0.85,
+    "corpus_coverage": 0.51,
 }
-CORPUS_INTERCEPT = -2.84
-CORPUS_THRESHOLD = 0.363
+CORPUS_INTERCEPT = -2.99
+CORPUS_THRESHOLD = 0.386
 _NO_STATS = CorpusStats(sections=0, df={})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from langgraph.runtime import Runtime
 
 from askloop.agent.context import Policy
@@ -124,3 +125,31 @@ def test_unusable_word_counts_are_ignored_not_fatal(tmp_path, caplog):
     path.write_text("{not json", encoding="utf-8")
     assert CorpusWordFiles(tmp_path).get("acme") is None
     assert "unusable word counts" in caplog.text
+
+
+def test_words_scattered_over_near_neighbours_weigh_less_than_one_section_holding_them():
+    """The same words in the hits (hit_coverage), but no single hit holds the question:
+    two neighbours, each on a part of it, are weaker evidence than the section on it."""
+    question = "How long may students borrow the refractometer?"
+    scattered = [
+        hit("Refractometer", "Rinse the refractometer long with distilled water.", 0.42),
+        hit("Library cards", "Students may borrow books for three weeks.", 0.40),
+    ]
+    whole = [
+        hit(
+            "Equipment loans",
+            "Students may borrow the refractometer for two days; ask how long at the desk.",
+            0.42,
+        ),
+        scattered[1],
+    ]
+    spread = decide_evidence(question, scattered)[2]
+    held = decide_evidence(question, whole)[2]
+    assert spread["hit_coverage"] == held["hit_coverage"] == 1.0
+    assert spread["one_hit_coverage"] <= 0.6 and held["one_hit_coverage"] == 1.0
+    assert spread["probability"] < held["probability"] - 0.1
+
+
+def test_a_one_word_question_found_in_a_hit_is_not_whole_coverage():
+    values = decide_evidence("test", [LEAVE, hit("Tests", "Run the test suite nightly.", 0.3)])[2]
+    assert values["one_hit_coverage"] == pytest.approx(1 / 3)
