@@ -11,6 +11,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "LoadError",
@@ -233,6 +234,28 @@ _DROP_TAGS = (
 _CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
 
 
+#: The text of a heading's permalink anchor (Sphinx, MkDocs, many static site generators).
+_PERMALINK_MARKS = frozenset({"¶", "§", "#", "🔗"})
+#: A link list shorter than this is left in (a "see also" pair reads as content).
+_LINK_LIST_ITEMS = 3
+
+
+def _is_link_list(tag: Any) -> bool:
+    """Every item of the list ``tag`` is link text alone (its own lists aside)."""
+    items = tag.find_all("li", recursive=False)
+    if len(items) < _LINK_LIST_ITEMS:
+        return False
+    for item in items:
+        own = [
+            text
+            for text in item.find_all(string=True)
+            if text.strip() and text.find_parent(["ul", "ol"]) is tag
+        ]
+        if not own or any(text.find_parent("a") is None for text in own):
+            return False
+    return True
+
+
 def _load_html(text: str) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
@@ -256,6 +279,15 @@ def _load_html(text: str) -> LoadedDocument:
     # A page that marks its one main content reads as that alone (banners, promotions).
     mains = soup.find_all("main") or soup.find_all(attrs={"role": "main"})
     root = mains[0] if len(mains) == 1 else (soup.body or soup)
+    # Permalink anchors beside headings ("¶", "§", "#"): a heading reads as its words.
+    for tag in root.find_all("a"):
+        if not tag.decomposed and tag.get_text(strip=True) in _PERMALINK_MARKS:
+            tag.decompose()
+    # A list whose every item is only a link is a table of contents (a Sphinx toctree, a
+    # section's index of child pages): navigation the pages it links to hold the content of.
+    for tag in root.find_all(["ul", "ol"]):
+        if not tag.decomposed and _is_link_list(tag):
+            tag.decompose()
     sections: list[Section] = []
     stack: list[tuple[int, str]] = []
     body: list[str] = []

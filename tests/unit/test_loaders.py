@@ -241,6 +241,44 @@ def test_html_with_a_main_landmark_keeps_only_it(tmp_path):
     assert doc.sections == [Section(("Network",), "Join ACME-Guest and ask reception.")]
 
 
+#: A chapter's index page (Sphinx's toctree): an introduction, then a list of links to the
+#: pages that hold the content, each with its own list of links to their sections.
+INDEX_PAGE = """<html><head><title>Python Runtime Services</title></head><body>
+<div role="main">
+<h1>Python Runtime Services<a class="headerlink" href="#runtime" title="Permalink">¶</a></h1>
+<p>The modules described in this chapter provide services related to the interpreter.</p>
+<div class="toctree-wrapper compound"><ul>
+<li><a href="sys.html"><code>sys</code> — System-specific parameters</a><ul>
+  <li><a href="sys.html#sys.argv"><code>argv</code></a></li>
+  <li><a href="sys.html#sys.path"><code>path</code></a></li></ul></li>
+<li><a href="gc.html"><code>gc</code> — Garbage Collector interface</a></li>
+<li><a href="atexit.html"><code>atexit</code> — Exit handlers</a></li>
+</ul></div>
+<h2>Related<a class="headerlink" href="#related">¶</a></h2>
+<ul><li>See <a href="os.html">os</a> for processes</li><li>Ask the platform team</li>
+<li><a href="site.html">site</a></li></ul>
+<ul><li><a href="a.html">Tutorial</a></li><li><a href="b.html">Reference</a></li></ul>
+</div></body></html>
+"""
+
+
+def test_html_link_lists_and_permalinks_are_dropped(tmp_path):
+    """A table of contents quotes other pages' titles as if they were answers; a list with
+    words of its own, or of one or two links ("see also"), is content."""
+    doc = load_text(tmp_path, "python.html", INDEX_PAGE)
+    assert doc.sections == [
+        Section(
+            (),
+            "The modules described in this chapter provide services related to the interpreter.",
+        ),
+        Section(
+            ("Related",),
+            "- See os for processes\n\n- Ask the platform team\n\n- site"
+            "\n\n- Tutorial\n\n- Reference",
+        ),
+    ]
+
+
 def test_html_without_title_tag_takes_the_h1(tmp_path):
     doc = load_text(tmp_path, "page.htm", "<body><h1>Guest wifi</h1><p>Ask reception.</p></body>")
     assert doc.title == "Guest wifi"
