@@ -59,6 +59,8 @@ def key_terms(question: str) -> KeyTerms:
     names: dict[str, None] = {}
     for match in _TOKEN.finditer(question):
         token, low = match.group(), match.group().lower()
+        if low.endswith("'s") and len(low) > 3:  # "Slack's" names Slack
+            token, low = token[:-2], low[:-2]
         before = question[: match.start()].rstrip()
         first = not before or before[-1] in ".?!:;\"'("
         if _DIGIT.search(token):
@@ -70,7 +72,7 @@ def key_terms(question: str) -> KeyTerms:
     words = dict.fromkeys(
         stem(w)
         for w in content_words(question)
-        if w not in _FILLERS and not _DIGIT.search(w) and w not in taken
+        if w not in _FILLERS and not _DIGIT.search(w) and w.removesuffix("'s") not in taken
     )
     return KeyTerms(tuple(numbers), tuple(names), tuple(words))
 

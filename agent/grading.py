@@ -13,7 +13,11 @@ They are combined into a calibrated probability,
 
 and the hits are good when ``p`` reaches ``policy.grade_threshold`` (0.5 by default),
 unless the question names numbers or names and none of the top hits contains any of
-them (then they are about something else, however close their wording).
+them (then they are about something else, however close their wording), or, when the
+tenant's word counts are known, the top hits lack the question's rarest name (the one
+the fewest of its sections use: "Telnet" in "Telnet Objects", "al-Tusi" in "Nasir al-Din
+al-Tusi"): a passage on a commoner namesake or on the rest of the question is not about
+what was asked.
 
 The weights are a logistic fit on the sample handbook only (bench/grade.py --tune:
 the questions of kb/QUESTIONS.md as answerable; questions the handbook does not cover,
@@ -27,10 +31,22 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from askloop.agent.calibration import CorpusStats
 from askloop.agent.evidence import coverage, key_terms
 from askloop.agent.state import HitData
+from askloop.agent.text import stem
 
-__all__ = ["BIAS", "MIN_TERMS", "TOP", "W_COSINE", "W_COVERAGE", "W_FUSED", "assess", "features"]
+__all__ = [
+    "BIAS",
+    "MIN_TERMS",
+    "TOP",
+    "W_COSINE",
+    "W_COVERAGE",
+    "W_FUSED",
+    "assess",
+    "features",
+    "rarest_name",
+]
 
 #: Hits whose text counts as evidence (the first ones are what the answer reads).
 TOP = 3
@@ -63,10 +79,23 @@ def features(question: str, hits: Sequence[HitData]) -> dict[str, float]:
     return out
 
 
+def rarest_name(question: str, words: CorpusStats | None) -> str | None:
+    """The question's name (a capitalised key term) that the fewest sections of the
+    knowledge base use, by its word counts; None without names or word counts."""
+    names = key_terms(question).names
+    if not names or words is None or not words.sections:
+        return None
+    return max(names, key=lambda name: words.idf(stem(name)))
+
+
 def assess(
-    question: str, hits: Sequence[HitData], threshold: float
+    question: str,
+    hits: Sequence[HitData],
+    threshold: float,
+    words: CorpusStats | None = None,
 ) -> tuple[Literal["good", "poor"], str, dict[str, float], tuple[str, ...]]:
-    """``(verdict, human reason, features, missing key terms)``."""
+    """``(verdict, human reason, features, missing key terms)``; with the tenant's word
+    counts (``words``), hits that lack the question's rarest name are poor too."""
     if not hits:
         return "poor", "the search found nothing", features(question, hits), ()
     f = features(question, hits)
@@ -78,4 +107,13 @@ def assess(
     if f.get("specific_coverage") == 0.0:
         named = [t for t in key_terms(question).specific if t in missing]
         return "poor", f"no top hit names {', '.join(named)}; {summary}", f, missing
+    rarest = rarest_name(question, words)
+    if rarest is not None and rarest in missing:
+        return (
+            "poor",
+            f"no top hit names {rarest}, the question's rarest name in this knowledge base; "
+            f"{summary}",
+            f,
+            missing,
+        )
     return ("good" if f["p"] >= threshold else "poor"), summary, f, missing

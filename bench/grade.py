@@ -36,6 +36,7 @@ from askloop.config.settings import IngestSettings  # noqa: E402
 from askloop.integrations.ingest.pipeline import ingest_paths  # noqa: E402
 from askloop.integrations.models.embedders import MiniLMEmbedder  # noqa: E402
 from askloop.integrations.stores.lance.store import LanceStore  # noqa: E402
+from askloop.integrations.tuning.router import write_corpus_words  # noqa: E402
 from bench.router import HANDBOOK_OFF_TOPIC, SMALL_TALK, lines, wiki_chunks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,13 +93,15 @@ def wiki_set(k_each: int = 200) -> tuple[list, list[tuple[str, str]]]:
     return docs, out
 
 
-def graded(store, embedder, tenant: str, questions, policy: Policy):
+def graded(store, embedder, tenant: str, questions, policy: Policy, home: Path):
+    # The tenant's word counts, as `askloop ingest` writes them and the grade step reads.
+    words = write_corpus_words(store, tenant=tenant, home=home)
     rows = []
     for q, kind in questions:
         found = search_knowledge_base(store, embedder, tenant=tenant, query=q, k=policy.k)
         hits = [hit_data(h, q) for h in found]
         old = bool(hits) and max((h["vector_score"] or 0.0) for h in hits) >= OLD_THRESHOLD
-        verdict, _, f, _ = grading.assess(q, hits, policy.grade_threshold)
+        verdict, _, f, _ = grading.assess(q, hits, policy.grade_threshold, words)
         rows.append((q, kind, old, verdict == "good", f))
     return rows
 
@@ -154,7 +157,7 @@ def main() -> None:
             embedder=embedder,
             settings=IngestSettings(),
         )
-        rows = graded(store, embedder, "hb", handbook_set(), policy)
+        rows = graded(store, embedder, "hb", handbook_set(), policy, Path(tmp))
         report("handbook (tuning corpus)", rows)
         if args.show:
             for r in rows:
@@ -173,7 +176,9 @@ def main() -> None:
                 chunks=chunks,
                 vectors=embedder.embed_documents([c.search_text for c in chunks]),
             )
-            report("wiki (HELD OUT)", graded(wstore, embedder, "wiki", questions, policy))
+            report(
+                "wiki (HELD OUT)", graded(wstore, embedder, "wiki", questions, policy, Path(tmp))
+            )
 
 
 if __name__ == "__main__":

@@ -184,7 +184,11 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     policy = runtime.context.policy
     hits = state.get("hits") or []
     # The question, not the rewritten query: the hits must hold what was asked.
-    verdict, reason, signals, missing = assess(state["question"], hits, policy.grade_threshold)
+    ctx = runtime.context
+    words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+    verdict, reason, signals, missing = assess(
+        state["question"], hits, policy.grade_threshold, words
+    )
     if state.get("error"):
         verdict, reason = "poor", f"the search failed: {state['error']}"
     elif hits and policy.grader == "llm":

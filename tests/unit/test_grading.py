@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from askloop.agent.calibration import CorpusStats
 from askloop.agent.context import Policy
 from askloop.agent.evidence import coverage, key_terms
 from askloop.agent.grading import assess
@@ -76,6 +77,44 @@ def test_a_close_passage_that_names_none_of_the_questions_numbers_or_names_is_po
     assert assess(asked, [release], THRESHOLD)[0] == "good"
 
 
+#: A knowledge base's word counts: "protocol" and "objects" are everywhere, "telnet" in
+#: one section, "ftp" in two.
+WORDS = CorpusStats(
+    sections=200, df={"protocol": 120, "object": 90, "telnet": 1, "ftp": 2, "timeout": 30}
+)
+TIMEOUTS = hit(
+    "FTP Objects: connect() takes a timeout in seconds; the protocol object closes on error.",
+    title="ftplib",
+    headings=["FTP Objects"],
+    score=0.95,
+    cosine=0.62,
+)
+
+
+def test_hits_without_the_questions_rarest_name_are_poor_when_the_word_counts_are_known():
+    """A close passage on the question's commoner names ("Objects") but not its rarest
+    ("Telnet") is about something else; without word counts the rule cannot rank them."""
+    question = "How do timeouts work on Telnet Objects?"
+    verdict, reason, _, missing = assess(question, [TIMEOUTS], THRESHOLD, WORDS)
+    assert verdict == "poor" and "telnet" in missing
+    assert "no top hit names telnet" in reason and "rarest" in reason
+    assert assess(question, [TIMEOUTS], THRESHOLD)[0] == "good"
+    # The passage on the rarest name is good, the commoner one missing or not.
+    assert assess("How do timeouts work on FTP Objects?", [TIMEOUTS], THRESHOLD, WORDS)[0] == (
+        "good"
+    )
+
+
+def test_a_possessive_name_is_the_name():
+    assert key_terms("What is Slack's retention?").names == ("slack",)
+    assert "slack'" not in key_terms("What is Slack's retention?").words
+    kept = hit("Slack keeps messages for 90 days.", title="Slack", score=0.9, cosine=0.6)
+    assert (
+        assess("What is Slack's retention?", [kept], THRESHOLD, WORDS)[2]["specific_coverage"]
+        == 1.0
+    )
+
+
 def test_small_talk_close_to_a_page_is_poor():
     team = hit(
         "Welcome to the team! Your first day starts at 09:30.",
@@ -107,3 +146,27 @@ def test_coverage_reads_titles_headings_and_text_and_matches_parts_of_codes():
     found = coverage("what is the phone bridge PIN?", [PIN])
     assert (found.terms, found.specific, found.asked, found.found) == (1.0, 1.0, 3, 3)
     assert coverage("incident communication", [PIN]).terms == 1.0  # title and heading
+
+
+def test_the_grade_step_reads_the_tenants_word_counts(tmp_path):
+    from dataclasses import replace
+
+    from langgraph.runtime import Runtime
+
+    from askloop.agent.nodes import grade
+    from tests.fakes import HashingEmbedder
+    from tests.kb_fixture import make_context, make_kb_store
+
+    class Counts:
+        def get(self, tenant: str) -> CorpusStats | None:
+            return WORDS if tenant == "acme" else None
+
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    ctx = replace(make_context(store, embedder), corpus_words=Counts())
+    question = "How do timeouts work on Telnet Objects?"
+    for tenant, verdict in (("acme", "poor"), ("other", "good")):
+        state = {"question": question, "tenant": tenant, "hits": [TIMEOUTS], "trace": []}
+        out = grade(state, Runtime(context=ctx))  # type: ignore[arg-type]
+        assert out["grade"] == verdict, tenant
+    store.close()
