@@ -50,6 +50,7 @@ __all__ = [
     "RECALL_QUANTILE",
     "CorpusStats",
     "RouterModel",
+    "corpus_coverage",
     "decide_calibrated",
     "fit_router",
     "route_features",
@@ -138,15 +139,28 @@ def _text_terms(text: str) -> Counter[str]:
     return Counter(stem(w) for w in re.findall(r"[\w'-]+", text.lower()))
 
 
+def _coverage_of(weights: Mapping[str, float], stats: CorpusStats) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in stats.df) / total if total else 0.0
+
+
+def corpus_coverage(question: str, stats: CorpusStats) -> float:
+    """The share, by rarity, of the question's words the corpus uses anywhere."""
+    return _coverage_of({t: stats.idf(t) for t in terms(question)}, stats)
+
+
 def route_features(
     question: str,
     hits: Sequence[HitData],
     stats: CorpusStats,
     common: frozenset[str] = frozenset(),
+    lexical: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The calibrated router's inputs (see the module doc), by name; ``common`` is the
-    general vocabulary (stemmed, ``terms``)."""
-    lexical = lexical_features(question, hits)
+    general vocabulary (stemmed, ``terms``); ``lexical``, the probe router's features of
+    the same question and hits when the caller has them already."""
+    if lexical is None:
+        lexical = lexical_features(question, hits)
     asked = terms(question)
     weights = {t: stats.idf(t) for t in asked}
     total = sum(weights.values()) or 1.0
@@ -184,9 +198,7 @@ def route_features(
             else 0.0
         ),
         "bm25": bm25,
-        "corpus_coverage": (
-            sum(w for t, w in weights.items() if t in stats.df) / total if asked else 0.0
-        ),
+        "corpus_coverage": _coverage_of(weights, stats),
         "rarest_in_hits": 1.0 if rarest and rarest in in_hits else 0.0,
         "absent_names": (
             sum(1 for t in asked if len(t) > 3 and t not in stats.df and t not in common)

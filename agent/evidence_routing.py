@@ -32,7 +32,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from askloop.agent.calibration import CorpusStats, route_features
+from askloop.agent.calibration import CorpusStats, corpus_coverage, route_features
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
 
@@ -87,10 +87,11 @@ def evidence_features(
 ) -> dict[str, float]:
     """The features the weights read: from the hits, and from the tenant's word counts
     when known (``corpus_coverage``)."""
-    values = route_features(question, hits, _NO_STATS)
-    values["score"] = lexical_features(question, hits)["score"]
+    lexical = lexical_features(question, hits)
+    values = route_features(question, hits, _NO_STATS, lexical=lexical)
+    values["score"] = lexical["score"]
     if words is not None and words.sections:
-        values["corpus_coverage"] = route_features(question, (), words)["corpus_coverage"]
+        values["corpus_coverage"] = corpus_coverage(question, words)
     return values
 
 
