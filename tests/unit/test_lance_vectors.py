@@ -83,3 +83,17 @@ def test_filtered_searches_go_to_lancedb(tmp_path, embedder):
         store, embedder, "acme", "leave", mode="vector", filters={"source": "/kb/oncall.md"}
     )
     assert hits and {h.chunk.source for h in hits} == {"/kb/oncall.md"}
+
+
+def test_the_vector_cache_holds_numpy_to_one_blas_thread():
+    """Its products are small; BLAS threads would spin against the embedder's and the
+    local model's (route-latency stalls on a two-core machine)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from askloop.integrations.stores.lance import vectors
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        vectors._blas_limited = False
+        vectors.VectorCache(max_rows=100, columns=["chunk_id"])
+        blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        assert blas and set(blas) == {1}

@@ -47,8 +47,31 @@ class TenantCopy:
         return {r["chunk_id"]: r for r in self.rows.take(positions).to_pylist()}
 
 
+_blas_limited = False
+
+
+def _limit_blas_threads() -> None:
+    """One BLAS thread for the process, once (numpy's default is one per core). A search's
+    product (at most ``max_rows`` x 384) takes about a millisecond on one thread; more
+    threads spin-wait against the embedder's and the local model's own threads, which on
+    two shared cores put 12-16 ms stalls into one route decision in fifty
+    (bench/decisions.py on python3-doc: route p99 13-22 ms, 8.5-11.7 ms with one thread)."""
+    global _blas_limited
+    if _blas_limited:
+        return
+    _blas_limited = True
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # a slower search, never a failed one
+        log.warning("could not limit numpy's BLAS threads", exc_info=True)
+
+
 class VectorCache:
     def __init__(self, *, max_rows: int, max_cached_rows: int = 20_000, columns: list[str]) -> None:
+        if max_rows > 0:
+            _limit_blas_threads()
         self._max_rows = max_rows
         self._max_cached_rows = max_cached_rows
         self._columns = columns
