@@ -236,12 +236,16 @@ _CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary
 
 #: The text of a heading's permalink anchor (Sphinx, MkDocs, many static site generators).
 _PERMALINK_MARKS = frozenset({"¶", "§", "#", "🔗"})
+#: A link that leaves the site (or the document set): a scheme, or a host of its own.
+_EXTERNAL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.I)
 #: A link list shorter than this is left in (a "see also" pair reads as content).
 _LINK_LIST_ITEMS = 3
 
 
 def _is_link_list(tag: Any) -> bool:
-    """Every item of the list ``tag`` is link text alone (its own lists aside)."""
+    """Every item of the list ``tag`` is the text of links to other pages of the same
+    site alone (its own lists aside). A list of links elsewhere ("Useful links": the
+    expense tool, the VPN portal) names things a question may ask about, and is kept."""
     items = tag.find_all("li", recursive=False)
     if len(items) < _LINK_LIST_ITEMS:
         return False
@@ -251,8 +255,12 @@ def _is_link_list(tag: Any) -> bool:
             for text in item.find_all(string=True)
             if text.strip() and text.find_parent(["ul", "ol"]) is tag
         ]
-        if not own or any(text.find_parent("a") is None for text in own):
+        if not own:
             return False
+        for text in own:
+            link = text.find_parent("a")
+            if link is None or _EXTERNAL.match(str(link.get("href", ""))):
+                return False
     return True
 
 

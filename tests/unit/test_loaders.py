@@ -258,13 +258,18 @@ INDEX_PAGE = """<html><head><title>Python Runtime Services</title></head><body>
 <ul><li>See <a href="os.html">os</a> for processes</li><li>Ask the platform team</li>
 <li><a href="site.html">site</a></li></ul>
 <ul><li><a href="a.html">Tutorial</a></li><li><a href="b.html">Reference</a></li></ul>
+<h2>Useful links</h2>
+<ul><li><a href="https://expenses.example.com">Expense tool</a></li>
+<li><a href="https://vpn.example.com/">Burrow VPN portal</a></li>
+<li><a href="mailto:it-help@example.com">IT help desk</a></li></ul>
 </div></body></html>
 """
 
 
 def test_html_link_lists_and_permalinks_are_dropped(tmp_path):
     """A table of contents quotes other pages' titles as if they were answers; a list with
-    words of its own, or of one or two links ("see also"), is content."""
+    words of its own, of one or two links ("see also"), or of links to other sites
+    ("useful links") is content."""
     doc = load_text(tmp_path, "python.html", INDEX_PAGE)
     assert doc.sections == [
         Section(
@@ -276,6 +281,7 @@ def test_html_link_lists_and_permalinks_are_dropped(tmp_path):
             "- See os for processes\n\n- Ask the platform team\n\n- site"
             "\n\n- Tutorial\n\n- Reference",
         ),
+        Section(("Useful links",), "- Expense tool\n\n- Burrow VPN portal\n\n- IT help desk"),
     ]
 
 
