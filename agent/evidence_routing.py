@@ -22,8 +22,9 @@ same 97 % of answerable ones).
 ``one_hit_coverage`` (the largest share of the question's words one hit holds) tells a
 section about the question from near neighbours that each hold a few of its words: on the
 handbook it lowered the absent questions searched from 0.47 to 0.33 at the same 97 % of
-answerable ones, the best of five coverage variants tried there (by rarity, in the top hit,
-in titles and headings; bench/fit_evidence.py).
+answerable ones, the best of eight coverage variants tried there (by rarity, in the top
+hit only, in titles and headings...; bench/fit_evidence.py lists them). A question of one
+or two words counts for less: its words are easily found in one hit.
 """
 
 from __future__ import annotations
