@@ -236,6 +236,16 @@ _CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary
 
 #: The text of a heading's permalink anchor (Sphinx, MkDocs, many static site generators).
 _PERMALINK_MARKS = frozenset({"¶", "§", "#", "🔗"})
+
+
+def _role(tag: Any) -> str:
+    """An element's ARIA role: the first token of its ``role`` list (the later ones are
+    fallbacks for user agents that do not know the first), lower-cased."""
+    value = tag.get("role", "")
+    tokens = (" ".join(value) if isinstance(value, list) else str(value)).split()
+    return tokens[0].lower() if tokens else ""
+
+
 #: A link that leaves the site (or the document set): a scheme, or a host of its own.
 _EXTERNAL = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.I)
 #: A link list shorter than this is left in (a "see also" pair reads as content).
@@ -278,14 +288,16 @@ def _load_html(text: str) -> LoadedDocument:
     # breadcrumbs, "previous/next topic" sidebars, search boxes): a hit on it would
     # quote another page's link as an answer.
     for tag in soup.find_all(attrs={"role": True}):
-        if not tag.decomposed and str(tag.get("role", "")).strip().lower() in _CHROME_ROLES:
+        if not tag.decomposed and _role(tag) in _CHROME_ROLES:
             tag.decompose()
     # A page's banner <header> is chrome; an <article>'s or <main>'s header holds its title.
     for tag in soup("header"):
         if not any(parent.name in ("article", "main") for parent in tag.parents):
             tag.decompose()
     # A page that marks its one main content reads as that alone (banners, promotions).
-    mains = soup.find_all("main") or soup.find_all(attrs={"role": "main"})
+    mains = soup.find_all("main") or [
+        tag for tag in soup.find_all(attrs={"role": True}) if _role(tag) == "main"
+    ]
     root = mains[0] if len(mains) == 1 else (soup.body or soup)
     # Permalink anchors beside headings ("¶", "§", "#"): a heading reads as its words.
     for tag in root.find_all("a"):

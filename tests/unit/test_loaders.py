@@ -230,6 +230,26 @@ def test_html_navigation_search_and_footer_landmarks_are_dropped(tmp_path):
     ]
 
 
+def test_html_roles_are_read_as_aria_lists_of_fallbacks(tmp_path):
+    """role="Navigation region" is a navigation landmark (the first token; the rest are
+    fallbacks), role="region navigation" is not, and role="main note" marks the main
+    content."""
+    page = (
+        "<html><head><title>Guest wifi</title></head><body>"
+        "<div class='promo'><p>Try the new canteen menu!</p></div>"
+        "<div role='main note'><h2>Network</h2><p>Join ACME-Guest and ask reception.</p>"
+        "<div role='Navigation region'><p>Home | Offices | Wifi</p></div>"
+        "<div role='region navigation'><p>Printers pair over ACME-Print.</p></div>"
+        "</div></body></html>"
+    )
+    doc = load_text(tmp_path, "wifi.html", page)
+    assert doc.sections == [
+        Section(
+            ("Network",), "Join ACME-Guest and ask reception.\n\nPrinters pair over ACME-Print."
+        )
+    ]
+
+
 def test_html_with_a_main_landmark_keeps_only_it(tmp_path):
     page = (
         "<html><head><title>Guest wifi</title></head><body>"
