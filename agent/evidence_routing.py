@@ -6,11 +6,11 @@ of the hits' evidence, each feature computed without corpus statistics (no fit p
 tenant): the best cosine and how far it stands out, a title naming the subject, the share
 of the question's words where a hit states its subject, in the hits at all, in one hit
 and by BM25, the probe router's own score, and the question's form (agent/calibration.py
-computes them). Weights and threshold were fitted once on the sample handbook's labelled questions
-of bench/decisions.py (the tuning corpus; wiki and python3-doc are held out): a logistic
-regression (C 0.1), the threshold letting through 97 % of its answerable questions (the
-issue 14 target; the calibrated router's RECALL_QUANTILE likewise); bench/fit_evidence.py
-refits them and prints the constants.
+computes them). Weights and threshold were fitted once on the sample handbook's labelled
+questions of bench/decisions.py (the tuning corpus; wiki and python3-doc are held out):
+a logistic regression (C 0.1), the threshold letting through 97 % of its answerable
+questions (the issue 14 target; the calibrated router's RECALL_QUANTILE likewise);
+bench/fit_evidence.py refits them and prints the constants.
 
 When the tenant's word counts are known (``askloop ingest`` writes them from its own
 text, integrations/tuning/router.py), a second fit on the same questions also weighs

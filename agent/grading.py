@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from askloop.agent.calibration import CorpusStats
-from askloop.agent.evidence import coverage, key_terms
+from askloop.agent.evidence import Coverage, coverage, key_terms
 from askloop.agent.state import HitData
 from askloop.agent.text import stem
 
@@ -60,10 +60,12 @@ W_COVERAGE = 2.9
 
 def features(question: str, hits: Sequence[HitData]) -> dict[str, float]:
     """The grader's inputs and its probability, for the trace."""
-    top = list(hits[:TOP])
+    return _features(hits[:TOP], coverage(question, hits[:TOP]))
+
+
+def _features(top: Sequence[HitData], found: Coverage) -> dict[str, float]:
     fused = min(max(top[0]["score"], 0.0), 1.0) if top else 0.0
     cos = max((h["vector_score"] or 0.0 for h in top), default=0.0)
-    found = coverage(question, top)
     # A question of one or two key terms ("test", "team lunch") is weak evidence even
     # when all are found: it counts as at most found / MIN_TERMS.
     covered = found.found / max(found.asked, MIN_TERMS)
@@ -98,8 +100,9 @@ def assess(
     counts (``words``), hits that lack the question's rarest name are poor too."""
     if not hits:
         return "poor", "the search found nothing", features(question, hits), ()
-    f = features(question, hits)
-    missing = coverage(question, hits[:TOP]).missing
+    found = coverage(question, hits[:TOP])
+    f = _features(hits[:TOP], found)
+    missing = found.missing
     summary = (
         f"p {f['p']:.3f} vs threshold {threshold} (fused {f['fused']:.3f}, "
         f"cosine {f['cosine']:.3f}, key terms covered {f['coverage']:.2f})"

@@ -241,8 +241,7 @@ _PERMALINK_MARKS = frozenset({"¶", "§", "#", "🔗"})
 def _role(tag: Any) -> str:
     """An element's ARIA role: the first token of its ``role`` list (the later ones are
     fallbacks for user agents that do not know the first), lower-cased."""
-    value = tag.get("role", "")
-    tokens = (" ".join(value) if isinstance(value, list) else str(value)).split()
+    tokens = str(tag.get("role", "")).split()
     return tokens[0].lower() if tokens else ""
 
 
@@ -287,7 +286,8 @@ def _load_html(text: str) -> LoadedDocument:
     # The same chrome marked by ARIA landmark roles only (documentation generators'
     # breadcrumbs, "previous/next topic" sidebars, search boxes): a hit on it would
     # quote another page's link as an answer.
-    for tag in soup.find_all(attrs={"role": True}):
+    roles = soup.find_all(attrs={"role": True})
+    for tag in roles:
         if not tag.decomposed and _role(tag) in _CHROME_ROLES:
             tag.decompose()
     # A page's banner <header> is chrome; an <article>'s or <main>'s header holds its title.
@@ -296,7 +296,7 @@ def _load_html(text: str) -> LoadedDocument:
             tag.decompose()
     # A page that marks its one main content reads as that alone (banners, promotions).
     mains = soup.find_all("main") or [
-        tag for tag in soup.find_all(attrs={"role": True}) if _role(tag) == "main"
+        tag for tag in roles if not tag.decomposed and _role(tag) == "main"
     ]
     root = mains[0] if len(mains) == 1 else (soup.body or soup)
     # Permalink anchors beside headings ("¶", "§", "#"): a heading reads as its words.

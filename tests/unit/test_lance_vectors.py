@@ -93,7 +93,7 @@ def test_the_vector_cache_holds_numpy_to_one_blas_thread():
     from askloop.integrations.stores.lance import vectors
 
     with threadpool_limits(limits=2, user_api="blas"):
-        vectors._blas_limited = False
+        vectors._limit_blas_threads.cache_clear()
         vectors.VectorCache(max_rows=100, columns=["chunk_id"])
         blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
         assert blas and set(blas) == {1}

@@ -12,6 +12,7 @@ the next search reload it. Bigger tenants use LanceDB's own (indexed) vector sea
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -47,19 +48,13 @@ class TenantCopy:
         return {r["chunk_id"]: r for r in self.rows.take(positions).to_pylist()}
 
 
-_blas_limited = False
-
-
+@functools.cache
 def _limit_blas_threads() -> None:
     """One BLAS thread for the process, once (numpy's default is one per core). A search's
     product (at most ``max_rows`` x 384) takes about a millisecond on one thread; more
     threads spin-wait against the embedder's and the local model's own threads, which on
     two shared cores put 12-16 ms stalls into one route decision in fifty
     (bench/decisions.py on python3-doc: route p99 13-22 ms, 8.5-11.7 ms with one thread)."""
-    global _blas_limited
-    if _blas_limited:
-        return
-    _blas_limited = True
     try:
         from threadpoolctl import threadpool_limits
 
