@@ -16,9 +16,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words, stem
+from askloop.agent.text import STOPWORDS, content_words, stem
 
-__all__ = ["Coverage", "KeyTerms", "coverage", "key_terms", "terms_in"]
+__all__ = [
+    "Coverage",
+    "KeyTerms",
+    "coverage",
+    "key_terms",
+    "missing_phrases",
+    "name_phrases",
+    "terms_in",
+]
 
 # A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113").
 _TOKEN = re.compile(r"[^\W_](?:[\w'./-]*[^\W_])?")
@@ -79,6 +87,99 @@ def key_terms(question: str) -> KeyTerms:
 
 # "I" is capitalised in every question; it names nothing.
 _IGNORED_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll"})
+# Small words a multi-word name may hold between its capitalised words ("Bank of
+# England", "Leonardo da Vinci"). Not "and", "with" or "to": "Slack and Teams",
+# "Jira with Slack" are two names, not one.
+# Small words capitalised only in a title-cased sentence ("I" is capitalised anyway).
+_TITLE_SMALL_WORDS = STOPWORDS - {"i"}
+_NAME_JOINERS = frozenset(
+    {"of", "the", "de", "da", "del", "der", "di", "du", "la", "le", "van", "von"}
+)
+
+
+def _first_word(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".?!:;\"'("
+
+
+@functools.lru_cache(maxsize=4096)
+def name_phrases(question: str) -> tuple[tuple[str, ...], ...]:
+    """The question's multi-word names: runs of two or more words with an initial capital
+    past the first word ("Event Loop Policies", "Bank of England"), which may hold small
+    joining words, unbroken by punctuation; each as its lower-cased, stemmed words.
+
+    A passage that holds every word of "Event Loop Policies" apart ("the event loop",
+    "security policies") is not about the thing the name names: ``missing_phrases``
+    looks for the words together. A question written in title case ("How Do I Reset My
+    Password?") has no such names: its capitals say nothing."""
+    if _title_case(question):
+        return ()
+    phrases: list[tuple[str, ...]] = []
+    run: list[str] = []
+    capitals = 0
+    end = 0
+
+    def close() -> None:
+        nonlocal capitals
+        while run and run[-1].lower() in _NAME_JOINERS:
+            run.pop()
+        if capitals >= 2:
+            phrases.append(tuple(_words_in_order(" ".join(run))))
+        run.clear()
+        capitals = 0
+
+    for match in _TOKEN.finditer(question):
+        token = match.group()
+        if run and question[end : match.start()].strip():  # punctuation in between
+            close()
+        end = match.end()
+        # Initial capitals only: a run of codes and acronyms ("US VPN gateway") is
+        # names side by side, each matched on its own.
+        capital = (
+            _UPPER.match(token) is not None
+            and not token.isupper()
+            and not _first_word(question, match.start())
+            and token.lower() not in _IGNORED_NAMES
+        )
+        if capital:
+            run.append(token)
+            capitals += 1
+        elif run and token.lower() in _NAME_JOINERS:
+            run.append(token)
+        else:
+            close()
+    close()
+    return tuple(dict.fromkeys(phrases))
+
+
+def _title_case(text: str) -> bool:
+    """A small word past the first is capitalised ("How Do I Reset My Password?"):
+    the writer capitalised every word, not names."""
+    words = re.findall(r"[^\W\d_][\w'-]*", text)[1:]
+    return any(w[0].isupper() and w.lower() in _TITLE_SMALL_WORDS for w in words)
+
+
+def _words_in_order(text: str) -> list[str]:
+    """``text``'s words in order, lower-cased and stemmed, hyphenated ones as their parts
+    ("Built-in Functions" holds "built in function", as "built-in functions" does)."""
+    return [
+        stem(part) for t in _TOKEN.findall(text.lower()) for part in re.split(r"[-/]", t) if part
+    ]
+
+
+def _holds(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1))
+
+
+def missing_phrases(question: str, hits: Sequence[HitData]) -> tuple[str, ...]:
+    """The question's multi-word names (``name_phrases``) that no hit's title, headings
+    or text holds as a phrase, each as its words joined by spaces."""
+    phrases = name_phrases(question)
+    if not phrases:
+        return ()
+    texts = [_words_in_order(" ".join((h["title"], *h["heading_path"], h["text"]))) for h in hits]
+    return tuple(" ".join(p) for p in phrases if not any(_holds(words, p) for words in texts))
 
 
 @dataclass(frozen=True, slots=True)

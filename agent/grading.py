@@ -13,7 +13,9 @@ They are combined into a calibrated probability,
 
 and the hits are good when ``p`` reaches ``policy.grade_threshold`` (0.5 by default),
 unless the question names numbers or names and none of the top hits contains any of
-them (then they are about something else, however close their wording), or, when the
+them (then they are about something else, however close their wording), or the
+question names a thing in several capitalised words ("Event Loop Policies") that no top
+hit holds as a phrase (its words scattered over a passage are not the thing), or, when the
 tenant's word counts are known, the top hits lack the question's rarest name (the one
 the fewest of its sections use: "Telnet" in "Telnet Objects", "al-Tusi" in "Nasir al-Din
 al-Tusi"): a passage on a commoner namesake or on the rest of the question is not about
@@ -32,7 +34,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from askloop.agent.calibration import CorpusStats
-from askloop.agent.evidence import Coverage, coverage, key_terms
+from askloop.agent.evidence import Coverage, coverage, key_terms, missing_phrases
 from askloop.agent.state import HitData
 from askloop.agent.text import stem
 
@@ -110,6 +112,10 @@ def assess(
     if f.get("specific_coverage") == 0.0:
         named = [t for t in key_terms(question).specific if t in missing]
         return "poor", f"no top hit names {', '.join(named)}; {summary}", f, missing
+    scattered = missing_phrases(question, hits[:TOP])
+    if scattered:
+        named = ", ".join(repr(p) for p in scattered)
+        return "poor", f"no top hit holds {named} as a phrase; {summary}", f, missing
     rarest = rarest_name(question, words)
     if rarest is not None and rarest in missing:
         return (

@@ -6,7 +6,14 @@ import functools
 import re
 import unicodedata
 
-__all__ = ["TOKEN_PATTERN", "clean_text", "content_words", "count_tokens", "stem"]
+__all__ = [
+    "STOPWORDS",
+    "TOKEN_PATTERN",
+    "clean_text",
+    "content_words",
+    "count_tokens",
+    "stem",
+]
 
 # Word pieces of a BERT-style tokenizer are close to words and punctuation marks; a
 # long run of letters (a hash, base64) is many pieces, so it counts per 16 characters.
@@ -14,7 +21,7 @@ TOKEN_PATTERN = re.compile(r"\w{1,16}|[^\w\s]")
 _WORD = re.compile(r"[\w'-]+")
 # Invisible characters used to hide or split text: zero-width, bidi controls, BOM.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a about an and are as at be been but by can could did do does doing for from had has
     have how i if in into is it its me my of on or our please should so than that the their
     them then there these they this to was we were what when where which who whom why will
@@ -29,7 +36,7 @@ def count_tokens(text: str) -> int:
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that carry meaning, lower-cased, in order, without repeats."""
     words = (w.strip("'-").lower() for w in _WORD.findall(text))
-    return list(dict.fromkeys(w for w in words if w and w not in _STOPWORDS))
+    return list(dict.fromkeys(w for w in words if w and w not in STOPWORDS))
 
 
 _SUFFIXES = ("ing", "es", "ed", "s")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from askloop.agent.calibration import CorpusStats
 from askloop.agent.context import Policy
-from askloop.agent.evidence import coverage, key_terms
+from askloop.agent.evidence import (
+    coverage,
+    key_terms,
+    missing_phrases,
+    name_phrases,
+)
 from askloop.agent.grading import assess
 from askloop.agent.state import HitData
 
@@ -92,9 +97,9 @@ TIMEOUTS = hit(
 
 
 def test_hits_without_the_questions_rarest_name_are_poor_when_the_word_counts_are_known():
-    """A close passage on the question's commoner names ("Objects") but not its rarest
+    """A close passage on the question's commoner name ("FTP") but not its rarest
     ("Telnet") is about something else; without word counts the rule cannot rank them."""
-    question = "How do timeouts work on Telnet Objects?"
+    question = "How do timeouts work in Telnet or FTP?"
     verdict, reason, _, missing = assess(question, [TIMEOUTS], THRESHOLD, WORDS)
     assert verdict == "poor" and "telnet" in missing
     assert "no top hit names telnet" in reason and "rarest" in reason
@@ -103,6 +108,59 @@ def test_hits_without_the_questions_rarest_name_are_poor_when_the_word_counts_ar
     assert assess("How do timeouts work on FTP Objects?", [TIMEOUTS], THRESHOLD, WORDS)[0] == (
         "good"
     )
+
+
+# Seen on python3-doc (issue 14): the page on event loops holds "event loop" and
+# "policies", not the section on Event Loop Policies.
+LOOP = hit(
+    "The event loop is the core of every asyncio application. Security policies of the "
+    "host apply to its subprocesses.",
+    title="Event Loop",
+    headings=["Running and stopping the loop"],
+    score=0.87,
+    cosine=0.73,
+)
+POLICIES = hit(
+    "Event loop policies decide which loop get_event_loop() returns in each thread.",
+    title="Policies",
+    headings=["Event Loop Policies"],
+    score=0.87,
+    cosine=0.73,
+)
+
+
+def test_a_multi_word_name_whose_words_are_scattered_over_the_hits_is_poor():
+    question = "What are Event Loop Policies?"
+    verdict, reason, features, missing = assess(question, [LOOP], THRESHOLD)
+    assert verdict == "poor" and missing == ()  # every word is there, apart
+    assert "no top hit holds 'event loop polici' as a phrase" in reason
+    assert features["p"] >= THRESHOLD  # the phrase rule decided, not the score
+    assert assess(question, [LOOP, POLICIES], THRESHOLD)[0] == "good"
+    # Lower case, the same words are no name: the score decides.
+    assert assess("what are event loop policies?", [LOOP], THRESHOLD)[0] == "good"
+
+
+def test_name_phrases_are_capitalised_runs_past_the_first_word():
+    assert name_phrases("What do Event Loop Policies decide?") == (("event", "loop", "polici"),)
+    assert name_phrases("Is the Bank of England open, and is Leonardo da Vinci?") == (
+        ("bank", "of", "england"),
+        ("leonardo", "da", "vinci"),
+    )
+    # Joined by "and", "with" or punctuation they are two names; one word is no phrase.
+    assert name_phrases("How do Slack and Teams differ? Does Jira with Slack work?") == ()
+    assert name_phrases("Event Loop: what does Python, Java do?") == ()
+    # In a title-cased question capitals name nothing.
+    assert name_phrases("How Do I Reset My Password?") == ()
+    assert name_phrases("Where are the Event Loop Policies?") == (("event", "loop", "polici"),)
+    # Codes and acronyms side by side are names each, matched on their own.
+    assert name_phrases("Is there maintenance on the US VPN gateway?") == ()
+    assert missing_phrases("Is the Bank of England open?", [OTHER]) == ("bank of england",)
+    # Hyphenated words match their parts, and words their stems.
+    form = hit("Use the expense-claim form.", title="Travel", score=0.9, cosine=0.6)
+    assert missing_phrases("Where is the Expense Claims page?", [form]) == ()
+    assert missing_phrases("What are Command-Line Options?", [form]) == ("command line option",)
+    bank = hit("The Bank of England opens at 9.", title="Banks", score=0.9, cosine=0.6)
+    assert missing_phrases("Is the Bank of England open?", [OTHER, bank]) == ()
 
 
 def test_a_possessive_name_is_the_name():
@@ -164,7 +222,7 @@ def test_the_grade_step_reads_the_tenants_word_counts(tmp_path):
     embedder = HashingEmbedder()
     store = make_kb_store(tmp_path / "kb", embedder)
     ctx = replace(make_context(store, embedder), corpus_words=Counts())
-    question = "How do timeouts work on Telnet Objects?"
+    question = "How do timeouts work in Telnet or FTP?"
     for tenant, verdict in (("acme", "poor"), ("other", "good")):
         state = {"question": question, "tenant": tenant, "hits": [TIMEOUTS], "trace": []}
         out = grade(state, Runtime(context=ctx))  # type: ignore[arg-type]
