@@ -90,11 +90,11 @@ _IGNORED_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll"})
 # Small words a multi-word name may hold between its capitalised words ("Bank of
 # England", "Leonardo da Vinci"). Not "and", "with" or "to": "Slack and Teams",
 # "Jira with Slack" are two names, not one.
-# Small words capitalised only in a title-cased sentence ("I" is capitalised anyway).
-_TITLE_SMALL_WORDS = STOPWORDS - {"i"}
 _NAME_JOINERS = frozenset(
     {"of", "the", "de", "da", "del", "der", "di", "du", "la", "le", "van", "von"}
 )
+# Small words capitalised only in a title-cased sentence ("I" is capitalised anyway).
+_TITLE_SMALL_WORDS = STOPWORDS - {"i"}
 
 
 def _first_word(text: str, start: int) -> bool:
@@ -103,10 +103,10 @@ def _first_word(text: str, start: int) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def name_phrases(question: str) -> tuple[tuple[str, ...], ...]:
-    """The question's multi-word names: runs of two or more words with an initial capital
-    past the first word ("Event Loop Policies", "Bank of England"), which may hold small
-    joining words, unbroken by punctuation; each as its lower-cased, stemmed words.
+def name_phrases(question: str) -> tuple[str, ...]:
+    """The question's multi-word names, as written: runs of two or more words with an
+    initial capital past the first word ("Event Loop Policies", "Bank of England"), which
+    may hold small joining words, unbroken by punctuation.
 
     A passage that holds every word of "Event Loop Policies" apart ("the event loop",
     "security policies") is not about the thing the name names: ``missing_phrases``
@@ -114,7 +114,7 @@ def name_phrases(question: str) -> tuple[tuple[str, ...], ...]:
     Password?") has no such names: its capitals say nothing."""
     if _title_case(question):
         return ()
-    phrases: list[tuple[str, ...]] = []
+    phrases: list[str] = []
     run: list[str] = []
     capitals = 0
     end = 0
@@ -124,7 +124,7 @@ def name_phrases(question: str) -> tuple[tuple[str, ...], ...]:
         while run and run[-1].lower() in _NAME_JOINERS:
             run.pop()
         if capitals >= 2:
-            phrases.append(tuple(_words_in_order(" ".join(run))))
+            phrases.append(" ".join(run))
         run.clear()
         capitals = 0
 
@@ -174,12 +174,16 @@ def _holds(words: Sequence[str], phrase: tuple[str, ...]) -> bool:
 
 def missing_phrases(question: str, hits: Sequence[HitData]) -> tuple[str, ...]:
     """The question's multi-word names (``name_phrases``) that no hit's title, headings
-    or text holds as a phrase, each as its words joined by spaces."""
+    or text holds as a phrase: the same words (by stem) in the same order."""
     phrases = name_phrases(question)
     if not phrases:
         return ()
     texts = [_words_in_order(" ".join((h["title"], *h["heading_path"], h["text"]))) for h in hits]
-    return tuple(" ".join(p) for p in phrases if not any(_holds(words, p) for words in texts))
+    return tuple(
+        name
+        for name in phrases
+        if not any(_holds(words, tuple(_words_in_order(name))) for words in texts)
+    )
 
 
 @dataclass(frozen=True, slots=True)
