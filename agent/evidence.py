@@ -61,6 +61,12 @@ class KeyTerms:
         return len(self.numbers) + len(self.names) + len(self.words)
 
 
+def _first_word(text: str, start: int) -> bool:
+    """The word at ``start`` begins a sentence (its capital names nothing)."""
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".?!:;\"'("
+
+
 @functools.lru_cache(maxsize=4096)
 def key_terms(question: str) -> KeyTerms:
     numbers: dict[str, None] = {}
@@ -69,8 +75,7 @@ def key_terms(question: str) -> KeyTerms:
         token, low = match.group(), match.group().lower()
         if low.endswith("'s") and len(low) > 3:  # "Slack's" names Slack
             token, low = token[:-2], low[:-2]
-        before = question[: match.start()].rstrip()
-        first = not before or before[-1] in ".?!:;\"'("
+        first = _first_word(question, match.start())
         if _DIGIT.search(token):
             numbers[low] = None
         elif _UPPER.search(token) and (not first or len(token) > 1 and token.isupper()):
@@ -95,11 +100,6 @@ _NAME_JOINERS = frozenset(
 )
 # Small words capitalised only in a title-cased sentence ("I" is capitalised anyway).
 _TITLE_SMALL_WORDS = STOPWORDS - {"i"}
-
-
-def _first_word(text: str, start: int) -> bool:
-    before = text[:start].rstrip()
-    return not before or before[-1] in ".?!:;\"'("
 
 
 @functools.lru_cache(maxsize=4096)
@@ -179,11 +179,8 @@ def missing_phrases(question: str, hits: Sequence[HitData]) -> tuple[str, ...]:
     if not phrases:
         return ()
     texts = [_words_in_order(" ".join((h["title"], *h["heading_path"], h["text"]))) for h in hits]
-    return tuple(
-        name
-        for name in phrases
-        if not any(_holds(words, tuple(_words_in_order(name))) for words in texts)
-    )
+    wanted = {name: tuple(_words_in_order(name)) for name in phrases}
+    return tuple(name for name, words in wanted.items() if not any(_holds(t, words) for t in texts))
 
 
 @dataclass(frozen=True, slots=True)
