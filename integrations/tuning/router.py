@@ -18,8 +18,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from askloop.agent.nodes.common import hit_data
 from askloop.agent.ports import Embedder, VectorStore
 from askloop.agent.pseudo_questions import Section, negative_questions, positive_questions
 from askloop.agent.state import HitData
+from askloop.integrations.tuning.files import TenantFiles, write_json
 
 __all__ = [
     "Calibration",
@@ -230,10 +229,7 @@ def calibrate(
 
 def save_model(path: Path, model: RouterModel) -> None:
     """Written whole or not at all (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(model.to_json(), separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, model.to_json())
 
 
 def load_model(path: Path) -> RouterModel | None:
@@ -247,29 +243,12 @@ def load_model(path: Path) -> RouterModel | None:
         return None
 
 
-class RouterModelFiles:
+class RouterModelFiles(TenantFiles[RouterModel]):
     """The route step's source of tenants' fitted models (``RouterModels``), each read
     once and again only when its file changes."""
 
     def __init__(self, home: Path) -> None:
-        self._home = home
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, RouterModel | None]] = {}
-
-    def get(self, tenant: str) -> RouterModel | None:
-        path = model_path(self._home, tenant)
-        try:
-            stamp = path.stat().st_mtime_ns
-        except OSError:
-            return None
-        with self._lock:
-            cached = self._cache.get(tenant)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-        model = load_model(path)
-        with self._lock:
-            self._cache[tenant] = (stamp, model)
-        return model
+        super().__init__(home, model_path, load_model)
 
 
 def words_path(home: Path, tenant: str) -> Path:
@@ -283,39 +262,23 @@ def write_corpus_words(store: VectorStore, *, tenant: str, home: Path) -> Corpus
     stats = CorpusStats.of(
         " ".join((t, *h, x)) for t, h, x in corpus_sections(store, tenant=tenant)
     )
-    path = words_path(home, tenant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"sections": stats.sections, "df": dict(stats.df)}), "utf-8")
-    os.replace(tmp, path)
+    write_json(words_path(home, tenant), {"sections": stats.sections, "df": dict(stats.df)})
     return stats
 
 
-class CorpusWordFiles:
+def load_words(path: Path) -> CorpusStats | None:
+    """The stored word counts, or None when they cannot be used."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return CorpusStats(sections=int(data["sections"]), df=dict(data["df"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("ignoring the unusable word counts %s", path, exc_info=True)
+        return None
+
+
+class CorpusWordFiles(TenantFiles[CorpusStats]):
     """The route step's source of tenants' word counts (``CorpusWordCounts``), each
     read once and again only when its file changes."""
 
     def __init__(self, home: Path) -> None:
-        self._home = home
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[int, CorpusStats | None]] = {}
-
-    def get(self, tenant: str) -> CorpusStats | None:
-        path = words_path(self._home, tenant)
-        try:
-            stamp = path.stat().st_mtime_ns
-        except OSError:
-            return None
-        with self._lock:
-            cached = self._cache.get(tenant)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-        stats: CorpusStats | None = None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            stats = CorpusStats(sections=int(data["sections"]), df=dict(data["df"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            log.warning("ignoring the unusable word counts %s", path, exc_info=True)
-        with self._lock:
-            self._cache[tenant] = (stamp, stats)
-        return stats
+        super().__init__(home, words_path, load_words)
