@@ -1,7 +1,8 @@
 """What a question asks for, and how much of it a set of hits contains.
 
 A question's **key terms** are its numbers and codes ("4242", "12.2", "BW-113"), its
-names (capitalised words past the first: "PIN", "FleetOS", "London") and its other
+names (capitalised words past the first: "PIN", "FleetOS", "London"; dotted identifiers
+wherever they stand: "os.path", "config.yaml") and its other
 content words (stopwords and question fillers removed). **Coverage** is the share of
 them found in the hits' titles, headings and text: words compared by a crude stem,
 numbers and names as whole tokens. Pure functions, no model, no store; the grader
@@ -32,6 +33,9 @@ __all__ = [
 _TOKEN = re.compile(r"[^\W_](?:[\w'./-]*[^\W_])?")
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
+# A dotted identifier names a module, a host or a file ("os.path", "email.mime",
+# "vpn.example.com", "config.yaml") as a code does; not "e.g" or "U.S" (one-letter parts).
+_DOTTED = re.compile(r"[^\W\d_]\w+(?:\.\w{2,})+")
 # Words of a question's form that a passage answering it need not contain.
 _FILLERS = frozenset(
     """long much many often soon quickly way use used want like one ok okay also just
@@ -47,7 +51,7 @@ class KeyTerms:
 
     #: Tokens with a digit: numbers, versions, codes.
     numbers: tuple[str, ...]
-    #: Capitalised tokens that are not the question's first word.
+    #: Capitalised tokens that are not the question's first word, and dotted identifiers.
     names: tuple[str, ...]
     #: The other content words.
     words: tuple[str, ...]
@@ -78,6 +82,8 @@ def key_terms(question: str) -> KeyTerms:
         first = _first_word(question, match.start())
         if _DIGIT.search(token):
             numbers[low] = None
+        elif _DOTTED.fullmatch(token):  # lower case or not, first or not
+            names[low] = None
         elif _UPPER.search(token) and (not first or len(token) > 1 and token.isupper()):
             if low not in _IGNORED_NAMES:
                 names[low] = None

@@ -197,6 +197,34 @@ def test_key_terms_are_numbers_names_and_content_words():
     assert key_terms("how are you?").specific == () and len(key_terms("how are you?")) == 0
 
 
+def test_a_dotted_identifier_is_a_name_in_any_case_and_place():
+    assert key_terms("os.path: what does it do?").names == ("os.path",)
+    assert key_terms("where does config.yaml live on vpn.example.com").names == (
+        "config.yaml",
+        "vpn.example.com",
+    )
+    # Abbreviations with one-letter parts name nothing.
+    assert key_terms("who to call, e.g. at 9 a.m.").names == ()
+
+
+def test_a_neighbour_that_only_shares_a_dotted_identifier_s_words_is_poor():
+    """The page on email.message is not ingested; a close passage holds "email" and
+    "message" but names another module."""
+    parser = hit(
+        "The email package's parser turns a message into an EmailMessage object; see "
+        "email.parser for the parser and email.policy for its options.",
+        title="email.parser",
+        score=0.9,
+        cosine=0.66,
+    )
+    question = "How does email.message represent an email message?"
+    verdict, reason, _, missing = assess(question, [parser], THRESHOLD)
+    assert verdict == "poor" and "email.message" in missing and "email.message" in reason
+    assert assess("How does email.parser parse an email message?", [parser], THRESHOLD)[0] == (
+        "good"
+    )
+
+
 def test_coverage_reads_titles_headings_and_text_and_matches_parts_of_codes():
     vpn = hit("BW-113 means clock skew.", title="VPN", score=1.0, cosine=0.5)
     assert coverage("What does error 113 mean?", [vpn]).missing == ("error",)
