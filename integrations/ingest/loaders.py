@@ -278,7 +278,7 @@ def _load_html(text: str) -> LoadedDocument:
 
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag else ""
+    title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     canonical = soup.find("link", rel="canonical")
     url = str(canonical.get("href", "")) if canonical else ""
     for tag in soup(list(_DROP_TAGS)):
@@ -323,7 +323,9 @@ def _load_html(text: str) -> LoadedDocument:
     for el in root.find_all(list(wanted)):
         if any(parent.name in wanted for parent in el.parents):
             continue  # its text is already in the enclosing block
-        content = el.get_text(" ", strip=True) if el.name != "pre" else el.get_text()
+        # Line breaks in HTML source are spaces (only <pre> keeps them): a paragraph
+        # wrapped over source lines is one paragraph, its sentences whole.
+        content = " ".join(el.get_text(" ").split()) if el.name != "pre" else el.get_text()
         if not content.strip():
             continue
         if el.name in _HEADING_TAGS:

@@ -190,6 +190,25 @@ def test_html_title_url_and_heading_structure(tmp_path):
     ]
 
 
+def test_html_source_line_breaks_are_spaces_except_in_pre(tmp_path):
+    page = (
+        "<html><head><title>HTTP\n  modules</title></head><body><h1>HTTP modules</h1>"
+        "<p>http is a package that collects several modules for working with the\n"
+        "    HyperText Transfer Protocol:</p>\n<ul><li>http.client is a low-level\n"
+        "client</li></ul><pre>line one\n  line two</pre></body></html>"
+    )
+    doc = load_text(tmp_path, "http.html", page)
+    assert doc.title == "HTTP modules"
+    assert doc.sections == [
+        Section(
+            (),
+            "http is a package that collects several modules for working with the "
+            "HyperText Transfer Protocol:\n\n- http.client is a low-level client\n\n"
+            "line one\n  line two",
+        )
+    ]
+
+
 def test_html_script_style_nav_and_footer_text_is_dropped(tmp_path):
     everything = " ".join(s.text for s in load_text(tmp_path, "leave.html", HTML).sections)
     for dropped in ("trackingSecret", ".hidden", "Home | About us", "Copyright ACME"):
