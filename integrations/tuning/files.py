@@ -1,6 +1,6 @@
 """Per-tenant files under ``ASKLOOP_HOME`` that the graph reads on every question (the
-router model, the word counts, the quote threshold): each read once, and again only when
-its file changes, so a refit lands without a restart."""
+router model, the word counts): each read once, and again only when its file changes, so
+a refit lands without a restart."""
 
 from __future__ import annotations
 
