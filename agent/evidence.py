@@ -2,11 +2,11 @@
 
 A question's **key terms** are its numbers and codes ("4242", "12.2", "BW-113"), its
 names (capitalised words past the first: "PIN", "FleetOS", "London"; dotted identifiers
-wherever they stand: "os.path", "config.yaml") and its other
-content words (stopwords and question fillers removed). **Coverage** is the share of
-them found in the hits' titles, headings and text: words compared by a crude stem,
-numbers and names as whole tokens. Pure functions, no model, no store; the grader
-(agent/grading.py) reads them, and so may the router.
+wherever they stand: "os.path", "config.yaml") and its other content words (stopwords
+and question fillers removed). **Coverage** is the share of them found in the hits'
+titles, headings and text: words compared by a crude stem, numbers and names as whole
+tokens. Pure functions, no model, no store; the grader (agent/grading.py) reads them,
+and so may the router.
 """
 
 from __future__ import annotations
