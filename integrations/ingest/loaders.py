@@ -273,12 +273,19 @@ def _is_link_list(tag: Any) -> bool:
     return True
 
 
+def _rendered(tag: Any) -> str:
+    """A tag's text as a browser shows it outside ``<pre>``: line breaks in the source are
+    spaces, runs of whitespace one space (a paragraph wrapped over source lines reads
+    whole, its sentences unbroken)."""
+    return " ".join(tag.get_text(" ").split())
+
+
 def _load_html(text: str) -> LoadedDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
-    title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
+    title = _rendered(title_tag) if title_tag else ""
     canonical = soup.find("link", rel="canonical")
     url = str(canonical.get("href", "")) if canonical else ""
     for tag in soup(list(_DROP_TAGS)):
@@ -323,9 +330,7 @@ def _load_html(text: str) -> LoadedDocument:
     for el in root.find_all(list(wanted)):
         if any(parent.name in wanted for parent in el.parents):
             continue  # its text is already in the enclosing block
-        # Line breaks in HTML source are spaces (only <pre> keeps them): a paragraph
-        # wrapped over source lines is one paragraph, its sentences whole.
-        content = " ".join(el.get_text(" ").split()) if el.name != "pre" else el.get_text()
+        content = _rendered(el) if el.name != "pre" else el.get_text()
         if not content.strip():
             continue
         if el.name in _HEADING_TAGS:
