@@ -110,10 +110,13 @@ def terms(text: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CorpusStats:
-    """How many sections of the corpus each term occurs in."""
+    """How many sections of the corpus each term occurs in; and, to tell a name from a
+    common word, the words of everyday English (lower-case, from an English word list;
+    not part of the stored counts, empty when unknown)."""
 
     sections: int
     df: Mapping[str, int]
+    everyday: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> CorpusStats:

@@ -27,6 +27,7 @@ __all__ = [
     "missing_phrases",
     "name_phrases",
     "terms_in",
+    "uncommon_words",
 ]
 
 # A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113").
@@ -187,6 +188,66 @@ def missing_phrases(question: str, hits: Sequence[HitData]) -> tuple[str, ...]:
     texts = [_words_in_order(" ".join((h["title"], *h["heading_path"], h["text"]))) for h in hits]
     wanted = {name: tuple(_words_in_order(name)) for name in phrases}
     return tuple(name for name, words in wanted.items() if not any(_holds(t, words) for t in texts))
+
+
+# Endings a word of everyday English may carry ("emulated", "parsers", "copies"), and
+# what its dictionary form ends in instead.
+_INFLECTIONS = (
+    ("s", ""), ("es", ""), ("ies", "y"), ("ed", ""), ("ed", "e"), ("ied", "y"),
+    ("ing", ""), ("ing", "e"), ("ly", ""), ("er", ""), ("ers", ""), ("ers", "e"),
+    ("est", ""), ("ness", ""), ("ment", ""), ("ments", ""), ("ation", "e"),
+    ("ation", ""), ("ations", "e"), ("ations", ""), ("able", ""), ("able", "e"),
+)  # fmt: skip
+
+
+def _everyday(word: str, vocabulary: frozenset[str]) -> bool:
+    if word in vocabulary:
+        return True
+    for ending, base in _INFLECTIONS:
+        root = word[: -len(ending)]
+        if word.endswith(ending) and len(root) >= 3:
+            if root + base in vocabulary:
+                return True
+            # A doubled final consonant: "debugging", "stopped".
+            if ending[0] in "ie" and root[-1] == root[-2] and root[:-1] in vocabulary:
+                return True
+    return False
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _misspelt(word: str, vocabulary: frozenset[str]) -> bool:
+    """One letter away from an everyday word (dropped, added, changed or two swapped):
+    "pasword", "clinet" are typos, not names."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    for a, b in splits:
+        if b and a + b[1:] in vocabulary:
+            return True
+        if len(b) > 1 and a + b[1] + b[0] + b[2:] in vocabulary:
+            return True
+        for c in _LETTERS:
+            if (b and a + c + b[1:] in vocabulary) or a + c + b in vocabulary:
+                return True
+    return False
+
+
+def uncommon_words(question: str, vocabulary: frozenset[str]) -> tuple[str, ...]:
+    """The question's words (lower-cased, four letters or more) that are no word of
+    everyday English, by ``vocabulary`` and common endings, nor one letter away from
+    one (a typo): "pkgutil", "kubectl", wherever they stand and however written. Like a
+    name they say what the question is about; a passage that lacks them is about
+    something else. Empty without a vocabulary."""
+    if not vocabulary:
+        return ()
+    return tuple(
+        w
+        for w in content_words(question)
+        if len(w) > 3
+        and w.isalpha()
+        and not _everyday(w, vocabulary)
+        and not _misspelt(w, vocabulary)
+    )
 
 
 @dataclass(frozen=True, slots=True)

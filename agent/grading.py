@@ -19,7 +19,9 @@ hit holds as a phrase (its words scattered over a passage are not the thing), or
 tenant's word counts are known, the top hits lack the question's rarest name (the one
 the fewest of its sections use: "Telnet" in "Telnet Objects", "al-Tusi" in "Nasir al-Din
 al-Tusi"): a passage on a commoner namesake or on the rest of the question is not about
-what was asked.
+what was asked. A word of no everyday English (and no typo of one) counts as a name there
+wherever it stands and however written ("pkgutil", "functools", also as the first word;
+agent/evidence.py ``uncommon_words``, when the word counts carry an English word list).
 
 The weights are a logistic fit on the sample handbook only (bench/grade.py --tune:
 the questions of kb/QUESTIONS.md as answerable; questions the handbook does not cover,
@@ -34,7 +36,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 from askloop.agent.calibration import CorpusStats
-from askloop.agent.evidence import Coverage, coverage, key_terms, missing_phrases
+from askloop.agent.evidence import (
+    Coverage,
+    coverage,
+    key_terms,
+    missing_phrases,
+    uncommon_words,
+)
 from askloop.agent.state import HitData
 from askloop.agent.text import stem
 
@@ -83,13 +91,23 @@ def _features(top: Sequence[HitData], found: Coverage) -> dict[str, float]:
     return out
 
 
-def rarest_name(question: str, words: CorpusStats | None) -> str | None:
-    """The question's name (a capitalised key term) that the fewest sections of the
-    knowledge base use, by its word counts; None without names or word counts."""
-    names = key_terms(question).names
-    if not names or words is None or not words.sections:
+def rarest_name(question: str, words: CorpusStats | None) -> tuple[str, str] | None:
+    """The question's name that the fewest sections of the knowledge base use, by its
+    word counts, as ``coverage`` lists it among the missing terms (a word by its stem)
+    and as the question writes it; None without names or word counts. A name is a
+    capitalised key term past the first word, or a word of no everyday English
+    (``uncommon_words``, when the counts carry the vocabulary: "pkgutil", "functools",
+    also as the first word)."""
+    if words is None or not words.sections:
         return None
-    return max(names, key=lambda name: words.idf(stem(name)))
+    names = {name: name for name in key_terms(question).names}
+    for word in uncommon_words(question, words.everyday):
+        if word not in names:
+            names.setdefault(stem(word), word)
+    if not names:
+        return None
+    key = max(names, key=lambda name: words.idf(stem(name)))
+    return key, names[key]
 
 
 def assess(
@@ -117,10 +135,10 @@ def assess(
         named = ", ".join(repr(p) for p in scattered)
         return "poor", f"no top hit holds {named} as a phrase; {summary}", f, missing
     rarest = rarest_name(question, words)
-    if rarest is not None and rarest in missing:
+    if rarest is not None and rarest[0] in missing:
         return (
             "poor",
-            f"no top hit names {rarest}, the question's rarest name in this knowledge base; "
+            f"no top hit names {rarest[1]}, the question's rarest name in this knowledge base; "
             f"{summary}",
             f,
             missing,

@@ -99,7 +99,11 @@ def test_with_word_counts_a_question_on_words_the_corpus_uses_weighs_more():
 
 
 def test_the_route_step_reads_the_tenants_word_counts_written_after_an_ingest(tmp_path):
-    from askloop.integrations.tuning.router import CorpusWordFiles, write_corpus_words
+    from askloop.integrations.tuning.router import (
+        CorpusWordFiles,
+        words_path,
+        write_corpus_words,
+    )
 
     embedder = HashingEmbedder()
     store = make_kb_store(tmp_path / "kb", embedder)
@@ -108,6 +112,10 @@ def test_the_route_step_reads_the_tenants_word_counts_written_after_an_ingest(tm
     assert files.get("acme") is None
     stats = write_corpus_words(store, tenant="acme", home=home)
     assert stats.sections > 0 and files.get("acme") == stats
+    # With the everyday English the grader tells names from common words by (not stored).
+    assert {"login", "photosynthesis", "leave"} <= stats.everyday
+    assert not {"pkgutil", "kubectl", "telnet"} & stats.everyday  # "telnet": too rare
+    assert "everyday" not in words_path(home, "acme").read_text(encoding="utf-8")
     ctx = replace(make_context(store, embedder, router="evidence"), corpus_words=files)
     question = "How many days of paid annual leave does every employee get?"
     out = route({"question": question, "tenant": "acme", "trace": []}, Runtime(context=ctx))  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from askloop.agent.evidence import (
     key_terms,
     missing_phrases,
     name_phrases,
+    uncommon_words,
 )
 from askloop.agent.grading import assess
 from askloop.agent.state import HitData
@@ -108,6 +109,58 @@ def test_hits_without_the_questions_rarest_name_are_poor_when_the_word_counts_ar
     assert assess("How do timeouts work on FTP Objects?", [TIMEOUTS], THRESHOLD, WORDS)[0] == (
         "good"
     )
+
+
+#: Everyday English, as the word list the grader is given holds it.
+EVERYDAY = frozenset(
+    "objects object what about timeout timeouts seconds encountered emulate debug parse "
+    "python code compile reset password client".split()
+)
+
+
+def test_uncommon_words_are_those_no_everyday_word_list_holds_in_any_inflection():
+    asked = "Telnet Objects: what about timeout, encountered and seconds?"
+    assert uncommon_words(asked, EVERYDAY) == ("telnet",)  # first word or not
+    assert uncommon_words("How is pkgutil emulated when debugging?", EVERYDAY) == ("pkgutil",)
+    assert uncommon_words("Does parsers parse?", EVERYDAY) == ()  # "parsers": parse+rs
+    assert uncommon_words(asked, frozenset()) == ()  # no list: no rule
+    # One letter from an everyday word is a typo, not a name.
+    assert uncommon_words("Can I resett my pasword on the clinet?", EVERYDAY) == ()
+
+
+# Seen on python3-doc (issue 14): "Telnet Objects" starts the question, so its capital
+# named nothing, and the page on futures' timeouts was graded good for it.
+FUTURES = hit(
+    "If the call hasn't completed in timeout seconds, a TimeoutError is raised; the "
+    "timeout can be encountered by any waiting object.",
+    title="concurrent.futures",
+    headings=["Future Objects"],
+    score=0.88,
+    cosine=0.42,
+)
+
+
+def test_hits_without_a_rarest_word_of_no_everyday_english_are_poor():
+    question = "Telnet Objects: what about timeout, encountered and seconds?"
+    known = CorpusStats(WORDS.sections, WORDS.df, EVERYDAY)
+    verdict, reason, _, missing = assess(question, [FUTURES], THRESHOLD, known)
+    assert verdict == "poor" and "telnet" in missing
+    assert "no top hit names telnet" in reason
+    # Named as written, not by its stem ("functool").
+    reason = assess("What about timeout seconds in functools?", [FUTURES], THRESHOLD, known)[1]
+    assert reason.startswith("no top hit names functools,")
+    # Without the word list (or the counts) "Telnet" is only a capitalised first word.
+    assert assess(question, [FUTURES], THRESHOLD, WORDS)[0] == "good"
+    # A page that names it is not held to the rule.
+    telnet = hit(
+        "Telnet Objects: read_until() waits at most timeout seconds for the expected "
+        "bytes; encountered EOF raises EOFError.",
+        title="telnetlib",
+        headings=["Telnet Objects"],
+        score=0.9,
+        cosine=0.6,
+    )
+    assert assess(question, [telnet], THRESHOLD, known)[0] == "good"
 
 
 # Seen on python3-doc (issue 14): the page on event loops holds "event loop" and
