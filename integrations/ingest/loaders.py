@@ -273,11 +273,48 @@ def _is_link_list(tag: Any) -> bool:
     return True
 
 
+#: Elements a browser sets apart from the text around them (a block, a cell, a break):
+#: their text is a separate run of words. Every other element (a link, code, emphasis, a
+#: span) runs on with its neighbours as the source writes them.
+_SEPARATE_TAGS = frozenset(
+    {
+        *_BLOCK_TAGS, *_HEADING_TAGS, "br", "hr", "div", "section", "article", "main",
+        "header", "ul", "ol", "dl", "table", "thead", "tbody", "tfoot", "tr", "caption",
+        "figure", "details", "summary", "address", "img",
+    }
+)  # fmt: skip
+
+
+_SPACE = object()
+
+
 def _rendered(tag: Any) -> str:
     """A tag's text as a browser shows it outside ``<pre>``: line breaks in the source are
     spaces, runs of whitespace one space (a paragraph wrapped over source lines reads
-    whole, its sentences unbroken)."""
-    return " ".join(tag.get_text(" ").split())
+    whole, its sentences unbroken), inline elements join their neighbours as written
+    ("<code>os.</code><code>path</code>" reads "os.path", "<code>True</code>." reads
+    "True.") and block elements and breaks stand apart."""
+    from bs4 import CData, NavigableString
+
+    out: list[str] = []
+    pending: list[Any] = [tag]
+    while pending:  # depth first, in document order, without recursion
+        node = pending.pop()
+        if node is _SPACE:  # the end of a separate element
+            out.append(" ")
+            continue
+        if isinstance(node, NavigableString):
+            # The text of strings and CDATA; not comments, doctypes or instructions.
+            if type(node) in (NavigableString, CData):
+                out.append(str(node))
+            continue
+        separate = node is not tag and node.name in _SEPARATE_TAGS
+        if separate:
+            pending.append(_SPACE)
+        pending.extend(reversed(list(node.children)))
+        if separate:
+            out.append(" ")
+    return " ".join("".join(out).split())
 
 
 def _load_html(text: str) -> LoadedDocument:

@@ -209,6 +209,22 @@ def test_html_source_line_breaks_are_spaces_except_in_pre(tmp_path):
     ]
 
 
+def test_html_inline_elements_join_their_neighbours_and_blocks_stand_apart(tmp_path):
+    """Sphinx marks up signatures and code in spans; a browser shows
+    "http.HTTPStatus" and "True.", not "http. HTTPStatus" and "True .". Cells, list
+    paragraphs and line breaks stay separate words."""
+    page = (
+        "<html><body><h1>http</h1><dl><dt><em>class </em><span>http.</span>"
+        "<span>HTTPStatus</span><!-- sig --></dt><dd><p>Returns <code>True</code>.</p>"
+        "</dd></dl><ul><li><p>one</p><p>two</p></li></ul>"
+        "<table><tr><td>Code</td><td>Name<br>long</td></tr></table></body></html>"
+    )
+    doc = load_text(tmp_path, "http.html", page)
+    assert [s.text for s in doc.sections] == [
+        "class http.HTTPStatus\n\nReturns True.\n\n- one two\n\nCode\n\nName long"
+    ]
+
+
 def test_html_script_style_nav_and_footer_text_is_dropped(tmp_path):
     everything = " ".join(s.text for s in load_text(tmp_path, "leave.html", HTML).sections)
     for dropped in ("trackingSecret", ".hidden", "Home | About us", "Copyright ACME"):
