@@ -121,8 +121,13 @@ class AsyncAssistant:
         """Build the graph, open the store and the log, load the models (before serving)."""
 
         def build() -> None:
+            from askloop.integrations.tuning.router import everyday_words
+
             self._assistant.prepare()
             self._assistant.ping()
+            # The grader's English word list (read with a tenant's word counts, the same
+            # for every tenant): here, not on the first question's hot path.
+            everyday_words()
 
         await self._run(self._pool, build)
 

@@ -22,6 +22,7 @@ from askloop.config.settings import GraphSettings, ModelSettings, Settings
 from askloop.integrations import wiring
 from askloop.integrations.cli.main import main
 from askloop.integrations.server.runtime import AsyncAssistant, Metrics
+from askloop.integrations.tuning.router import everyday_words
 from askloop.tools import build_tools
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.kb_fixture import make_kb_store
@@ -300,3 +301,11 @@ def test_rating_searching_and_the_log_work_where_no_chat_model_can_be_built(
     assert main(["search", "annual leave", "--json"]) == 0
     assert main(["ask", QUESTION]) == 2
     assert "unknown model provider" in capsys.readouterr().err
+
+
+def test_warm_up_loads_the_graders_word_list_before_the_first_question(parts, through_assistant):
+    everyday_words.cache_clear()
+    with parts() as services:
+        asyncio.run(AsyncAssistant(services, workers=1, metrics=Metrics()).warm_up())
+    assert everyday_words.cache_info().currsize == 1
+    assert "login" in everyday_words()
