@@ -1,10 +1,17 @@
 """Round trips with the real consumers: every TRL export loads with ``datasets``,
-tokenizes with the model's chat template, and takes two real optimisation steps of
-TRL's trainer on SmolLM2-135M read from the shipped GGUF (transformers' GGUF loader),
-with a small LoRA adapter (peft), as a local fine-tune on a CPU would.
+tokenizes with the shipped model's chat template, and takes two real optimisation steps
+of TRL's SFT, DPO and KTO trainers with a small LoRA adapter (peft), as a local
+fine-tune on a CPU would.
 
-A format change that breaks training fails here. Slow tier: the model loads once per
-module (dequantised to float32, ~0.5 GB), sequences are short, one thread.
+What is under test is the data: the columns each trainer reads, the prompt masking, the
+chosen/rejected pairs, the KTO labels and weights. So the trainers run on SmolLM2's own
+tokenizer and architecture (read from the shipped GGUF by transformers' GGUF loader)
+shrunk to two narrow layers with seeded random weights: the same code paths at a
+hundredth of the cost. The shipped weights themselves are trained, written back and
+answered with in tests/e2e/test_cli_tune_model.py.
+
+A format change that breaks training fails here. Slow tier: it reads the GGUF's
+tokenizer (transformers and TRL imports dominate); sequences are short, one thread.
 """
 
 from __future__ import annotations
@@ -42,10 +49,11 @@ def exports(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def smollm2():
+    """SmolLM2's tokenizer and architecture, two layers of width 64, seeded weights."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("gguf")
     pytest.importorskip("trl")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from askloop.integrations.models.local import default_model_path
 
@@ -54,15 +62,22 @@ def smollm2():
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # The loader dequantises the weights but marks the model GGUF-quantised, which the
-    # Trainer refuses to train (even adapters): the same weights in a plain model.
-    config = loaded.config
+    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    assert config.model_type == "llama" and config.vocab_size == len(tokenizer)
+    config.update(
+        dict(
+            num_hidden_layers=2,
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+        )
+    )
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(loaded.state_dict())
-    return model, tokenizer
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config), tokenizer
 
 
 def load(path: Path):
