@@ -13,8 +13,11 @@ documents and a seed, so the same corpus gives the same questions on every run.
   rare terms (document frequency in the whole corpus <= 2 % of its documents, at least
   2) occur together in one ingested document.
 - **small talk**: greetings, thanks, requests and general-knowledge questions from a fixed
-  list (not corpus-specific); one whose words are all in an ingested title or heading is
-  dropped (on an encyclopaedia "Who painted the Mona Lisa?" may be answerable).
+  list (not corpus-specific); one an ingested title or heading names is dropped: all its
+  words are in it, or all of its names (capitalised words past the first: on an
+  encyclopaedia with a "Mona Lisa" article "Who painted the Mona Lisa?" is answerable,
+  and one with a "FIFA World Cup" article is where to look up "Who won the football
+  World Cup in 2018?").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from askloop.agent.evidence import key_terms
 from askloop.agent.text import content_words
 
 __all__ = [
@@ -190,6 +194,13 @@ class Coverage:
         asked = _words(subject)
         return bool(asked) and any(asked <= name for name in self._names)
 
+    def names_asked(self, question: str) -> bool:
+        """``question`` is named by an ingested title or heading: all its words are in
+        one, or all its names are (capitalised words past the first, dotted identifiers;
+        numbers aside)."""
+        names = key_terms(question).names
+        return self.named(question) or (bool(names) and self.named(" ".join(names)))
+
     def covers(self, subject: str, terms: Sequence[str]) -> bool:
         if self.named(subject):
             return True
@@ -258,14 +269,15 @@ def build_questions(
 def small_talk_questions(
     pool: Sequence[str], n: int, seed: int, coverage: Coverage | None = None
 ) -> tuple[list[LabelledQuestion], int]:
-    """``n`` of ``pool`` in a seeded order, less those an ingested title names."""
+    """``n`` of ``pool`` in a seeded order, less those an ingested title or heading
+    names (``Coverage.names_asked``)."""
     order = random.Random(seed).sample(list(dict.fromkeys(pool)), len(set(pool)))
     out: list[LabelledQuestion] = []
     dropped = 0
     for q in order:
         if len(out) == n:
             break
-        if coverage is not None and coverage.named(q):
+        if coverage is not None and coverage.names_asked(q):
             dropped += 1
         else:
             out.append(LabelledQuestion(q, "small_talk"))

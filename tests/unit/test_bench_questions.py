@@ -115,3 +115,18 @@ def test_small_talk_is_seeded_and_leaves_out_what_an_ingested_title_names() -> N
     assert dropped == 1
     assert "tell me about parking" not in {q.text for q in first}
     assert {q.kind for q in first} == {"small_talk"} and len(first) == 4
+
+
+def test_small_talk_whose_names_an_ingested_title_holds_is_left_out() -> None:
+    """On an encyclopaedia with a "FIFA World Cup" article, who won a World Cup is a
+    question for it, though "won" and "football" are in no title."""
+    cup = Doc(
+        "wiki:FIFA World Cup", "FIFA World Cup", (("FIFA World Cup", "A football competition."),)
+    )
+    coverage = Coverage([cup], document_frequencies([cup]), 1)
+    assert coverage.names_asked("Who won the football World Cup in 2018?")
+    assert not coverage.names_asked("Who won the Tour de France in 2018?")  # "Tour", "France"
+    assert not coverage.names_asked("Who won the football cup?")  # no name, "won" in no title
+    pool = ["Who won the football World Cup in 2018?", "How does photosynthesis work?"]
+    talk, dropped = small_talk_questions(pool, 5, seed=3, coverage=coverage)
+    assert dropped == 1 and [q.text for q in talk] == ["How does photosynthesis work?"]
