@@ -74,8 +74,6 @@ def smollm2():
             head_dim=16,
         )
     )
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config), tokenizer
 
