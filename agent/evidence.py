@@ -2,7 +2,8 @@
 
 A question's **key terms** are its numbers and codes ("4242", "12.2", "BW-113"), its
 names (capitalised words past the first: "PIN", "FleetOS", "London"; dotted identifiers
-wherever they stand: "os.path", "config.yaml") and its other content words (stopwords
+and identifiers with an underscore wherever they stand: "os.path", "config.yaml",
+"__main__.py", "max_tokens") and its other content words (stopwords
 and question fillers removed). **Coverage** is the share of them found in the hits'
 titles, headings and text: words compared by a crude stem, numbers and names as whole
 tokens. Pure functions, no model, no store; the grader (agent/grading.py) reads them,
@@ -30,13 +31,16 @@ __all__ = [
     "uncommon_words",
 ]
 
-# A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113").
-_TOKEN = re.compile(r"[^\W_](?:[\w'./-]*[^\W_])?")
+# A token: letters/digits, keeping inner dots, dashes and slashes ("12.2", "BW-113"),
+# and an identifier's underscores ("__main__.py", "_pth", "max_tokens").
+_TOKEN = re.compile(r"_*[^\W_](?:[\w'./-]*[^\W_])?_*")
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 # A dotted identifier names a module, a host or a file ("os.path", "email.mime",
 # "vpn.example.com", "config.yaml") as a code does; not "e.g" or "U.S" (one-letter parts).
 _DOTTED = re.compile(r"[^\W\d_]\w+(?:\.\w{2,})+")
+# An identifier with an underscore names a thing in code ("__main__", "_pth", "max_tokens").
+_UNDERSCORED = re.compile(r"\w*_\w*[^\W\d_]\w*(?:\.\w+)*")
 # Words of a question's form that a passage answering it need not contain.
 _FILLERS = frozenset(
     """long much many often soon quickly way use used want like one ok okay also just
@@ -52,7 +56,8 @@ class KeyTerms:
 
     #: Tokens with a digit: numbers, versions, codes.
     numbers: tuple[str, ...]
-    #: Capitalised tokens that are not the question's first word, and dotted identifiers.
+    #: Capitalised tokens that are not the question's first word, and identifiers (dotted
+    #: or with an underscore).
     names: tuple[str, ...]
     #: The other content words.
     words: tuple[str, ...]
@@ -83,7 +88,7 @@ def key_terms(question: str) -> KeyTerms:
         first = _first_word(question, match.start())
         if _DIGIT.search(token):
             numbers[low] = None
-        elif _DOTTED.fullmatch(token):  # lower case or not, first or not
+        elif _DOTTED.fullmatch(token) or ("_" in token and _UNDERSCORED.fullmatch(token)):
             names[low] = None
         elif _UPPER.search(token) and (not first or len(token) > 1 and token.isupper()):
             if low not in _IGNORED_NAMES:
@@ -160,10 +165,12 @@ def name_phrases(question: str) -> tuple[str, ...]:
 
 
 def _title_case(text: str) -> bool:
-    """A small word past the first is capitalised ("How Do I Reset My Password?"):
-    the writer capitalised every word, not names."""
-    words = re.findall(r"[^\W\d_][\w'-]*", text)[1:]
-    return any(w[0].isupper() and w.lower() in _TITLE_SMALL_WORDS for w in words)
+    """A small word past the first is capitalised and none is in lower case ("How Do I
+    Reset My Password?"): the writer capitalised every word, not names. A capitalised
+    small word among lower-case ones begins a name ("how do The Python Standard Library
+    and its modules fit together?")."""
+    small = [w for w in re.findall(r"[^\W\d_][\w'-]*", text)[1:] if w.lower() in _TITLE_SMALL_WORDS]
+    return any(w[0].isupper() for w in small) and not any(w[0].islower() for w in small)
 
 
 def _words_in_order(text: str) -> list[str]:

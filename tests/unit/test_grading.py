@@ -278,6 +278,46 @@ def test_a_neighbour_that_only_shares_a_dotted_identifier_s_words_is_poor():
     )
 
 
+def test_an_identifier_with_underscores_is_a_name_and_hits_must_hold_it_whole():
+    """The page on ``_pth`` files is not ingested; a close passage on .pth files is not
+    about them."""
+    assert key_terms("Where can I read about _pth files?").names == ("_pth",)
+    assert key_terms("What goes in __main__.py?").names == ("__main__.py",)
+    assert key_terms("How do I set max_tokens?").names == ("max_tokens",)
+    site = hit(
+        "A .pth file in a site-packages directory adds its lines to sys.path.",
+        title="site",
+        score=0.9,
+        cosine=0.6,
+    )
+    verdict, reason, _, missing = assess("Where can I read about _pth files?", [site], THRESHOLD)
+    assert verdict == "poor" and "_pth" in missing and "_pth" in reason
+    pth = hit(
+        "A _pth file next to the executable replaces sys.path entirely.",
+        title="The _pth file",
+        score=0.9,
+        cosine=0.6,
+    )
+    assert assess("Where can I read about _pth files?", [pth], THRESHOLD)[0] == "good"
+
+
+def test_a_capitalised_article_among_lower_case_small_words_starts_a_name():
+    """Not title case: the writer capitalised "The" of a name, not every word."""
+    question = "Regarding The Python Standard Library, how do its modules fit together?"
+    assert name_phrases(question) == ("The Python Standard Library",)
+    language = hit(
+        "Python provides a number of modules to assist in working with the Python language; "
+        "the standard tools of the library parse it.",
+        title="Python Language Services",
+        score=0.75,
+        cosine=0.64,
+    )
+    verdict, reason, _, _ = assess(question, [language], THRESHOLD)
+    assert verdict == "poor" and "'The Python Standard Library' as a phrase" in reason
+    # Every word capitalised, small ones too, is still title case: no names.
+    assert name_phrases("How Do I Reset My Password In The Portal?") == ()
+
+
 def test_coverage_reads_titles_headings_and_text_and_matches_parts_of_codes():
     vpn = hit("BW-113 means clock skew.", title="VPN", score=1.0, cosine=0.5)
     assert coverage("What does error 113 mean?", [vpn]).missing == ("error",)
