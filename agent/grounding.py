@@ -13,7 +13,10 @@ answers are unreliable, and generative for any other):
   left, the quote stands alone. When even the best sentence scores under
   ``MIN_QUOTE_SCORE`` (agent/quotes.py's score), none answers the question: the hits
   were a near neighbour of what was asked ("Access Requests" → a page that mentions
-  Gatehouse in passing), and the answer step gives up as when they grade poor.
+  Gatehouse in passing), and the answer step gives up as when they grade poor. So it
+  does when the best sentence sends the reader to the very name asked about ("For
+  temporary files see the tempfile module." asked "How does tempfile work?",
+  agent/quotes.py ``refers_elsewhere``): that thing's own page is not among the hits.
 - **generative**: the model's answer, less each sentence that states a number or a name
   found in no document it was given and not in the question; when nothing is left, the
   quote stands in for it.

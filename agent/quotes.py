@@ -37,12 +37,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from askloop.agent.evidence import key_terms, terms_in
+from askloop.agent.evidence import key_terms, terms_in, uncommon_words
 from askloop.agent.facts import sentences
 from askloop.agent.ports import Embedder
 from askloop.agent.state import HitData
+from askloop.agent.text import stem
 
-__all__ = ["Candidate", "Quote", "candidates", "choose_quotes", "rank_candidates"]
+__all__ = [
+    "Candidate",
+    "Quote",
+    "candidates",
+    "choose_quotes",
+    "rank_candidates",
+    "refers_elsewhere",
+]
 
 W_COSINE = 1.0
 W_TERMS = 0.1
@@ -71,6 +79,11 @@ _ASKS_NUMBER = re.compile(
 _POINTER = re.compile(
     r"^(?:see|this (?:page|policy|document|section|guide)|for more|read more)\b|\(see ",
     re.IGNORECASE,
+)
+# "see the tempfile module", "please see random.SystemRandom", "refer to the VPN page":
+# the word after a referral, past an article.
+_REFERRAL = re.compile(
+    r"\b(?:see|refer to|consult)\s+(?:also\s+)?(?:the\s+|an?\s+)?([\w.-]*\w)", re.IGNORECASE
 )
 _DIGIT = re.compile(r"\d")
 _EMPHASIS = re.compile(r"\*\*|__")
@@ -171,6 +184,33 @@ def _features(
             )
         )
     return out
+
+
+def refers_elsewhere(question: str, text: str, everyday: frozenset[str] = frozenset()) -> str:
+    """The name the question asks about that ``text`` sends the reader elsewhere for
+    ("For temporary files see the tempfile module." asked "How does tempfile work?";
+    "please see random.SystemRandom" asked about random), or "".
+
+    A passage that refers to the asked-about thing by its name is not that thing's
+    documentation: the knowledge base holds a neighbour of what was asked. Only a name
+    counts (an identifier, a capitalised word, a word of no everyday English by
+    ``everyday``; a dotted one by its first part too): "see the expenses page" asked
+    about expenses points to more, it does not say the topic lives elsewhere."""
+    terms = key_terms(question)
+    asked = {*terms.names, *terms.words}
+    for match in _REFERRAL.finditer(text):
+        written = match.group(1).removesuffix("'s").removesuffix("’s")
+        if not _named(written, everyday):
+            continue
+        target = written.lower()
+        for form in (target, target.split(".")[0]):
+            if form in asked or stem(form) in asked:
+                return form
+    return ""
+
+
+def _named(word: str, everyday: frozenset[str]) -> bool:
+    return "." in word or "_" in word or word[:1].isupper() or bool(uncommon_words(word, everyday))
 
 
 def _lexical(question: str, hits: Sequence[HitData], items: Sequence[Candidate]) -> list[float]:

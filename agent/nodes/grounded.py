@@ -22,7 +22,7 @@ from askloop.agent.grounding import (
 from askloop.agent.messages import NOT_FOUND
 from askloop.agent.nodes.common import complete, history_window
 from askloop.agent.prompting import documents_block
-from askloop.agent.quotes import Quote, choose_quotes
+from askloop.agent.quotes import Quote, choose_quotes, refers_elsewhere
 from askloop.agent.state import HitData, State
 from askloop.prompts import load_prompt
 
@@ -69,10 +69,16 @@ def write_grounded(
         written = write_generative(state, ctx, hits, writer)
         written.detail["grounding_note"] = "nothing_to_quote"
         return written
-    best = max(q.score for q in quotes)
-    if best < MIN_QUOTE_SCORE:
-        scores = {"grounding": "no_answering_sentence", "quote_scores": [round(best, 3)]}
+    best = max(quotes, key=lambda q: q.score)
+    if best.score < MIN_QUOTE_SCORE:
+        scores = {"grounding": "no_answering_sentence", "quote_scores": [round(best.score, 3)]}
         return Written(None, [], scores, give_up_reason="no_answering_sentence")
+    words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+    elsewhere = refers_elsewhere(question, best.text, words.everyday if words else frozenset())
+    if elsewhere:
+        # The best sentence sends the reader to what was asked: its page is not here.
+        detail = {"grounding": "refers_elsewhere", "refers_to": elsewhere, "quote": best.text}
+        return Written(None, [], detail, give_up_reason="refers_elsewhere")
     shown, numbers = _quoted(quotes, hits)
     quote = quote_block(quotes, numbers)
     if writer is not None:

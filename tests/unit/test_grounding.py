@@ -3,9 +3,12 @@ the model's wording kept only where supported (fakes at the chat-model seam)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from langgraph.graph.state import CompiledStateGraph
 
+from askloop.agent.calibration import CorpusStats
 from askloop.agent.facts import sentences, stated_facts, unsupported, vocabulary
 from askloop.agent.graph import graph
 from askloop.agent.grounding import (
@@ -15,7 +18,7 @@ from askloop.agent.grounding import (
     resolve_style,
 )
 from askloop.agent.messages import CAVEAT, NOT_FOUND
-from askloop.agent.quotes import candidates, choose_quotes
+from askloop.agent.quotes import candidates, choose_quotes, refers_elsewhere
 from tests.fakes import FakeChatModel, HashingEmbedder
 from tests.kb_fixture import make_context
 
@@ -200,3 +203,82 @@ def test_the_sentence_that_answers_clears_the_bar(store, embedder):
         "how many days of paid annual leave does an employee get", [hit(LEAVE)], embedder
     )
     assert quotes[0].score >= MIN_QUOTE_SCORE
+
+
+def test_a_sentence_that_sends_the_reader_to_the_asked_name_refers_elsewhere():
+    see = "For temporary files and directories see the tempfile module's mkdtemp()."
+    everyday = frozenset({"temporary", "files", "and", "directories", "module", "work"})
+    assert refers_elsewhere("How does tempfile work?", see, everyday) == "tempfile"
+    # A dotted name by its first part; a capitalised one without any word list.
+    assert refers_elsewhere("What is random?", "Please see random.SystemRandom.") == "random"
+    assert refers_elsewhere("What is Gatehouse?", "Access goes through (see Gatehouse).") == (
+        "gatehouse"
+    )
+    # Not the name asked about, not a referral, or an everyday word: the passage answers.
+    assert refers_elsewhere("How does shutil work?", see, everyday) == ""
+    assert refers_elsewhere("How does tempfile work?", "The tempfile module makes files.") == ""
+    assert refers_elsewhere("How do I use the VPN?", "Use the VPN client; see the IT page.") == ""
+    pointer = "See the expenses page for how to claim it."
+    assert refers_elsewhere("Internet contribution: what about expenses?", pointer) == ""
+
+
+class Words:
+    """The tenant's word counts, as ``askloop ingest`` writes them."""
+
+    def get(self, tenant: str) -> CorpusStats:
+        everyday = "temporary files and directories module creates opens securely how does work"
+        return CorpusStats(sections=2, df={}, everyday=frozenset(everyday.split()))
+
+
+OS_PAGE = (
+    "Temporary files: for creating temporary files and directories see the tempfile module. "
+    "The os module opens files with os.open()."
+)
+TEMPFILE_PAGE = "The tempfile module creates temporary files and directories securely."
+
+
+def _store_of(tmp_path, embedder, pages: dict[str, tuple[str, str]]):
+    from askloop.integrations.stores.lance.store import LanceStore
+    from tests.kb_fixture import whole_chunk
+
+    store = LanceStore(tmp_path / "kb", embedder_id=embedder.model_id, dimensions=64)
+    chunks = [whole_chunk(source, title, text) for source, (title, text) in pages.items()]
+    vectors = embedder.embed_documents([c.search_text for c in chunks])
+    store.upsert(tenant="acme", chunks=chunks, vectors=vectors)
+    return store
+
+
+def test_hits_whose_best_sentence_points_to_the_asked_module_are_given_up_on(tmp_path, monkeypatch):
+    """The os page names tempfile only to send the reader there: "How does tempfile
+    work?" is not answered from it. With the tempfile page ingested it is quoted."""
+    # The hashing embedder's cosines are low: any best sentence answers here.
+    monkeypatch.setattr("askloop.agent.nodes.grounded.MIN_QUOTE_SCORE", 0.0)
+    embedder = HashingEmbedder()
+    question = "How does tempfile work?"
+    policy = {
+        "answer_style": "grounded",
+        "give_up": "not_found",
+        "route_threshold": 0.0,
+        "grade_threshold": 0.0,
+    }
+    model = FakeChatModel("It makes temporary files [1].")
+
+    def context(store):
+        # The tenant's word counts carry the English word list: "tempfile" is in none.
+        return replace(make_context(store, embedder, answer=model, **policy), corpus_words=Words())
+
+    neighbour = _store_of(tmp_path / "a", embedder, {"/kb/os.md": ("os", OS_PAGE)})
+    result = run(context(neighbour), question)
+    assert result["answer"] == NOT_FOUND and result["cited"] == []
+    assert model.calls == []
+    step = answer_step(result)
+    assert step["verdict"] == "gave_up" and step["detail"]["grounding"] == "refers_elsewhere"
+    assert step["detail"]["refers_to"] == "tempfile"
+    [gave_up] = [s for s in result["trace"] if s["node"] == "give_up"]
+    assert gave_up["detail"]["reason"] == "refers_elsewhere"
+
+    pages = {"/kb/os.md": ("os", OS_PAGE), "/kb/tempfile.md": ("tempfile", TEMPFILE_PAGE)}
+    both = _store_of(tmp_path / "b", embedder, pages)
+    result = run(context(both), question)
+    assert result["answer"].startswith(f"“{TEMPFILE_PAGE}”")
+    assert answer_step(result)["detail"]["grounding"] != "refers_elsewhere"
