@@ -86,7 +86,9 @@ def handbook_corpus() -> Corpus:
     return _file_corpus("handbook", docs, 0.3, 14, "kb/handbook, 30 % of files held out")
 
 
-def pydoc_corpus(n_ingest: int) -> Corpus:
+def pydoc_corpus(n_ingest: int, seed: int = 14) -> Corpus:
+    """python3-doc's library pages, ``n_ingest`` of them ingested; ``seed`` draws which
+    (another seed is another held-out sample of pages and questions)."""
     roots = sorted({p for pattern in PYDOC_DIRS for p in Path("/").glob(pattern.lstrip("/"))})
     if not roots:
         raise MissingCorpus(
@@ -100,7 +102,7 @@ def pydoc_corpus(n_ingest: int) -> Corpus:
     note = (
         f"{roots[0]}/library, {len(docs) - round(len(docs) * share)} of {len(docs)} pages ingested"
     )
-    return _file_corpus("pydoc", docs, share, 14, note)
+    return _file_corpus("pydoc", docs, share, seed, note)
 
 
 def wiki_corpus() -> Corpus:

@@ -24,7 +24,7 @@ searched or graded poor). ``--e2e N`` also answers N questions per kind with the
 model through ``Assistant.answer``: answerable ones must come from the knowledge base
 citing their document, the others from the tuned model or as "not found".
 
-    python bench/decisions.py [--corpus handbook wiki pydoc] [--e2e 5] [--json]
+    python bench/decisions.py [--corpus handbook wiki pydoc] [--e2e 5] [--json] [--pydoc-seed S]
         [--router probe|calibrated|evidence | --no-calibrate]
 """
 
@@ -300,6 +300,13 @@ def main() -> None:
     parser.add_argument("--small-talk", type=int, default=PER_KIND["small_talk"])
     parser.add_argument("--pydoc-ingest", type=int, default=50, help="library pages ingested")
     parser.add_argument(
+        "--pydoc-seed",
+        type=int,
+        default=14,
+        help="which pages are ingested (another seed: another held-out draw of pages and "
+        "questions)",
+    )
+    parser.add_argument(
         "--e2e",
         type=int,
         default=0,
@@ -332,7 +339,7 @@ def main() -> None:
     builders: dict[str, Callable[[], Corpus]] = {
         "handbook": handbook_corpus,
         "wiki": wiki_corpus,
-        "pydoc": lambda: pydoc_corpus(args.pydoc_ingest),
+        "pydoc": lambda: pydoc_corpus(args.pydoc_ingest, args.pydoc_seed),
     }
     say = (
         (lambda *a: print(*a, file=sys.stderr, flush=True))
