@@ -35,10 +35,13 @@ def whole_chunk(source: str, title: str, text: str) -> Chunk:
     )
 
 
-def make_kb_store(path: Path, embedder: HashingEmbedder) -> LanceStore:
-    """A real embedded store holding ``KB`` in tenant "acme"."""
+def make_kb_store(
+    path: Path, embedder: HashingEmbedder, kb: dict[str, tuple[str, str]] = KB
+) -> LanceStore:
+    """A real embedded store holding ``kb`` (source -> (title, text); ``KB`` by default)
+    in tenant "acme", one chunk a document."""
     s = LanceStore(path, embedder_id=embedder.model_id, dimensions=embedder.dimensions)
-    chunks = [whole_chunk(source, title, text) for source, (title, text) in KB.items()]
+    chunks = [whole_chunk(source, title, text) for source, (title, text) in kb.items()]
     s.upsert(
         tenant="acme",
         chunks=chunks,

@@ -20,7 +20,7 @@ from askloop.agent.grounding import (
 from askloop.agent.messages import CAVEAT, NOT_FOUND
 from askloop.agent.quotes import candidates, choose_quotes, refers_elsewhere
 from tests.fakes import FakeChatModel, HashingEmbedder
-from tests.kb_fixture import make_context
+from tests.kb_fixture import make_context, make_kb_store
 
 LEAVE = "Every employee gets 26 days of paid annual leave."
 
@@ -237,17 +237,6 @@ OS_PAGE = (
 TEMPFILE_PAGE = "The tempfile module creates temporary files and directories securely."
 
 
-def _store_of(tmp_path, embedder, pages: dict[str, tuple[str, str]]):
-    from askloop.integrations.stores.lance.store import LanceStore
-    from tests.kb_fixture import whole_chunk
-
-    store = LanceStore(tmp_path / "kb", embedder_id=embedder.model_id, dimensions=64)
-    chunks = [whole_chunk(source, title, text) for source, (title, text) in pages.items()]
-    vectors = embedder.embed_documents([c.search_text for c in chunks])
-    store.upsert(tenant="acme", chunks=chunks, vectors=vectors)
-    return store
-
-
 def test_hits_whose_best_sentence_points_to_the_asked_module_are_given_up_on(tmp_path, monkeypatch):
     """The os page names tempfile only to send the reader there: "How does tempfile
     work?" is not answered from it. With the tempfile page ingested it is quoted."""
@@ -267,7 +256,7 @@ def test_hits_whose_best_sentence_points_to_the_asked_module_are_given_up_on(tmp
         # The tenant's word counts carry the English word list: "tempfile" is in none.
         return replace(make_context(store, embedder, answer=model, **policy), corpus_words=Words())
 
-    neighbour = _store_of(tmp_path / "a", embedder, {"/kb/os.md": ("os", OS_PAGE)})
+    neighbour = make_kb_store(tmp_path / "a", embedder, {"/kb/os.md": ("os", OS_PAGE)})
     result = run(context(neighbour), question)
     assert result["answer"] == NOT_FOUND and result["cited"] == []
     assert model.calls == []
@@ -278,7 +267,7 @@ def test_hits_whose_best_sentence_points_to_the_asked_module_are_given_up_on(tmp
     assert gave_up["detail"]["reason"] == "refers_elsewhere"
 
     pages = {"/kb/os.md": ("os", OS_PAGE), "/kb/tempfile.md": ("tempfile", TEMPFILE_PAGE)}
-    both = _store_of(tmp_path / "b", embedder, pages)
+    both = make_kb_store(tmp_path / "b", embedder, pages)
     result = run(context(both), question)
     assert result["answer"].startswith(f"“{TEMPFILE_PAGE}”")
     assert answer_step(result)["detail"]["grounding"] != "refers_elsewhere"
