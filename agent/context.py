@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -16,6 +16,9 @@ from askloop.agent.ports import (
     RouterModels,
     VectorStore,
 )
+
+if TYPE_CHECKING:
+    from askloop.agent.calibration import CorpusStats
 
 __all__ = ["Context", "Policy"]
 
@@ -83,6 +86,10 @@ class Context:
     corpus_words: CorpusWordCounts | None = None
     #: Tenants' promoted fine-tuned models; a tenant without one gets ``finetuned_model``.
     finetuned_models: FinetunedModels | None = None
+
+    def words_of(self, tenant: str) -> CorpusStats | None:
+        """The tenant's word counts (and headings), or None when none were written."""
+        return self.corpus_words.get(tenant) if self.corpus_words else None
 
     def finetuned_for(self, tenant: str) -> ChatModel:
         promoted = self.finetuned_models.get(tenant) if self.finetuned_models else None

@@ -132,8 +132,8 @@ def assess(
         return "poor", f"no top hit names {', '.join(named)}; {summary}", f, missing
     scattered = missing_phrases(question, hits[:TOP])
     if scattered:
-        named = ", ".join(repr(p) for p in scattered)
-        return "poor", f"no top hit holds {named} as a phrase; {summary}", f, missing
+        phrases = ", ".join(repr(p) for p in scattered)
+        return "poor", f"no top hit holds {phrases} as a phrase; {summary}", f, missing
     rarest = rarest_name(question, words)
     if rarest is not None and rarest[0] in missing:
         return (

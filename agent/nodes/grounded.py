@@ -73,12 +73,12 @@ def write_grounded(
     if best.score < MIN_QUOTE_SCORE:
         scores = {"grounding": "no_answering_sentence", "quote_scores": [round(best.score, 3)]}
         return Written(None, [], scores, give_up_reason="no_answering_sentence")
-    words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+    words = ctx.words_of(state["tenant"])
     elsewhere = refers_elsewhere(question, best.text, words.everyday if words else frozenset())
     if elsewhere:
         # The best sentence sends the reader to what was asked: its page is not here.
-        detail = {"grounding": "refers_elsewhere", "refers_to": elsewhere, "quote": best.text}
-        return Written(None, [], detail, give_up_reason="refers_elsewhere")
+        gave_up = {"grounding": "refers_elsewhere", "refers_to": elsewhere, "quote": best.text}
+        return Written(None, [], gave_up, give_up_reason="refers_elsewhere")
     shown, numbers = _quoted(quotes, hits)
     quote = quote_block(quotes, numbers)
     if writer is not None:

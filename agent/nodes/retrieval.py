@@ -84,7 +84,7 @@ def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         decision, reason, signals = decide_calibrated(question, hits, model)
         how = "calibrated"
     elif policy.router == "evidence":
-        words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+        words = ctx.words_of(state["tenant"])
         decision, reason, signals = decide_evidence(question, hits, words)
     else:
         decision, reason, signals = decide(question, hits, policy)
@@ -185,7 +185,7 @@ def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     hits = state.get("hits") or []
     # The question, not the rewritten query: the hits must hold what was asked.
     ctx = runtime.context
-    words = ctx.corpus_words.get(state["tenant"]) if ctx.corpus_words else None
+    words = ctx.words_of(state["tenant"])
     verdict, reason, signals, missing = assess(
         state["question"], hits, policy.grade_threshold, words
     )

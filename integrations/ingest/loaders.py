@@ -330,7 +330,7 @@ def _load_html(text: str) -> LoadedDocument:
     # The same chrome marked by ARIA landmark roles only (documentation generators'
     # breadcrumbs, "previous/next topic" sidebars, search boxes): a hit on it would
     # quote another page's link as an answer.
-    roles = soup.find_all(attrs={"role": True})
+    roles = soup.find_all(role=True)
     for tag in roles:
         if not tag.decomposed and _role(tag) in _CHROME_ROLES:
             tag.decompose()
