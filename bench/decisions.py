@@ -332,6 +332,12 @@ def main() -> None:
         help="the route step's router (default: the product's, [graph] router; probe with "
         "--no-calibrate)",
     )
+    parser.add_argument(
+        "--probe-mode",
+        choices=["vector", "hybrid"],
+        default=Policy().probe_mode,
+        help="the route step's probe search (default: the product's)",
+    )
     args = parser.parse_args()
     # Unless told otherwise, the router a fresh install runs (end-to-end "default settings").
     router = args.router or ("probe" if args.no_calibrate else Policy().router)
@@ -359,7 +365,7 @@ def main() -> None:
             # Each corpus its own stack: nothing (not the embedder's query cache) carries over.
             settings = load_settings(
                 home=Path(tmp) / name,
-                graph={"router": router},
+                graph={"router": router, "probe_mode": args.probe_mode},
                 embedder={"provider": "local", "threads": args.threads},
                 models={
                     "answer": "local:default",
