@@ -117,6 +117,9 @@ class CorpusStats:
     sections: int
     df: Mapping[str, int]
     everyday: frozenset[str] = frozenset()
+    #: The corpus' distinctive headings, as phrases (agent/evidence_routing.py's
+    #: ``heading_index``), with how many documents each heads sections of.
+    headings: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> CorpusStats:

@@ -19,6 +19,17 @@ question on words the corpus never uses is about something it does not hold, how
 the probe's neighbours (bench/decisions.py, handbook absent 0.58 -> 0.47 searched at the
 same 97 % of answerable ones).
 
+A question that names one of the tenant's distinctive headings as a phrase ("What is the
+class-based API?" on a page with a "Class-based API" section) is searched whatever the
+weights say: the knowledge base has a section of that name, and the vector probe, which
+reads meaning and not names, can miss it (on a python3-doc draw its neighbours were the
+ast page's "class" sections). ``heading_index`` keeps the headings of at least
+``MIN_HEADING_WORDS`` words, one of them a content word, that head sections of at most
+``MAX_HEADING_DOCUMENTS`` documents ("Module contents" on every page of a reference names
+no section in particular); ``askloop ingest`` stores them with the word counts. Both
+constants were chosen on the handbook: there it searches 3 more of its 100 answerable
+questions and no absent question or small talk (1 document: 2 more).
+
 ``one_hit_coverage`` (the largest share of the question's words one hit holds) tells a
 section about the question from near neighbours that each hold a few of its words: on the
 handbook it lowered the absent questions searched from 0.47 to 0.33 at the same 97 % of
@@ -30,12 +41,15 @@ or two words counts for less: its words are easily found in one hit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 from askloop.agent.calibration import CorpusStats, corpus_coverage, route_features
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
+from askloop.agent.text import content_words, stem
 
 __all__ = [
     "CORPUS_THRESHOLD",
@@ -44,6 +58,8 @@ __all__ = [
     "EVIDENCE_WEIGHTS",
     "decide_evidence",
     "evidence_features",
+    "heading_index",
+    "named_heading",
     "weights_for",
 ]
 
@@ -81,6 +97,60 @@ CORPUS_WEIGHTS: dict[str, float] = {
 CORPUS_INTERCEPT = -2.99
 CORPUS_THRESHOLD = 0.386
 _NO_STATS = CorpusStats(sections=0, df={})
+#: A heading names a section in particular when it has at least this many words...
+MIN_HEADING_WORDS = 2
+#: ... and heads sections of at most this many documents (see the module doc).
+MAX_HEADING_DOCUMENTS = 2
+#: Longer headings are not looked for in questions.
+MAX_HEADING_WORDS = 10
+_WORD = re.compile(r"[\w'-]+")
+#: "ssl — TLS/SSL wrapper for socket objects", "Expenses: travel": each part is a name too.
+_SEPARATOR = re.compile(r"\s+[—–-]\s+|:\s+")
+_QUALIFIER = re.compile(r"\s*\([^)]*\)")
+
+
+def _said(text: str) -> list[re.Match[str]]:
+    """The words of ``text`` (a lone dash or quote is none), where they stand."""
+    return [m for m in _WORD.finditer(text) if m.group().strip("'-")]
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    return tuple(stem(m.group().strip("'-").lower()) for m in _said(text))
+
+
+def _heading_phrases(title: str, headings: Sequence[str]) -> set[str]:
+    out: set[str] = set()
+    for name in (title, *headings):
+        for part in {name, *_SEPARATOR.split(name)}:
+            part = _QUALIFIER.sub("", part)
+            words = _phrase(part)
+            if MIN_HEADING_WORDS <= len(words) <= MAX_HEADING_WORDS and content_words(part):
+                out.add(" ".join(words))
+    return out
+
+
+def heading_index(sections: Iterable[tuple[str, Sequence[str], str]]) -> dict[str, int]:
+    """The distinctive headings of a corpus's ``(title, headings, text)`` sections: each
+    phrase (lower-case, stemmed words) with how many documents (by title) it heads."""
+    documents: defaultdict[str, set[str]] = defaultdict(set)
+    for title, headings, _ in sections:
+        for phrase in _heading_phrases(title, headings):
+            documents[phrase].add(title)
+    return {p: len(d) for p, d in documents.items() if len(d) <= MAX_HEADING_DOCUMENTS}
+
+
+def named_heading(question: str, headings: Mapping[str, int]) -> str:
+    """The longest distinctive heading ``question`` holds as a phrase, in the question's
+    words ("" when none)."""
+    if not headings:
+        return ""
+    said = _said(question)
+    words = _phrase(question)
+    for n in range(min(MAX_HEADING_WORDS, len(words)), MIN_HEADING_WORDS - 1, -1):
+        for i in range(len(words) - n + 1):
+            if " ".join(words[i : i + n]) in headings:
+                return question[said[i].start() : said[i + n - 1].end()]
+    return ""
 
 
 def evidence_features(
@@ -122,4 +192,10 @@ def decide_evidence(
         f"{values['best_cosine']:.3f}, {values['hit_coverage']:.0%} of the question's words "
         f"in the hits, {values['subject_overlap']:.0%} where a hit names its subject)"
     )
+    if words is not None and words.headings:
+        named = named_heading(question, words.headings)
+        values["names_heading"] = 1.0 if named else 0.0
+        if named and decision == "finetuned":
+            decision = "retrieve"
+            reason += f"; but the question names the heading '{named}' of this knowledge base"
     return decision, reason, values

@@ -33,6 +33,7 @@ from askloop.agent.calibration import (
     terms,
 )
 from askloop.agent.context import Policy
+from askloop.agent.evidence_routing import heading_index
 from askloop.agent.nodes.common import hit_data
 from askloop.agent.ports import Embedder, VectorStore
 from askloop.agent.pseudo_questions import Section, negative_questions, positive_questions
@@ -284,11 +285,14 @@ def write_corpus_words(store: VectorStore, *, tenant: str, home: Path) -> Corpus
     """Count, for the evidence router, in how many of ``tenant``'s sections each term
     occurs, and store the counts next to its router model (``askloop ingest`` calls
     this after every ingest; label-free, from the tenant's own text only)."""
-    stats = CorpusStats.of(
-        " ".join((t, *h, x)) for t, h, x in corpus_sections(store, tenant=tenant)
+    sections = corpus_sections(store, tenant=tenant)
+    stats = CorpusStats.of(" ".join((t, *h, x)) for t, h, x in sections)
+    headings = heading_index(sections)
+    write_json(
+        words_path(home, tenant),
+        {"sections": stats.sections, "df": dict(stats.df), "headings": headings},
     )
-    write_json(words_path(home, tenant), {"sections": stats.sections, "df": dict(stats.df)})
-    return CorpusStats(stats.sections, stats.df, everyday_words())
+    return CorpusStats(stats.sections, stats.df, everyday_words(), headings)
 
 
 def load_words(path: Path) -> CorpusStats | None:
@@ -296,7 +300,12 @@ def load_words(path: Path) -> CorpusStats | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return CorpusStats(
-            sections=int(data["sections"]), df=dict(data["df"]), everyday=everyday_words()
+            sections=int(data["sections"]),
+            df=dict(data["df"]),
+            everyday=everyday_words(),
+            # Counts written before headings were stored: no heading is named until the
+            # next ingest writes them.
+            headings=dict(data.get("headings", {})),
         )
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("ignoring the unusable word counts %s", path, exc_info=True)

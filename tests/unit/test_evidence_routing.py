@@ -161,3 +161,125 @@ def test_words_scattered_over_near_neighbours_weigh_less_than_one_section_holdin
 def test_a_one_word_question_found_in_a_hit_is_not_whole_coverage():
     values = decide_evidence("test", [LEAVE, hit("Tests", "Run the test suite nightly.", 0.3)])[2]
     assert values["one_hit_coverage"] == pytest.approx(1 / 3)
+
+
+GETTEXT = [
+    (
+        "gettext — Multilingual internationalization services",
+        ["Class-based API"],
+        "The class-based API of the gettext module gives you more flexibility.",
+    ),
+    ("ast — Abstract Syntax Trees", ["Pattern matching"], "A match class pattern."),
+]
+#: The vector probe's neighbours of "What is Class-based API?" on python3-doc: the ast
+#: page's sections on classes, none naming what was asked.
+AST_CLASSES = [
+    hit(
+        "ast — Abstract Syntax Trees",
+        "class ast.MatchClass(cls, patterns)",
+        0.38,
+        ("Pattern matching",),
+    ),
+    hit(
+        "ast — Abstract Syntax Trees",
+        "class ast.ClassDef(name, bases)",
+        0.37,
+        ("Function and class definitions",),
+    ),
+]
+
+
+def test_a_question_naming_a_distinctive_heading_is_searched_whatever_the_weights_say():
+    from askloop.agent.calibration import CorpusStats
+    from askloop.agent.evidence_routing import heading_index
+
+    question = "What is Class-based API?"
+    plain = CorpusStats.of(" ".join((t, *h, x)) for t, h, x in GETTEXT)
+    decision, _, values = decide_evidence(question, AST_CLASSES, plain)
+    assert decision == "finetuned" and "names_heading" not in values
+    headings = CorpusStats(plain.sections, plain.df, headings=heading_index(GETTEXT))
+    decision, reason, values = decide_evidence(question, AST_CLASSES, headings)
+    assert decision == "retrieve" and values["names_heading"] == 1.0
+    assert values["probability"] < CORPUS_THRESHOLD  # the weights alone still say no
+    assert "names the heading 'Class-based API'" in reason
+    # Other questions are decided by the weights as before.
+    assert decide_evidence("thanks, have a nice weekend!", AST_CLASSES, headings)[0] == "finetuned"
+
+
+def test_only_headings_of_two_words_or_more_that_few_documents_share_name_a_section():
+    from askloop.agent.evidence_routing import heading_index, named_heading
+
+    sections = [
+        (title, [heading], "")
+        for title in ("os", "sys", "ssl")
+        for heading in ("Module contents", "Examples", "How to")
+    ]
+    sections += [("ssl", ["Server-side operation (deprecated)"], "")]
+    sections += [("tarfile — Read and write tar archive files", ["Examples"], "")]
+    index = heading_index(sections)
+    # Three documents share "Module contents"; "Examples" is one word; "How to" says
+    # nothing. A qualifier is dropped; each part of a title is a name too.
+    assert len(index) == 3 and set(index.values()) == {1}
+    assert named_heading("How do I set up Server-side operations?", index) == (
+        "Server-side operations"
+    )
+    assert named_heading("Tell me about tarfile - read and write tar archive files", index) == (
+        "tarfile - read and write tar archive files"
+    )
+    assert named_heading("Can I read and write tar archive files?", index) == (
+        "read and write tar archive files"
+    )
+    for question in ("What are the module contents?", "How to set up the server?", "Examples?"):
+        assert named_heading(question, index) == "", question
+
+
+def test_ingest_stores_the_tenants_headings_with_its_word_counts(tmp_path):
+    """Written by ``askloop ingest`` with the word counts and read back by the route step;
+    counts written before headings were stored still load, naming no heading."""
+    import json
+
+    from askloop.integrations.tuning.router import (
+        CorpusWordFiles,
+        words_path,
+        write_corpus_words,
+    )
+
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    home = tmp_path / "home"
+    stats = write_corpus_words(store, tenant="acme", home=home)
+    store.close()
+    # "Annual leave" is the one title of two words; "On-call" and "Kitchen" are one.
+    assert stats.headings == {"annual leave": 1}
+    assert CorpusWordFiles(home).get("acme") == stats
+    path = words_path(home, "acme")
+    older = json.loads(path.read_text(encoding="utf-8"))
+    del older["headings"]
+    path.write_text(json.dumps(older), encoding="utf-8")
+    loaded = CorpusWordFiles(home).get("acme")
+    assert loaded is not None and loaded.headings == {} and loaded.df == stats.df
+
+
+def test_the_route_step_searches_a_question_naming_an_ingested_heading(tmp_path):
+    """Through the route step, a real store and the word counts an ingest writes: most of
+    the question is about what the knowledge base does not say, but it names the title of
+    one of its documents, so the knowledge base is searched and the trace says why."""
+    from askloop.integrations.tuning.router import CorpusWordFiles, write_corpus_words
+
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder)
+    home = tmp_path / "home"
+    question = "Where is the annual leave form for contractors in Berlin?"
+    decisions = {}
+    for written in (False, True):
+        if written:
+            write_corpus_words(store, tenant="acme", home=home)
+        ctx = replace(
+            make_context(store, embedder, router="evidence"), corpus_words=CorpusWordFiles(home)
+        )
+        out = route({"question": question, "tenant": "acme", "trace": []}, Runtime(context=ctx))  # type: ignore[arg-type]
+        decisions[written] = (out["decision"], out["trace"][0]["detail"]["reason"])
+    store.close()
+    assert decisions[False][0] == "finetuned"
+    assert decisions[True][0] == "retrieve"
+    assert decisions[True][1].endswith("names the heading 'annual leave' of this knowledge base")
