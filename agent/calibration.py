@@ -120,6 +120,12 @@ class CorpusStats:
     #: The corpus' distinctive headings, as phrases (agent/evidence_routing.py's
     #: ``heading_index``), with how many documents each heads sections of.
     headings: Mapping[str, int] = field(default_factory=dict)
+    #: The first word of each heading: where a question may hold one (derived).
+    heading_starts: frozenset[str] = field(init=False, default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        starts = frozenset(p.split(" ", 1)[0] for p in self.headings)
+        object.__setattr__(self, "heading_starts", starts)
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> CorpusStats:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from askloop.agent.calibration import CorpusStats, corpus_coverage, route_features
@@ -139,18 +139,25 @@ def heading_index(sections: Iterable[tuple[str, Sequence[str], str]]) -> dict[st
     return {p: len(d) for p, d in documents.items() if len(d) <= MAX_HEADING_DOCUMENTS}
 
 
-def named_heading(question: str, headings: Mapping[str, int]) -> str:
-    """The longest distinctive heading ``question`` holds as a phrase, in the question's
-    words ("" when none)."""
-    if not headings:
+def named_heading(question: str, words: CorpusStats) -> str:
+    """The longest of the corpus' distinctive headings ``question`` holds as a phrase, in
+    the question's words ("" when none)."""
+    if not words.headings:
         return ""
     said = _said(question)
-    words = _phrase(question)
-    for n in range(min(MAX_HEADING_WORDS, len(words)), MIN_HEADING_WORDS - 1, -1):
-        for i in range(len(words) - n + 1):
-            if " ".join(words[i : i + n]) in headings:
-                return question[said[i].start() : said[i + n - 1].end()]
-    return ""
+    phrase = _phrase(question)
+    best = (0, 0)  # (start, length)
+    for i, first in enumerate(phrase):
+        if first not in words.heading_starts:
+            continue
+        for n in range(
+            min(MAX_HEADING_WORDS, len(phrase) - i), max(MIN_HEADING_WORDS, best[1] + 1) - 1, -1
+        ):
+            if " ".join(phrase[i : i + n]) in words.headings:
+                best = (i, n)
+                break
+    start, n = best
+    return question[said[start].start() : said[start + n - 1].end()] if n else ""
 
 
 def evidence_features(
@@ -193,7 +200,7 @@ def decide_evidence(
         f"in the hits, {values['subject_overlap']:.0%} where a hit names its subject)"
     )
     if words is not None and words.headings:
-        named = named_heading(question, words.headings)
+        named = named_heading(question, words)
         values["names_heading"] = 1.0 if named else 0.0
         if named and decision == "finetuned":
             decision = "retrieve"

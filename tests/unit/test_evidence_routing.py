@@ -207,6 +207,7 @@ def test_a_question_naming_a_distinctive_heading_is_searched_whatever_the_weight
 
 
 def test_only_headings_of_two_words_or_more_that_few_documents_share_name_a_section():
+    from askloop.agent.calibration import CorpusStats
     from askloop.agent.evidence_routing import heading_index, named_heading
 
     sections = [
@@ -217,20 +218,21 @@ def test_only_headings_of_two_words_or_more_that_few_documents_share_name_a_sect
     sections += [("ssl", ["Server-side operation (deprecated)"], "")]
     sections += [("tarfile — Read and write tar archive files", ["Examples"], "")]
     index = heading_index(sections)
+    words = CorpusStats(sections=len(sections), df={}, headings=index)
     # Three documents share "Module contents"; "Examples" is one word; "How to" says
     # nothing. A qualifier is dropped; each part of a title is a name too.
     assert len(index) == 3 and set(index.values()) == {1}
-    assert named_heading("How do I set up Server-side operations?", index) == (
+    assert named_heading("How do I set up Server-side operations?", words) == (
         "Server-side operations"
     )
-    assert named_heading("Tell me about tarfile - read and write tar archive files", index) == (
+    assert named_heading("Tell me about tarfile - read and write tar archive files", words) == (
         "tarfile - read and write tar archive files"
     )
-    assert named_heading("Can I read and write tar archive files?", index) == (
+    assert named_heading("Can I read and write tar archive files?", words) == (
         "read and write tar archive files"
     )
     for question in ("What are the module contents?", "How to set up the server?", "Examples?"):
-        assert named_heading(question, index) == "", question
+        assert named_heading(question, words) == "", question
 
 
 def test_ingest_stores_the_tenants_headings_with_its_word_counts(tmp_path):
