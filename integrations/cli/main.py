@@ -279,11 +279,12 @@ def _ingest(args: argparse.Namespace, services: Any) -> int:
     print(f"{summary} in {report.total_seconds:.1f}s")
     # Refits only with the calibrated router, when the corpus changed (or nothing is fitted).
     if report.files_seen:
-        from askloop.integrations.tuning.router import words_path
+        from askloop.integrations.tuning.router import words_current
 
-        # The evidence router's word counts, when the corpus changed (or none are written).
+        # The evidence router's word counts, when the corpus changed (or none are written,
+        # or an older version wrote them without the headings).
         changed = report.documents_written or report.documents_pruned or report.chunks_replaced
-        if changed or not words_path(services.settings.home, tenant).exists():
+        if changed or not words_current(services.settings.home, tenant):
             services.write_corpus_words(tenant)
         from askloop.integrations.cli.tune import calibrate_after_ingest
 

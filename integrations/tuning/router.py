@@ -49,6 +49,7 @@ __all__ = [
     "model_path",
     "probe_hits",
     "words_path",
+    "words_current",
     "write_corpus_words",
 ]
 
@@ -293,6 +294,14 @@ def write_corpus_words(store: VectorStore, *, tenant: str, home: Path) -> Corpus
         {"sections": stats.sections, "df": dict(stats.df), "headings": headings},
     )
     return CorpusStats(stats.sections, stats.df, everyday_words(), headings)
+
+
+def words_current(home: Path, tenant: str) -> bool:
+    """Are the tenant's word counts written, with what this version stores (headings)?"""
+    try:
+        return "headings" in json.loads(words_path(home, tenant).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def load_words(path: Path) -> CorpusStats | None:

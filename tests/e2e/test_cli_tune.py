@@ -115,3 +115,21 @@ def test_tune_router_reports_the_rated_decisions_it_found(home, tmp_path, capsys
     assert main(["tune", "router", "--tenant", "acme"]) == 0
     out = capsys.readouterr().out
     assert "rated decisions: 4 (" in out and "refit not adopted: too few" in out
+
+
+def test_ingest_rewrites_word_counts_an_older_version_wrote_without_headings(home, tmp_path):
+    """Nothing changed in the corpus, but the stored counts lack the headings the route
+    step looks for: the next ``askloop ingest`` writes them (and leaves current ones be)."""
+    corpus = tmp_path / "docs"
+    shutil.copytree(HANDBOOK / "office", corpus)
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    path = home / "router" / "acme.words.json"
+    current = json.loads(path.read_text(encoding="utf-8"))
+    assert current["headings"]  # the office pages' section headings
+    older = {k: v for k, v in current.items() if k != "headings"}
+    path.write_text(json.dumps(older), encoding="utf-8")
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0  # nothing changed
+    assert json.loads(path.read_text(encoding="utf-8")) == current
+    path.write_text(json.dumps({**current, "sections": -1}), encoding="utf-8")
+    assert main(["ingest", str(corpus), "--tenant", "acme"]) == 0
+    assert json.loads(path.read_text(encoding="utf-8"))["sections"] == -1  # current: kept
