@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 from langgraph.runtime import Runtime
 
+from askloop.agent.calibration import CorpusStats
 from askloop.agent.context import Policy
-from askloop.agent.evidence_routing import CORPUS_THRESHOLD, EVIDENCE_THRESHOLD, decide_evidence
+from askloop.agent.evidence_routing import (
+    CORPUS_THRESHOLD,
+    EVIDENCE_THRESHOLD,
+    decide_evidence,
+    heading_index,
+    named_heading,
+)
 from askloop.agent.nodes import route
 from askloop.agent.routing import decide
+from askloop.integrations.tuning.router import CorpusWordFiles, words_path, write_corpus_words
 from tests.fakes import HashingEmbedder
 from tests.kb_fixture import make_context, make_kb_store
 from tests.unit.test_routing import hit
@@ -84,7 +93,6 @@ def test_it_is_the_default_router(tmp_path):
 def test_with_word_counts_a_question_on_words_the_corpus_uses_weighs_more():
     """Same hits, same question: the tenant's word counts tell a corpus that mentions
     the question's words somewhere (a page the probe missed) from one that never does."""
-    from askloop.agent.calibration import CorpusStats
 
     leave = "Every employee gets 26 days of paid annual leave."
     mentions = CorpusStats.of([leave, "The payments team keeps an on-call rota for outages."])
@@ -99,11 +107,6 @@ def test_with_word_counts_a_question_on_words_the_corpus_uses_weighs_more():
 
 
 def test_the_route_step_reads_the_tenants_word_counts_written_after_an_ingest(tmp_path):
-    from askloop.integrations.tuning.router import (
-        CorpusWordFiles,
-        words_path,
-        write_corpus_words,
-    )
 
     embedder = HashingEmbedder()
     store = make_kb_store(tmp_path / "kb", embedder)
@@ -126,7 +129,6 @@ def test_the_route_step_reads_the_tenants_word_counts_written_after_an_ingest(tm
 
 
 def test_unusable_word_counts_are_ignored_not_fatal(tmp_path, caplog):
-    from askloop.integrations.tuning.router import CorpusWordFiles, words_path
 
     path = words_path(tmp_path, "acme")
     path.parent.mkdir(parents=True)
@@ -190,8 +192,6 @@ AST_CLASSES = [
 
 
 def test_a_question_naming_a_distinctive_heading_is_searched_whatever_the_weights_say():
-    from askloop.agent.calibration import CorpusStats
-    from askloop.agent.evidence_routing import heading_index
 
     question = "What is Class-based API?"
     plain = CorpusStats.of(" ".join((t, *h, x)) for t, h, x in GETTEXT)
@@ -207,8 +207,6 @@ def test_a_question_naming_a_distinctive_heading_is_searched_whatever_the_weight
 
 
 def test_only_headings_of_two_words_or_more_that_few_documents_share_name_a_section():
-    from askloop.agent.calibration import CorpusStats
-    from askloop.agent.evidence_routing import heading_index, named_heading
 
     sections = [
         (title, [heading], "")
@@ -238,13 +236,6 @@ def test_only_headings_of_two_words_or_more_that_few_documents_share_name_a_sect
 def test_ingest_stores_the_tenants_headings_with_its_word_counts(tmp_path):
     """Written by ``askloop ingest`` with the word counts and read back by the route step;
     counts written before headings were stored still load, naming no heading."""
-    import json
-
-    from askloop.integrations.tuning.router import (
-        CorpusWordFiles,
-        words_path,
-        write_corpus_words,
-    )
 
     embedder = HashingEmbedder()
     store = make_kb_store(tmp_path / "kb", embedder)
@@ -266,7 +257,6 @@ def test_the_route_step_searches_a_question_naming_an_ingested_heading(tmp_path)
     """Through the route step, a real store and the word counts an ingest writes: most of
     the question is about what the knowledge base does not say, but it names the title of
     one of its documents, so the knowledge base is searched and the trace says why."""
-    from askloop.integrations.tuning.router import CorpusWordFiles, write_corpus_words
 
     embedder = HashingEmbedder()
     store = make_kb_store(tmp_path / "kb", embedder)
