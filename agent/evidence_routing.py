@@ -59,6 +59,7 @@ __all__ = [
     "decide_evidence",
     "evidence_features",
     "heading_index",
+    "heads_section",
     "named_heading",
     "weights_for",
 ]
@@ -137,6 +138,11 @@ def heading_index(sections: Iterable[tuple[str, Sequence[str], str]]) -> dict[st
         for phrase in _heading_phrases(title, headings):
             documents[phrase].add(title)
     return {p: len(d) for p, d in documents.items() if len(d) <= MAX_HEADING_DOCUMENTS}
+
+
+def heads_section(hit: HitData, named: str) -> bool:
+    """Is ``hit`` in a section headed ``named`` (a heading ``named_heading`` found)?"""
+    return " ".join(_phrase(named)) in _heading_phrases(hit["title"], hit["heading_path"])
 
 
 def named_heading(question: str, words: CorpusStats) -> str:

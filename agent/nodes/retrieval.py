@@ -13,7 +13,7 @@ from askloop.agent.calibration import decide_calibrated
 from askloop.agent.chat import Message
 from askloop.agent.context import Context
 from askloop.agent.errors import InvalidInputError, StoreUnavailableError
-from askloop.agent.evidence_routing import decide_evidence
+from askloop.agent.evidence_routing import decide_evidence, heads_section, named_heading
 from askloop.agent.grading import assess
 from askloop.agent.nodes.common import complete, search, trace_step, versions
 from askloop.agent.rewriting import accepted_rewrite, keyword_rewrite
@@ -158,13 +158,16 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         and bool(hits)
         and query == state["question"]
     )
-    if not reused:
-        try:
+    named = ""
+    try:
+        if not reused:
             hits = search(runtime.context, state["tenant"], query)
-        except (StoreUnavailableError, InvalidInputError) as exc:
-            log.warning("retrieve failed: %s", exc)
-            step = trace_step("retrieve", "error", started, query=query, reason="store_unavailable")
-            return {"error": "store_unavailable", "hits": [], "trace": [*state["trace"], step]}
+        if query == state["question"]:
+            hits, named = _with_named_section(runtime.context, state["tenant"], query, hits)
+    except (StoreUnavailableError, InvalidInputError) as exc:
+        log.warning("retrieve failed: %s", exc)
+        step = trace_step("retrieve", "error", started, query=query, reason="store_unavailable")
+        return {"error": "store_unavailable", "hits": [], "trace": [*state["trace"], step]}
     seen = {h["chunk_id"] for h in state.get("retrieved") or []}
     retrieved = [*(state.get("retrieved") or []), *(h for h in hits if h["chunk_id"] not in seen)]
     step = trace_step(
@@ -174,8 +177,35 @@ def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         query=query,
         reused_probe=reused,
         scores=[round(h["score"], 4) for h in hits],
+        **({"named_section": named} if named else {}),
     )
     return {"hits": hits, "retrieved": retrieved, "trace": [*state["trace"], step]}
+
+
+def _with_named_section(
+    ctx: Context, tenant: str, question: str, hits: list[HitData]
+) -> tuple[list[HitData], str]:
+    """``hits`` with the section the question names first, when it names one of the
+    tenant's distinctive headings and the top hit is not in that section; and the heading
+    ("" when nothing moved). Hybrid fusion can bury it: a section found by its words
+    alone scores at most the keyword side's share, below the question's near neighbours
+    by meaning ("Convenience factory functions" under functools, not ipaddress), and
+    ``grade`` reads the top hits only. A hit in that section moves up; when none is
+    among the hits, the heading is searched by keywords. It takes the top place with the
+    top hit's fused score (a keyword score is on another scale)."""
+    words = ctx.words_of(tenant)
+    named = named_heading(question, words) if words is not None else ""
+    if not named or not hits or heads_section(hits[0], named):
+        return hits, ""
+    section = [h for h in hits if heads_section(h, named)]
+    if not section:
+        found = search(ctx, tenant, named, "keyword")
+        section = [{**h, "query": question} for h in found if heads_section(h, named)]
+    if not section:
+        return hits, ""
+    first: HitData = {**section[0], "score": hits[0]["score"]}
+    rest = [h for h in hits if h["chunk_id"] != first["chunk_id"]]
+    return [first, *rest][: len(hits)], named
 
 
 def grade(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from askloop.agent.evidence_routing import (
     heading_index,
     named_heading,
 )
-from askloop.agent.nodes import route
+from askloop.agent.nodes import retrieve, route
 from askloop.agent.routing import decide
 from askloop.integrations.tuning.router import CorpusWordFiles, words_path, write_corpus_words
 from tests.fakes import HashingEmbedder
@@ -275,3 +275,53 @@ def test_the_route_step_searches_a_question_naming_an_ingested_heading(tmp_path)
     assert decisions[False][0] == "finetuned"
     assert decisions[True][0] == "retrieve"
     assert decisions[True][1].endswith("names the heading 'annual leave' of this knowledge base")
+
+
+FACTORIES = {
+    "/kb/functools.md": (
+        "functools",
+        "How does a function factory work? Functions that work on functions: how each works.",
+    ),
+    "/kb/ipaddress.md": (
+        "Convenience factory functions",
+        "ip_address returns an IPv4Address or IPv6Address object from a string.",
+    ),
+}
+
+
+def test_retrieve_puts_the_section_a_question_names_first(tmp_path):
+    """The search ranks a near neighbour first; the question names the heading of another
+    section: with the tenant's headings known, that section leads the hits (and so is what
+    ``grade`` reads), and the trace says why. Without them, the search's order stands."""
+    embedder = HashingEmbedder()
+    store = make_kb_store(tmp_path / "kb", embedder, kb=FACTORIES)
+    home = tmp_path / "home"
+    question = "How does Convenience factory functions work?"
+
+    def first_hit(files):
+        ctx = replace(make_context(store, embedder, router="evidence"), corpus_words=files)
+        state = {"question": question, "queries": [question], "tenant": "acme", "trace": []}
+        out = retrieve(state, Runtime(context=ctx))  # type: ignore[arg-type]
+        return out["hits"][0]["source"], out["trace"][-1]["detail"], out["hits"]
+
+    before, detail, hits = first_hit(None)
+    assert before == "/kb/functools.md" and "named_section" not in detail
+    write_corpus_words(store, tenant="acme", home=home)
+    after, detail, moved = first_hit(CorpusWordFiles(home))
+    assert (
+        after == "/kb/ipaddress.md" and detail["named_section"] == "Convenience factory functions"
+    )
+    # Same hits, same length; the moved one takes the top fused score.
+    assert {h["chunk_id"] for h in moved} == {h["chunk_id"] for h in hits}
+    assert moved[0]["score"] == hits[0]["score"]
+    # When the search left the section out altogether (one hit a search here), its
+    # heading is searched by keywords.
+    ctx = replace(
+        make_context(store, embedder, router="evidence", k=1), corpus_words=CorpusWordFiles(home)
+    )
+    state = {"question": question, "queries": [question], "tenant": "acme", "trace": []}
+    out = retrieve(state, Runtime(context=ctx))  # type: ignore[arg-type]
+    assert [h["source"] for h in out["hits"]] == ["/kb/ipaddress.md"]
+    assert out["hits"][0]["query"] == question
+    assert out["trace"][-1]["detail"]["named_section"] == "Convenience factory functions"
+    store.close()
