@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words, stem
+from askloop.agent.text import WORD_PATTERN, content_words, stem
 
 __all__ = [
     "FEATURES",
@@ -148,7 +148,7 @@ def _hit_terms(hit: HitData) -> Counter[str]:
 @functools.lru_cache(maxsize=4096)
 def _text_terms(text: str) -> Counter[str]:
     # Cached: the same chunks come back for many questions (read-only by the callers).
-    return Counter(stem(w) for w in re.findall(r"[\w'-]+", text.lower()))
+    return Counter(stem(w) for w in WORD_PATTERN.findall(text.lower()))
 
 
 def _coverage_of(weights: Mapping[str, float], stats: CorpusStats) -> float:

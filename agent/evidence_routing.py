@@ -49,7 +49,7 @@ from typing import Literal
 from askloop.agent.calibration import CorpusStats, corpus_coverage, route_features
 from askloop.agent.routing import features as lexical_features
 from askloop.agent.state import HitData
-from askloop.agent.text import content_words, stem
+from askloop.agent.text import WORD_PATTERN, content_words, stem
 
 __all__ = [
     "CORPUS_THRESHOLD",
@@ -104,7 +104,6 @@ MIN_HEADING_WORDS = 2
 MAX_HEADING_DOCUMENTS = 2
 #: Longer headings are not looked for in questions.
 MAX_HEADING_WORDS = 10
-_WORD = re.compile(r"[\w'-]+")
 #: "ssl — TLS/SSL wrapper for socket objects", "Expenses: travel": each part is a name too.
 _SEPARATOR = re.compile(r"\s+[—–-]\s+|:\s+")
 _QUALIFIER = re.compile(r"\s*\([^)]*\)")
@@ -112,7 +111,7 @@ _QUALIFIER = re.compile(r"\s*\([^)]*\)")
 
 def _said(text: str) -> list[re.Match[str]]:
     """The words of ``text`` (a lone dash or quote is none), where they stand."""
-    return [m for m in _WORD.finditer(text) if m.group().strip("'-")]
+    return [m for m in WORD_PATTERN.finditer(text) if m.group().strip("'-")]
 
 
 def _phrase(text: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import unicodedata
 __all__ = [
     "STOPWORDS",
     "TOKEN_PATTERN",
+    "WORD_PATTERN",
     "clean_text",
     "content_words",
     "count_tokens",
@@ -18,7 +19,8 @@ __all__ = [
 # Word pieces of a BERT-style tokenizer are close to words and punctuation marks; a
 # long run of letters (a hash, base64) is many pieces, so it counts per 16 characters.
 TOKEN_PATTERN = re.compile(r"\w{1,16}|[^\w\s]")
-_WORD = re.compile(r"[\w'-]+")
+#: A word as askloop reads text: letters, digits, apostrophes and hyphens.
+WORD_PATTERN = re.compile(r"[\w'-]+")
 # Invisible characters used to hide or split text: zero-width, bidi controls, BOM.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 STOPWORDS = frozenset(
@@ -35,7 +37,7 @@ def count_tokens(text: str) -> int:
 
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that carry meaning, lower-cased, in order, without repeats."""
-    words = (w.strip("'-").lower() for w in _WORD.findall(text))
+    words = (w.strip("'-").lower() for w in WORD_PATTERN.findall(text))
     return list(dict.fromkeys(w for w in words if w and w not in STOPWORDS))
 
 
